@@ -1,0 +1,425 @@
+# -*- test-case-name: tests.test_http -*-
+"""
+The HTTP/1.1 rules of the service, free of I/O: bytes in, requests out;
+responses in, bytes out.
+
+Parsing is done by C{httptools} (the llhttp parser of Node.js), which already
+refuses the request-smuggling forms (Content-Length with Transfer-Encoding,
+duplicate Content-Length, unknown codings, bad chunk sizes, bare LF, obs-fold,
+NUL or CR in fields).  This module adds what a server must decide on top of
+it: size limits, the Host rule, supported versions, keep-alive, and the exact
+bytes of every response.  It imports nothing from Twisted, so it is tested
+with byte strings alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from email.utils import formatdate
+
+from httptools import (
+    HttpParserCallbackError,
+    HttpParserError,
+    HttpParserInvalidMethodError,
+    HttpParserInvalidURLError,
+    HttpParserUpgrade,
+    HttpRequestParser,
+)
+
+OK = b"200 OK"
+NOT_FOUND = b"404 NOT FOUND"
+METHOD_NOT_ALLOWED = b"405 Method Not Allowed"
+BAD_REQUEST = b"400 Bad Request"
+REQUEST_TIMEOUT = b"408 Request Timeout"
+CONTENT_TOO_LARGE = b"413 Content Too Large"
+URI_TOO_LONG = b"414 URI Too Long"
+HEADERS_TOO_LARGE = b"431 Request Header Fields Too Large"
+INTERNAL_ERROR = b"500 Internal Server Error"
+SERVICE_UNAVAILABLE = b"503 Service Unavailable"
+VERSION_NOT_SUPPORTED = b"505 HTTP Version Not Supported"
+
+HTML = b"text/html; charset=utf-8"
+TEXT = b"text/plain; charset=utf-8"
+
+#: What ends a response head, by what the connection does next.  An HTTP/1.1
+#: connection is persistent unless it says otherwise; an HTTP/1.0 one that
+#: asked for keep-alive must be told it got it.
+KEEP_ALIVE_11 = b"\r\n"
+KEEP_ALIVE_10 = b"Connection: keep-alive\r\n\r\n"
+CLOSE = b"Connection: close\r\n\r\n"
+
+_TOKEN_CHARACTERS = frozenset(
+    b"!#$%&'*+-.^_`|~0123456789"
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """
+    How much a client may send.  The defaults are those of the SPEC: 8 KiB of
+    request line, 16 KiB of head, 100 header fields, 64 KiB of body.
+    """
+
+    maxRequestLine: int = 8 * 1024
+    maxHead: int = 16 * 1024
+    maxHeaders: int = 100
+    maxBody: int = 64 * 1024
+
+
+DEFAULT_LIMITS = Limits()
+
+
+class HTTPError(Exception):
+    """
+    The client sent something we refuse.  Carries the status line to answer
+    with; the connection is closed after that answer.
+    """
+
+    def __init__(self, status: bytes, reason: str) -> None:
+        super().__init__(status, reason)
+        self.status = status
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"HTTPError({self.status!r}, {self.reason!r})"
+
+
+class Request:
+    """
+    One complete request, as much of it as the service needs.
+    """
+
+    __slots__ = ("method", "target", "version", "keepAlive", "referer", "userAgent")
+
+    def __init__(
+        self,
+        method: bytes,
+        target: bytes,
+        version: bytes,
+        keepAlive: bool,
+        referer: bytes = b"-",
+        userAgent: bytes = b"-",
+    ) -> None:
+        self.method = method
+        self.target = target
+        self.version = version
+        self.keepAlive = keepAlive
+        self.referer = referer
+        self.userAgent = userAgent
+
+    def __repr__(self) -> str:
+        return (
+            f"Request({self.method!r}, {self.target!r}, {self.version!r}, "
+            f"keepAlive={self.keepAlive})"
+        )
+
+
+#: Stands for the request in the access log and in ordering when the bytes
+#: could not be parsed into one.
+UNPARSED = Request(b"-", b"-", b"-", False)
+
+
+class RequestReader:
+    """
+    Turns the bytes of one connection into L{Request}s.
+
+    Feed it bytes as they come; it returns the requests completed by them, in
+    order.  When the bytes break a rule it sets L{error} and accepts nothing
+    more: the connection must answer the requests returned so far, then the
+    error, then close.
+
+    @ivar error: what was wrong with the input, or L{None}.
+    """
+
+    __slots__ = (
+        "error",
+        "_parser",
+        "_limits",
+        "_done",
+        "_url",
+        "_headerCount",
+        "_headBytes",
+        "_rawHeadBytes",
+        "_inBody",
+        "_bodyBytes",
+        "_hosts",
+        "_referer",
+        "_userAgent",
+        "_method",
+        "_version",
+        "_keepAlive",
+    )
+
+    def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
+        self.error: HTTPError | None = None
+        self._parser = HttpRequestParser(self)
+        self._limits = limits
+        self._done: list[Request] = []
+        self._inBody = False
+        self._rawHeadBytes = 0
+        self._startMessage()
+
+    def _startMessage(self) -> None:
+        self._url = b""
+        self._headerCount = 0
+        self._headBytes = 0
+        self._bodyBytes = 0
+        self._hosts = 0
+        self._referer = b"-"
+        self._userAgent = b"-"
+
+    @property
+    def midRequest(self) -> bool:
+        """
+        Whether part of a request has been received but not all of it.
+        """
+        return self._rawHeadBytes > 0 or self._inBody
+
+    def feed(self, data: bytes) -> list[Request]:
+        """
+        Parse more bytes.
+
+        @return: the requests these bytes completed, oldest first.
+        """
+        if self.error is not None:
+            return []
+        if not self._inBody:
+            self._rawHeadBytes += len(data)
+        try:
+            self._parser.feed_data(data)
+        except HttpParserCallbackError as failure:
+            cause = failure.__context__
+            if isinstance(cause, HTTPError):
+                self._fail(cause)
+            else:
+                # A bug of ours inside a callback: still the client's
+                # connection only, and still an answer rather than silence.
+                self._fail(HTTPError(INTERNAL_ERROR, f"internal error: {cause!r}"))
+        except HttpParserUpgrade:
+            # The request asked to switch protocols.  We answer it as HTTP/1.1
+            # and close, since whatever follows it is not HTTP/1.1.
+            self._done[-1].keepAlive = False
+        except HttpParserInvalidMethodError:
+            self._fail(self._methodError(data))
+        except HttpParserInvalidURLError as failure:
+            self._fail(HTTPError(BAD_REQUEST, str(failure)))
+        except HttpParserError as failure:
+            self._fail(self._parseError(str(failure)))
+        if self._rawHeadBytes > self._limits.maxHead and self.error is None:
+            if self._headerCount == 0 and not self._done:
+                self._fail(HTTPError(URI_TOO_LONG, "request line too long"))
+            else:
+                self._fail(HTTPError(HEADERS_TOO_LARGE, "request head too large"))
+        done = self._done
+        if done:
+            self._done = []
+        return done
+
+    def _fail(self, error: HTTPError) -> None:
+        done = self._done
+        if done and not done[-1].keepAlive:
+            # The last complete request closes the connection: whatever came
+            # after it is never read, so it cannot be an error either.
+            return
+        self.error = error
+
+    def _parseError(self, message: str) -> HTTPError:
+        if "version" in message.lower():
+            return HTTPError(VERSION_NOT_SUPPORTED, message)
+        return HTTPError(BAD_REQUEST, message)
+
+    def _methodError(self, data: bytes) -> HTTPError:
+        """
+        llhttp knows every registered method; one it refuses is either a
+        well-formed token we do not serve (405) or not a token at all (400).
+        The token is only looked at when the refused request began with this
+        chunk, which is the only case where we know where it starts.
+        """
+        beganWithThisChunk = self._rawHeadBytes == len(data)
+        method, space, _ = data.partition(b" ")
+        if beganWithThisChunk and space and method and _TOKEN_CHARACTERS.issuperset(method):
+            return HTTPError(METHOD_NOT_ALLOWED, "method not allowed")
+        return HTTPError(BAD_REQUEST, "invalid method")
+
+    # httptools callbacks: called from inside feed_data, once per event.
+
+    def on_url(self, url: bytes) -> None:
+        url = self._url + url
+        self._url = url
+        if len(url) > self._limits.maxRequestLine:
+            raise HTTPError(URI_TOO_LONG, "request target too long")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headerCount += 1
+        self._headBytes += len(name) + len(value) + 4
+        limits = self._limits
+        if self._headerCount > limits.maxHeaders:
+            raise HTTPError(HEADERS_TOO_LARGE, "too many header fields")
+        if self._headBytes + len(self._url) > limits.maxHead:
+            raise HTTPError(HEADERS_TOO_LARGE, "request head too large")
+        name = name.lower()
+        if name == b"host":
+            self._hosts += 1
+        elif name == b"user-agent":
+            self._userAgent = value
+        elif name == b"referer":
+            self._referer = value
+        elif name == b"content-length" and int(value) > limits.maxBody:
+            raise HTTPError(CONTENT_TOO_LARGE, "request body too large")
+
+    def on_headers_complete(self) -> None:
+        parser = self._parser
+        version = parser.get_http_version()
+        if version == "1.1":
+            if self._hosts != 1:
+                raise HTTPError(BAD_REQUEST, "HTTP/1.1 needs exactly one Host")
+        elif version == "1.0":
+            if self._hosts > 1:
+                raise HTTPError(BAD_REQUEST, "more than one Host")
+        else:
+            raise HTTPError(VERSION_NOT_SUPPORTED, f"HTTP/{version} not supported")
+        self._method = parser.get_method()
+        self._version = version.encode()
+        self._keepAlive = parser.should_keep_alive()
+        self._inBody = True
+        self._rawHeadBytes = 0
+
+    def on_body(self, body: bytes) -> None:
+        self._bodyBytes += len(body)
+        if self._bodyBytes > self._limits.maxBody:
+            raise HTTPError(CONTENT_TOO_LARGE, "request body too large")
+
+    def on_message_complete(self) -> None:
+        self._done.append(
+            Request(
+                self._method,
+                self._url,
+                self._version,
+                self._keepAlive,
+                self._referer,
+                self._userAgent,
+            )
+        )
+        self._inBody = False
+        self._rawHeadBytes = 0
+        self._startMessage()
+
+
+def requestPath(target: bytes) -> bytes:
+    """
+    The path of a request target: the query and fragment do not take part in
+    routing, and an absolute-form target (C{http://host/path}) routes by its
+    path.
+    """
+    if target[:1] != b"/":
+        scheme, separator, rest = target.partition(b"://")
+        if not separator:
+            return target
+        slash = rest.find(b"/")
+        target = rest[slash:] if slash >= 0 else b"/"
+    for mark in (b"?", b"#"):
+        end = target.find(mark)
+        if end >= 0:
+            target = target[:end]
+    return target
+
+
+def httpDate(seconds: float) -> bytes:
+    """
+    The IMF-fixdate of RFC 9110 for a POSIX time, as a Date header wants it.
+    """
+    return formatdate(seconds, usegmt=True).encode("ascii")
+
+
+class DateCache:
+    """
+    The Date header value, recomputed at most once a second.
+
+    Formatting a date costs more than answering a request from memory, so
+    every response of the same second shares one.
+    """
+
+    __slots__ = ("value", "_validUntil")
+
+    def __init__(self) -> None:
+        self.value = b""
+        self._validUntil = -1.0
+
+    def at(self, now: float) -> bytes:
+        """
+        The Date value for time C{now}.
+        """
+        if now >= self._validUntil or now < self._validUntil - 1.0:
+            second = float(int(now))
+            self.value = httpDate(second)
+            self._validUntil = second + 1.0
+        return self.value
+
+
+class Response:
+    """
+    A response ready to send but for how the connection goes on: its status,
+    its head without the final line (L{KEEP_ALIVE_11}, L{KEEP_ALIVE_10} or
+    L{CLOSE} ends it), and its body.
+    """
+
+    __slots__ = ("status", "head", "body")
+
+    def __init__(self, status: bytes, head: bytes, body: bytes) -> None:
+        self.status = status
+        self.head = head
+        self.body = body
+
+    def __repr__(self) -> str:
+        return f"Response({self.status!r}, {self.head!r}, {len(self.body)} bytes)"
+
+    def toBytes(self, request: Request, keepAlive: bool) -> bytes:
+        """
+        The bytes on the wire when answering C{request}: the body is left out
+        for HEAD, and the last header says whether the connection goes on.
+        """
+        if not keepAlive:
+            ending = CLOSE
+        elif request.version == b"1.1":
+            ending = KEEP_ALIVE_11
+        else:
+            ending = KEEP_ALIVE_10
+        if request.method == b"HEAD":
+            return self.head + ending
+        return self.head + ending + self.body
+
+
+def buildResponse(
+    status: bytes,
+    body: bytes,
+    date: bytes,
+    contentType: bytes = HTML,
+    extraHeaders: bytes = b"",
+) -> Response:
+    """
+    Build a response with the headers every response of ours has.
+    """
+    head = b"HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nDate: %s\r\n%s" % (
+        status,
+        contentType,
+        len(body),
+        date,
+        extraHeaders,
+    )
+    return Response(status[:3], head, body)
+
+
+def errorResponse(error: HTTPError, date: bytes) -> Response:
+    """
+    The short plain-text answer to a request we refuse.
+    """
+    return buildResponse(
+        error.status, error.status + b"\n", date, TEXT, _extraHeadersFor(error.status)
+    )
+
+
+def _extraHeadersFor(status: bytes) -> bytes:
+    if status == METHOD_NOT_ALLOWED:
+        return b"Allow: GET, HEAD\r\n"
+    return b""

@@ -1,0 +1,122 @@
+# -*- test-case-name: tests.test_limits -*-
+"""
+The connection limit: C{for_each_concurrent(limit)} of the original.
+
+At the limit the listening ports stop accepting, so waiting clients stay in
+the kernel's listen backlog, and accepting resumes as connections close.  No
+connection is refused or reset because of the limit.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Protocol
+
+
+class Admittable(Protocol):
+    """
+    A connection the limiter may hold back and later let in.
+    """
+
+    def admit(self) -> None:
+        """
+        Start serving this connection.
+        """
+
+
+class Pausable(Protocol):
+    """
+    A listening port: pausing it stops accepting (a Twisted port is an
+    C{IPushProducer} whose pause stops reading its socket).
+    """
+
+    def pauseProducing(self) -> None: ...
+
+    def resumeProducing(self) -> None: ...
+
+
+class ConnectionLimiter:
+    """
+    Keeps at most C{maximum} connections being served.
+
+    A port may accept a few connections more in the same reactor turn in
+    which the limit was reached (Twisted accepts in batches); those are held,
+    unread, in arrival order, and admitted first as places free up.
+    """
+
+    def __init__(self, maximum: int) -> None:
+        if maximum < 1:
+            raise ValueError("the connection limit must be at least 1")
+        self.maximum = maximum
+        self._served: set[Admittable] = set()
+        self._waiting: deque[Admittable] = deque()
+        self._ports: list[Pausable] = []
+        self._paused = False
+
+    @property
+    def served(self) -> int:
+        """
+        How many connections are being served now.
+        """
+        return len(self._served)
+
+    def addPort(self, port: Pausable) -> None:
+        """
+        Pause and resume C{port} with the limit.
+        """
+        self._ports.append(port)
+        if self._paused:
+            port.pauseProducing()
+
+    def removePort(self, port: Pausable) -> None:
+        """
+        Forget C{port}: it stopped listening and must never be resumed.
+        """
+        if port in self._ports:
+            self._ports.remove(port)
+
+    def acquire(self, connection: Admittable) -> bool:
+        """
+        A new connection arrived.
+
+        @return: C{True} if it may be served now; otherwise it is held and
+            its C{admit} is called when a place frees up.
+        """
+        if len(self._served) < self.maximum:
+            self._served.add(connection)
+            self._pauseIfFull()
+            return True
+        self._waiting.append(connection)
+        self._pause()
+        return False
+
+    def release(self, connection: Admittable) -> None:
+        """
+        A connection closed: let in the next one, or accept again.
+        """
+        if connection in self._served:
+            self._served.remove(connection)
+        else:
+            try:
+                self._waiting.remove(connection)
+            except ValueError:
+                pass
+            return
+        while self._waiting and len(self._served) < self.maximum:
+            admitted = self._waiting.popleft()
+            self._served.add(admitted)
+            admitted.admit()
+        if len(self._served) < self.maximum and self._paused:
+            self._paused = False
+            for port in self._ports:
+                port.resumeProducing()
+
+    def _pauseIfFull(self) -> None:
+        if len(self._served) >= self.maximum:
+            self._pause()
+
+    def _pause(self) -> None:
+        if not self._paused:
+            self._paused = True
+            for port in self._ports:
+                port.pauseProducing()

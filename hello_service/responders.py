@@ -1,0 +1,137 @@
+# -*- test-case-name: tests.test_protocol,tests.test_parallel -*-
+"""
+The two concurrency models of the original, as two ways to answer a route.
+
+L{ConcurrentResponder} is the C{for_each_concurrent} stage: everything runs as
+reactor events on one thread, the pages are answered from memory and
+C{/sleep} waits on a reactor timer.  L{ParallelResponder} is the
+C{task::spawn} stage: the request's work runs as ordinary blocking code in a
+thread pool through C{deferToThreadPool}, and the response comes back to the
+reactor thread as the result of a L{Deferred}.
+
+Either answers with a L{Response} at once or with a L{Deferred} that fires
+with one; the connection neither knows nor cares which model made it.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Protocol as TypingProtocol
+from typing import Union
+
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorFromThreads, IReactorTime
+from twisted.internet.task import deferLater
+from twisted.internet.threads import deferToThreadPool
+from twisted.python.threadpool import ThreadPool
+
+from hello_service import http
+from hello_service.pages import HELLO_PAGE, NOT_FOUND_PAGE, Pages, readPage
+from hello_service.routes import Route, render
+
+Answer = Union[http.Response, "Deferred[http.Response]"]
+
+
+class Responder(TypingProtocol):
+    """
+    What a connection asks of a concurrency model.
+    """
+
+    mode: str
+
+    def respond(self, route: Route) -> Answer:
+        """
+        Answer C{route}: a L{http.Response}, or a L{Deferred} firing with one
+        on the reactor thread.  Cancelling the L{Deferred} abandons the work.
+        """
+
+    def refuse(self, error: http.HTTPError) -> http.Response:
+        """
+        The response to input that breaks a rule; always built at once.
+        """
+
+
+class ConcurrentResponder:
+    """
+    Answers from pages held in memory, with responses built once a second
+    (when the Date changes) and shared by every request of that second.
+    """
+
+    mode = "concurrent"
+
+    def __init__(self, pages: Pages, delay: float, clock: IReactorTime) -> None:
+        self._bodies = {HELLO_PAGE: pages.hello, NOT_FOUND_PAGE: pages.notFound}
+        self._delay = delay
+        self._clock = clock
+        self._dates = http.DateCache()
+        self._date = b""
+        self._responses: dict[Route, http.Response] = {}
+
+    def respond(self, route: Route) -> Answer:
+        if route.delayed:
+            return deferLater(self._clock, self._delay, self._fromMemory, route)
+        return self._fromMemory(route)
+
+    def refuse(self, error: http.HTTPError) -> http.Response:
+        return http.errorResponse(error, self._dates.at(self._clock.seconds()))
+
+    def _fromMemory(self, route: Route) -> http.Response:
+        date = self._dates.at(self._clock.seconds())
+        if date is not self._date:
+            self._date = date
+            self._responses = {}
+        response = self._responses.get(route)
+        if response is None:
+            response = render(route, self._bodies.get(route.page, b""), date)
+            self._responses[route] = response
+        return response
+
+
+class ParallelResponder:
+    """
+    Runs each request's work in a thread pool: the work reads the page from
+    disk (an edited page is served without a restart), sleeps with a real
+    blocking C{time.sleep} for C{/sleep}, and builds the response bytes.
+    Only the result crosses back to the reactor thread.
+    """
+
+    mode = "parallel"
+
+    def __init__(
+        self,
+        pages: Pages,
+        delay: float,
+        reactor: IReactorFromThreads,
+        pool: ThreadPool,
+        clock: IReactorTime,
+    ) -> None:
+        self._directory = pages.directory
+        self._delay = delay
+        self._reactor = reactor
+        self._pool = pool
+        self._clock = clock
+        self._dates = http.DateCache()
+
+    def respond(self, route: Route) -> Answer:
+        return deferToThreadPool(
+            self._reactor,  # type: ignore[arg-type]
+            self._pool,
+            blockingWork,
+            route,
+            self._directory,
+            self._delay,
+        )
+
+    def refuse(self, error: http.HTTPError) -> http.Response:
+        return http.errorResponse(error, self._dates.at(self._clock.seconds()))
+
+
+def blockingWork(route: Route, directory: Path, delay: float) -> http.Response:
+    """
+    The request's work as plain blocking code, as a worker thread runs it.
+    """
+    if route.delayed:
+        time.sleep(delay)
+    page = readPage(directory, route.page) if route.page is not None else b""
+    return render(route, page, http.httpDate(time.time()))

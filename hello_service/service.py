@@ -1,0 +1,173 @@
+# -*- test-case-name: tests.test_service -*-
+"""
+The service: listening, the private thread pool, and an orderly stop.
+
+Stopping is one sequence, in one C{stopService}: stop listening, let the
+requests in flight finish (bounded by the shutdown timeout), close what is
+left, and only then stop the thread pool, whose queued work would otherwise
+run with nobody waiting for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from twisted.application.service import Service
+from twisted.internet.defer import (
+    Deferred,
+    DeferredList,
+    TimeoutError,
+    ensureDeferred,
+    maybeDeferred,
+)
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.interfaces import IListeningPort, IReactorCore, IReactorTime
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.python.threadpool import ThreadPool
+
+from hello_service.protocol import HelloFactory
+
+
+class StartupError(SystemExit):
+    """
+    The service cannot start.  twistd lets a L{SystemExit} through, so the
+    operator sees this one-line message and a non-zero exit, not a traceback.
+    """
+
+
+def describeAddress(port: IListeningPort) -> str:
+    """
+    A listening address as an operator reads it: C{tcp:127.0.0.1:7878}.
+    """
+    address: Any = port.getHost()
+    host = getattr(address, "host", None)
+    if host is not None:
+        kind = getattr(address, "type", "TCP").lower()
+        return f"{kind}:{host}:{address.port}"
+    name = getattr(address, "name", None)
+    if isinstance(name, bytes):
+        name = name.decode("utf-8", "replace")
+    return f"unix:{name}" if name else str(address)
+
+
+class HelloService(Service):
+    """
+    Serves the hello factory on every listening description.
+    """
+
+    log = Logger()
+
+    def __init__(
+        self,
+        descriptions: Sequence[str],
+        factory: HelloFactory,
+        reactor: IReactorCore,
+        threadPool: ThreadPool | None = None,
+        shutdownTimeout: float = 30.0,
+    ) -> None:
+        self.descriptions = list(descriptions)
+        self.factory = factory
+        self.threadPool = threadPool
+        self.shutdownTimeout = shutdownTimeout
+        self.ports: list[IListeningPort] = []
+        self._reactor = reactor
+
+    def privilegedStartService(self) -> None:
+        """
+        Listen while still privileged, so low ports work with C{--uid}.
+        """
+        super().privilegedStartService()
+        self._listen()
+
+    def startService(self) -> None:
+        super().startService()
+        if not self.ports:
+            self._listen()
+        if self.threadPool is not None:
+            self.threadPool.start()
+        limiter = self.factory.limiter
+        self.log.info(
+            "hello_service serving on {addresses} ({mode} mode{threads}; {limit})",
+            addresses=", ".join(describeAddress(port) for port in self.ports),
+            mode=self.factory.responder.mode,
+            threads=(
+                f", {self.threadPool.max} threads" if self.threadPool is not None else ""
+            ),
+            limit=(
+                "unlimited connections"
+                if limiter is None
+                else f"at most {limiter.maximum} connections"
+            ),
+        )
+
+    def _listen(self) -> None:
+        """
+        Listen on every description, failing at once (and closing what was
+        opened) if one cannot be listened on.
+        """
+        for description in self.descriptions:
+            results: list[object] = []
+            endpoint = serverFromString(self._reactor, description)
+            endpoint.listen(self.factory).addBoth(results.append)
+            if not results or isinstance(results[0], Failure):
+                for port in self.ports:
+                    port.stopListening()
+                self.ports = []
+                reason = (
+                    results[0].getErrorMessage()  # type: ignore[union-attr]
+                    if results
+                    else "the endpoint did not listen at once"
+                )
+                raise StartupError(f"hello: cannot listen on {description}: {reason}")
+            port = results[0]
+            assert IListeningPort.providedBy(port)
+            self.ports.append(port)
+            if self.factory.limiter is not None:
+                self.factory.limiter.addPort(port)  # type: ignore[arg-type]
+
+    def stopService(self) -> Deferred[None]:
+        super().stopService()
+        return ensureDeferred(self._stop())
+
+    async def _stop(self) -> None:
+        ports, self.ports = self.ports, []
+        for port in ports:
+            if self.factory.limiter is not None:
+                self.factory.limiter.removePort(port)  # type: ignore[arg-type]
+        await DeferredList([maybeDeferred(port.stopListening) for port in ports])
+        factory = self.factory
+        connections = len(factory.connections)
+        inFlight = factory.requestsInFlight()
+        self.log.info(
+            "stopped listening; draining {connections} connections with "
+            "{inFlight} requests in flight (at most {timeout} s)",
+            connections=connections,
+            inFlight=inFlight,
+            timeout=self.shutdownTimeout,
+        )
+        clock: IReactorTime = self._reactor  # type: ignore[assignment]
+        started = clock.seconds()
+        drained = factory.drain()
+        drained.addTimeout(self.shutdownTimeout, clock)
+        try:
+            await drained
+        except TimeoutError:
+            left = list(factory.connections)
+            self.log.warn(
+                "shutdown timeout: closing {count} connections still open",
+                count=len(left),
+            )
+            closed = factory.drain()
+            for protocol in left:
+                protocol.transport.abortConnection()  # type: ignore[union-attr]
+            await closed
+        else:
+            self.log.info(
+                "drained {inFlight} requests in {elapsed:.2f} s",
+                inFlight=inFlight,
+                elapsed=clock.seconds() - started,
+            )
+        if self.threadPool is not None:
+            self.threadPool.stop()

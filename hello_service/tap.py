@@ -1,0 +1,212 @@
+# -*- test-case-name: tests.test_tap -*-
+"""
+C{twistd hello}: the command-line options and the service they make.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from twisted.application.service import IService
+from twisted.internet.endpoints import serverFromString
+from twisted.python import usage
+from twisted.python.threadpool import ThreadPool
+
+from hello_service import http
+from hello_service.limits import ConnectionLimiter
+from hello_service.pages import PageError, loadPages
+from hello_service.protocol import HelloFactory, Timeouts
+from hello_service.responders import ConcurrentResponder, ParallelResponder, Responder
+from hello_service.service import HelloService
+
+#: The address of the original, with a listen backlog deep enough for a
+#: burst of thousands of simultaneous connections (Twisted's default of 50
+#: makes clients retry their SYNs for seconds).
+DEFAULT_LISTEN = "tcp:7878:interface=127.0.0.1:backlog=4096"
+
+
+def _number(
+    kind: Callable[[str], Any], minimum: float, what: str
+) -> Callable[[str], Any]:
+    def coerce(value: str) -> Any:
+        try:
+            number = kind(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not {what}") from None
+        if not number >= minimum:  # also refuses NaN
+            raise ValueError(f"{value!r} is not {what}")
+        if number == float("inf"):
+            raise ValueError(f"{value!r} is not {what}")
+        return number
+
+    coerce.coerceDoc = ""  # type: ignore[attr-defined]
+    return coerce
+
+
+_seconds = _number(float, 0, "a number of seconds (0 or more)")
+_positiveSeconds = _number(float, 0.001, "a number of seconds (more than 0)")
+_positiveInteger = _number(int, 1, "a whole number (1 or more)")
+_count = _number(int, 0, "a whole number (0 or more)")
+
+
+class Options(usage.Options):
+    """
+    The options of C{twistd hello}.
+    """
+
+    synopsis = "[options]"
+    longdesc = (
+        "Serve the hello page: GET / answers it, GET /sleep answers it after "
+        "a delay, anything else the 404 page.  Concurrent by default (every "
+        "connection handled as reactor events on one thread); --parallel runs "
+        "each request's work in a thread pool."
+    )
+
+    optFlags = [
+        [
+            "parallel",
+            None,
+            "Run each request's work (read the page, sleep, build the response) "
+            "in a thread pool [default: off, everything on the reactor].",
+        ],
+    ]
+
+    optParameters = [
+        [
+            "pages",
+            None,
+            None,
+            "Directory whose hello.html and 404.html replace the shipped pages "
+            "[default: the pages shipped with the package].",
+        ],
+        ["sleep", None, 5.0, "Delay of /sleep, in seconds.", _seconds],
+        [
+            "threads",
+            None,
+            10,
+            "Size of the request thread pool with --parallel.",
+            _positiveInteger,
+        ],
+        [
+            "max-connections",
+            None,
+            0,
+            "Connections served at once; more wait in the listen backlog "
+            "(0: unlimited).",
+            _count,
+        ],
+        [
+            "shutdown-timeout",
+            None,
+            30.0,
+            "Seconds to let requests in flight finish on SIGTERM/SIGINT.",
+            _seconds,
+        ],
+        [
+            "header-timeout",
+            None,
+            Timeouts.header,
+            "Seconds a client has to send a whole request, from its first byte.",
+            _positiveSeconds,
+        ],
+        [
+            "idle-timeout",
+            None,
+            Timeouts.idle,
+            "Seconds an idle keep-alive connection is kept open.",
+            _positiveSeconds,
+        ],
+        [
+            "write-timeout",
+            None,
+            Timeouts.write,
+            "Seconds a client that stops reading its response is waited for.",
+            _positiveSeconds,
+        ],
+        [
+            "max-body-size",
+            None,
+            http.DEFAULT_LIMITS.maxBody,
+            "Largest request body read (and discarded), in bytes; larger: 413.",
+            _count,
+        ],
+    ]
+
+    #: Set by tests to check endpoint descriptions against a fake reactor.
+    _reactor: Any = None
+
+    def __init__(self) -> None:
+        super().__init__()
+        self["listen"] = []
+
+    def opt_listen(self, description: str) -> None:
+        self["listen"].append(description)
+
+    opt_listen.__doc__ = (
+        "Listen on a strports endpoint description (tcp:8080, "
+        "tcp6:8080:interface=\\:\\:1, unix:/run/hello.sock, ssl:..., "
+        "systemd:...); repeat to listen on several "
+        f"[default: {DEFAULT_LISTEN}]."
+    )
+
+    def postOptions(self) -> None:
+        if not self["listen"]:
+            self["listen"] = [DEFAULT_LISTEN]
+        try:
+            self["loadedPages"] = loadPages(self["pages"])
+        except PageError as error:
+            raise usage.UsageError(str(error)) from None
+        reactor = self._reactor or _installedReactor()
+        for description in self["listen"]:
+            try:
+                serverFromString(reactor, description)
+            except Exception as error:  # any parse or setup error of a plugin
+                raise usage.UsageError(
+                    f"bad --listen {description!r}: {error}"
+                ) from None
+
+
+def _installedReactor() -> Any:
+    from twisted.internet import reactor
+
+    return reactor
+
+
+def makeService(options: Options) -> IService:
+    """
+    Build the service that C{twistd hello} runs.
+    """
+    reactor = options._reactor or _installedReactor()
+    pages = options["loadedPages"]
+    threadPool = None
+    responder: Responder
+    if options["parallel"]:
+        threadPool = ThreadPool(0, options["threads"], "hello_service")
+        responder = ParallelResponder(
+            pages, options["sleep"], reactor, threadPool, reactor
+        )
+    else:
+        responder = ConcurrentResponder(pages, options["sleep"], reactor)
+    limiter = (
+        ConnectionLimiter(options["max-connections"])
+        if options["max-connections"]
+        else None
+    )
+    factory = HelloFactory(
+        responder,
+        reactor,
+        limits=http.Limits(maxBody=options["max-body-size"]),
+        timeouts=Timeouts(
+            header=options["header-timeout"],
+            idle=options["idle-timeout"],
+            write=options["write-timeout"],
+        ),
+        limiter=limiter,
+    )
+    return HelloService(
+        options["listen"],
+        factory,
+        reactor,
+        threadPool=threadPool,
+        shutdownTimeout=options["shutdown-timeout"],
+    )
