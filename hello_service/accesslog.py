@@ -17,9 +17,7 @@ from twisted.logger import Logger
 
 from hello_service.http import Request
 
-_MONTHS = (
-    "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec"
-).split()
+_MONTHS = ("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec").split()
 
 
 def clfTimestamp(seconds: float) -> str:

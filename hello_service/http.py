@@ -49,8 +49,7 @@ KEEP_ALIVE_10 = b"Connection: keep-alive\r\n\r\n"
 CLOSE = b"Connection: close\r\n\r\n"
 
 _TOKEN_CHARACTERS = frozenset(
-    b"!#$%&'*+-.^_`|~0123456789"
-    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+    b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 )
 
 
@@ -238,7 +237,12 @@ class RequestReader:
         """
         beganWithThisChunk = self._rawHeadBytes == len(data)
         method, space, _ = data.partition(b" ")
-        if beganWithThisChunk and space and method and _TOKEN_CHARACTERS.issuperset(method):
+        if (
+            beganWithThisChunk
+            and space
+            and method
+            and _TOKEN_CHARACTERS.issuperset(method)
+        ):
             return HTTPError(METHOD_NOT_ALLOWED, "method not allowed")
         return HTTPError(BAD_REQUEST, "invalid method")
 
@@ -400,12 +404,15 @@ def buildResponse(
     """
     Build a response with the headers every response of ours has.
     """
-    head = b"HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nDate: %s\r\n%s" % (
-        status,
-        contentType,
-        len(body),
-        date,
-        extraHeaders,
+    head = (
+        b"HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nDate: %s\r\n%s"
+        % (
+            status,
+            contentType,
+            len(body),
+            date,
+            extraHeaders,
+        )
     )
     return Response(status[:3], head, body)
 

@@ -122,7 +122,7 @@ class HelloProtocol(Protocol):
         self.transport.pauseProducing()  # type: ignore[union-attr]
         self._readPaused = True
 
-    def connectionLost(self, reason: Failure = Failure(ConnectionError())) -> None:
+    def connectionLost(self, reason: Failure | None = None) -> None:
         self._closing = self._disconnecting = True
         self._clearDeadline()
         self._cancelTimer()
@@ -408,7 +408,7 @@ class HelloFactory(Factory):
         self.draining = False
         self._drained: list[Deferred[None]] = []
 
-    def buildProtocol(self, addr: IAddress) -> HelloProtocol:
+    def buildProtocol(self, addr: IAddress | None) -> HelloProtocol:  # type: ignore[override]
         return HelloProtocol(self, getattr(addr, "host", None) or "-")
 
     def connectionOpened(self, protocol: HelloProtocol) -> None:

@@ -83,7 +83,8 @@ class ConcurrentResponder:
             self._responses = {}
         response = self._responses.get(route)
         if response is None:
-            response = render(route, self._bodies.get(route.page, b""), date)
+            page = self._bodies[route.page] if route.page is not None else b""
+            response = render(route, page, date)
             self._responses[route] = response
         return response
 
@@ -115,7 +116,7 @@ class ParallelResponder:
 
     def respond(self, route: Route) -> Answer:
         return deferToThreadPool(
-            self._reactor,  # type: ignore[arg-type]
+            self._reactor,
             self._pool,
             blockingWork,
             route,

@@ -78,11 +78,11 @@ class HelloService(Service):
         """
         Listen while still privileged, so low ports work with C{--uid}.
         """
-        super().privilegedStartService()
+        super().privilegedStartService()  # type: ignore[no-untyped-call]
         self._listen()
 
     def startService(self) -> None:
-        super().startService()
+        super().startService()  # type: ignore[no-untyped-call]
         if not self.ports:
             self._listen()
         if self.threadPool is not None:
@@ -93,7 +93,9 @@ class HelloService(Service):
             addresses=", ".join(describeAddress(port) for port in self.ports),
             mode=self.factory.responder.mode,
             threads=(
-                f", {self.threadPool.max} threads" if self.threadPool is not None else ""
+                f", {self.threadPool.max} threads"
+                if self.threadPool is not None
+                else ""
             ),
             limit=(
                 "unlimited connections"
@@ -108,27 +110,26 @@ class HelloService(Service):
         opened) if one cannot be listened on.
         """
         for description in self.descriptions:
-            results: list[object] = []
+            results: list[Any] = []
             endpoint = serverFromString(self._reactor, description)
             endpoint.listen(self.factory).addBoth(results.append)
             if not results or isinstance(results[0], Failure):
-                for port in self.ports:
-                    port.stopListening()
+                for opened in self.ports:
+                    opened.stopListening()
                 self.ports = []
                 reason = (
-                    results[0].getErrorMessage()  # type: ignore[union-attr]
+                    results[0].getErrorMessage()
                     if results
                     else "the endpoint did not listen at once"
                 )
                 raise StartupError(f"hello: cannot listen on {description}: {reason}")
-            port = results[0]
-            assert IListeningPort.providedBy(port)
+            port: IListeningPort = results[0]
             self.ports.append(port)
             if self.factory.limiter is not None:
                 self.factory.limiter.addPort(port)  # type: ignore[arg-type]
 
     def stopService(self) -> Deferred[None]:
-        super().stopService()
+        super().stopService()  # type: ignore[no-untyped-call]
         return ensureDeferred(self._stop())
 
     async def _stop(self) -> None:

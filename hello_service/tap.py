@@ -5,7 +5,8 @@ C{twistd hello}: the command-line options and the service they make.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from twisted.application.service import IService
 from twisted.internet.endpoints import serverFromString
@@ -136,7 +137,7 @@ class Options(usage.Options):
     _reactor: Any = None
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self["listen"] = []
 
     def opt_listen(self, description: str) -> None:

@@ -1,0 +1,98 @@
+"""
+Builders shared by the tests: a factory on a fake clock, a connection on a
+L{StringTransport}, and the exact bytes a response should have.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from twisted.internet.address import IPv4Address
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+
+from hello_service.pages import Pages
+from hello_service.protocol import HelloFactory, HelloProtocol
+from hello_service.responders import ConcurrentResponder, Responder
+
+HELLO = b"<h1>Hello!</h1>\n"
+NOT_FOUND = b"<h1>Oops!</h1>\n"
+PAGES = Pages(directory=Path("/nonexistent"), hello=HELLO, notFound=NOT_FOUND)
+
+#: The Date of every response made at time 0 of a L{Clock}.
+EPOCH_DATE = b"Thu, 01 Jan 1970 00:00:00 GMT"
+
+CLIENT = IPv4Address("TCP", "127.0.0.1", 40000)
+
+
+def makeFactory(
+    clock: Clock | None = None,
+    delay: float = 5.0,
+    responder: Responder | None = None,
+    **kwargs: Any,
+) -> HelloFactory:
+    """
+    A factory answering from L{PAGES} in concurrent mode on C{clock}.
+    """
+    if clock is None:
+        clock = Clock()
+    if responder is None:
+        responder = ConcurrentResponder(PAGES, delay, clock)
+    return HelloFactory(responder, clock, **kwargs)
+
+
+def connect(factory: HelloFactory) -> tuple[HelloProtocol, StringTransport]:
+    """
+    A connection of C{factory}'s to a L{StringTransport}.
+    """
+    protocol = factory.buildProtocol(CLIENT)
+    transport = StringTransport(peerAddress=CLIENT)
+    protocol.makeConnection(transport)
+    return protocol, transport
+
+
+def response(
+    status: bytes = b"200 OK",
+    body: bytes = HELLO,
+    connection: bytes = b"",
+    head: bool = False,
+    date: bytes = EPOCH_DATE,
+    contentType: bytes = b"text/html; charset=utf-8",
+    extra: bytes = b"",
+) -> bytes:
+    """
+    The exact bytes of a response, written out by hand.
+    """
+    return (
+        b"HTTP/1.1 " + status + b"\r\n"
+        b"Content-Type: " + contentType + b"\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\n"
+        b"Date: "
+        + date
+        + b"\r\n"
+        + extra
+        + connection
+        + b"\r\n"
+        + (b"" if head else body)
+    )
+
+
+def errorResponse(status: bytes, extra: bytes = b"") -> bytes:
+    """
+    The exact bytes of a refusal: a short plain-text body, then close.
+    """
+    return response(
+        status,
+        status + b"\n",
+        b"Connection: close\r\n",
+        contentType=b"text/plain; charset=utf-8",
+        extra=extra,
+    )
+
+
+def get(path: bytes = b"/", extra: bytes = b"", method: bytes = b"GET") -> bytes:
+    """
+    A well-formed HTTP/1.1 request.
+    """
+    return method + b" " + path + b" HTTP/1.1\r\nHost: example\r\n" + extra + b"\r\n"

@@ -1,0 +1,319 @@
+# -*- test-case-name: tests.test_protocol -*-
+"""
+The connection handler against a mock stream: the counterpart of the
+original's C{MockTcpStream} test, with a L{StringTransport} for the stream and
+a L{Clock} for time.
+"""
+
+from __future__ import annotations
+
+from twisted.internet.task import Clock
+from twisted.logger import capturedLogs
+from twisted.trial.unittest import SynchronousTestCase
+
+from .helpers import (
+    HELLO,
+    NOT_FOUND,
+    connect,
+    errorResponse,
+    get,
+    makeFactory,
+    response,
+)
+
+CLOSE = b"Connection: close\r\n"
+
+
+class ExactBytesTests(SynchronousTestCase):
+    """
+    Each route answers with exactly the bytes the SPEC describes.
+    """
+
+    def exchange(self, request: bytes) -> tuple[bytes, bool]:
+        protocol, transport = connect(makeFactory())
+        protocol.dataReceived(request)
+        return transport.value(), transport.disconnecting
+
+    def test_hello(self) -> None:
+        """
+        C{GET /} answers 200 with the hello page and keeps the connection.
+        """
+        self.assertEqual(self.exchange(get()), (response(), False))
+
+    def test_notFound(self) -> None:
+        """
+        Any other path answers 404 with the 404 page.
+        """
+        self.assertEqual(
+            self.exchange(get(b"/nothing-here")),
+            (response(b"404 NOT FOUND", NOT_FOUND), False),
+        )
+
+    def test_queryIgnored(self) -> None:
+        """
+        The query string does not take part in routing.
+        """
+        self.assertEqual(self.exchange(get(b"/?x=1")), (response(), False))
+
+    def test_absoluteForm(self) -> None:
+        """
+        An absolute-form target routes by its path.
+        """
+        self.assertEqual(
+            self.exchange(get(b"http://example/nothing")),
+            (response(b"404 NOT FOUND", NOT_FOUND), False),
+        )
+
+    def test_head(self) -> None:
+        """
+        HEAD answers the same status and headers, without the body.
+        """
+        self.assertEqual(
+            self.exchange(get(method=b"HEAD")), (response(head=True), False)
+        )
+        self.assertEqual(
+            self.exchange(get(b"/missing", method=b"HEAD")),
+            (response(b"404 NOT FOUND", NOT_FOUND, head=True), False),
+        )
+
+    def test_methodNotAllowed(self) -> None:
+        """
+        Any other method answers 405 with C{Allow: GET, HEAD}; the
+        connection stays usable since the request was well-formed.
+        """
+        body = b"405 Method Not Allowed\n"
+        self.assertEqual(
+            self.exchange(get(method=b"DELETE")),
+            (
+                response(
+                    b"405 Method Not Allowed",
+                    body,
+                    contentType=b"text/plain; charset=utf-8",
+                    extra=b"Allow: GET, HEAD\r\n",
+                ),
+                False,
+            ),
+        )
+
+    def test_unknownMethodToken(self) -> None:
+        """
+        A well-formed method token the parser does not know is still a 405,
+        after which the connection closes.
+        """
+        self.assertEqual(
+            self.exchange(get(method=b"BREW")),
+            (
+                errorResponse(b"405 Method Not Allowed", b"Allow: GET, HEAD\r\n"),
+                True,
+            ),
+        )
+
+    def test_versionNotSupported(self) -> None:
+        """
+        Versions other than HTTP/1.0 and HTTP/1.1 answer 505 and close.
+        """
+        for request in [
+            b"GET / HTTP/2.0\r\nHost: a\r\n\r\n",
+            b"GET / HTTP/1.2\r\nHost: a\r\n\r\n",
+            b"GET /\r\n\r\n",
+        ]:
+            self.assertEqual(
+                self.exchange(request),
+                (errorResponse(b"505 HTTP Version Not Supported"), True),
+                request,
+            )
+
+    def test_malformed(self) -> None:
+        """
+        Input the parser refuses answers 400 and closes.
+        """
+        self.assertEqual(
+            self.exchange(b"GET / HTTP/1.1\r\nHost a\r\n\r\n"),
+            (errorResponse(b"400 Bad Request"), True),
+        )
+
+    def test_connectionClose(self) -> None:
+        """
+        C{Connection: close} is honoured, and says so in the answer.
+        """
+        self.assertEqual(
+            self.exchange(get(extra=b"Connection: close\r\n")),
+            (response(connection=CLOSE), True),
+        )
+
+    def test_http10(self) -> None:
+        """
+        HTTP/1.0 closes after the response unless it asked for keep-alive.
+        """
+        self.assertEqual(
+            self.exchange(b"GET / HTTP/1.0\r\n\r\n"), (response(connection=CLOSE), True)
+        )
+        self.assertEqual(
+            self.exchange(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"),
+            (response(connection=b"Connection: keep-alive\r\n"), False),
+        )
+
+
+class PipeliningTests(SynchronousTestCase):
+    """
+    Requests sent together are answered in the order they came.
+    """
+
+    def test_severalInOneWrite(self) -> None:
+        """
+        Three requests in one write get three answers, in order.
+        """
+        protocol, transport = connect(makeFactory())
+        protocol.dataReceived(get() + get(b"/missing") + get(method=b"HEAD"))
+        self.assertEqual(
+            transport.value(),
+            response() + response(b"404 NOT FOUND", NOT_FOUND) + response(head=True),
+        )
+
+    def test_oneByteAtATime(self) -> None:
+        """
+        A request delivered one byte at a time gets the same answer, once.
+        """
+        protocol, transport = connect(makeFactory())
+        data = get() + get(b"/x")
+        for i in range(len(data)):
+            protocol.dataReceived(data[i : i + 1])
+        self.assertEqual(
+            transport.value(), response() + response(b"404 NOT FOUND", NOT_FOUND)
+        )
+
+    def test_slowFirstKeepsOrder(self) -> None:
+        """
+        A fast request pipelined behind C{/sleep} waits for it: nothing is
+        written until the delay ends, then both answers in order.
+        """
+        clock = Clock()
+        protocol, transport = connect(makeFactory(clock, delay=5))
+        protocol.dataReceived(get(b"/sleep") + get(b"/missing"))
+        self.assertEqual(transport.value(), b"")
+        clock.advance(5)
+        # Each Date says when its answer was made, not when it was sent.
+        self.assertEqual(
+            transport.value(),
+            response(date=b"Thu, 01 Jan 1970 00:00:05 GMT")
+            + response(b"404 NOT FOUND", NOT_FOUND),
+        )
+
+    def test_closeStopsThePipeline(self) -> None:
+        """
+        Requests after one that asks to close are not answered.
+        """
+        protocol, transport = connect(makeFactory())
+        protocol.dataReceived(get(extra=b"Connection: close\r\n") + get(b"/x"))
+        self.assertEqual(transport.value(), response(connection=CLOSE))
+        self.assertTrue(transport.disconnecting)
+
+    def test_errorAfterGoodRequests(self) -> None:
+        """
+        Good requests before a malformed one are answered, then the error,
+        then the connection closes.
+        """
+        clock = Clock()
+        protocol, transport = connect(makeFactory(clock, delay=1))
+        protocol.dataReceived(get(b"/sleep") + b"GET / HTTP/1.1\r\nBad Header\r\n\r\n")
+        self.assertEqual(transport.value(), b"")
+        self.assertFalse(transport.disconnecting)
+        clock.advance(1)
+        self.assertEqual(
+            transport.value(),
+            response(date=b"Thu, 01 Jan 1970 00:00:01 GMT")
+            + errorResponse(b"400 Bad Request"),
+        )
+        self.assertTrue(transport.disconnecting)
+
+
+class SleepTests(SynchronousTestCase):
+    """
+    C{/sleep} waits on a reactor timer, never blocking the reactor.
+    """
+
+    def test_answeredAfterDelay(self) -> None:
+        """
+        Nothing is written before the delay; the exact page after it.
+        """
+        clock = Clock()
+        protocol, transport = connect(makeFactory(clock, delay=5))
+        protocol.dataReceived(get(b"/sleep"))
+        clock.advance(4.999)
+        self.assertEqual(transport.value(), b"")
+        clock.advance(0.001)
+        self.assertEqual(
+            transport.value(), response(date=b"Thu, 01 Jan 1970 00:00:05 GMT")
+        )
+
+    def test_otherConnectionsNotDelayed(self) -> None:
+        """
+        While one connection sleeps, another is answered at once.
+        """
+        clock = Clock()
+        factory = makeFactory(clock, delay=5)
+        slow, slowTransport = connect(factory)
+        fast, fastTransport = connect(factory)
+        slow.dataReceived(get(b"/sleep"))
+        fast.dataReceived(get())
+        self.assertEqual(fastTransport.value(), response())
+        self.assertEqual(slowTransport.value(), b"")
+
+    def test_disconnectCancelsTimer(self) -> None:
+        """
+        A client that leaves during the delay leaves no pending timer, no
+        write and no error in the log.
+        """
+        clock = Clock()
+        protocol, transport = connect(makeFactory(clock, delay=5))
+        with capturedLogs() as events:
+            protocol.dataReceived(get(b"/sleep"))
+            self.assertIn(5.0, [call.getTime() for call in clock.getDelayedCalls()])
+            protocol.connectionLost(None)  # type: ignore[arg-type]
+            self.assertEqual(clock.getDelayedCalls(), [])
+            clock.advance(10)
+        self.assertEqual(transport.value(), b"")
+        self.assertEqual(
+            [
+                e
+                for e in events
+                if e.get("log_failure") or e["log_level"].name != "info"
+            ],
+            [],
+        )
+
+
+class AccessLogTests(SynchronousTestCase):
+    """
+    One Combined Log Format line per answered request.
+    """
+
+    def test_oneLinePerRequest(self) -> None:
+        """
+        Each answer is logged with client, request line, status, body size,
+        referer and user agent.
+        """
+        from twisted.logger import formatEvent
+
+        protocol, transport = connect(makeFactory())
+        with capturedLogs() as events:
+            protocol.dataReceived(
+                get(extra=b'User-Agent: t/1 "x"\r\nReferer: http://r/\r\n')
+                + get(b"/x", method=b"HEAD")
+            )
+            protocol.dataReceived(b"GET / HTTP/1.1\r\nbroken\r\n\r\n")
+        lines = [
+            formatEvent(e)
+            for e in events
+            if e["log_namespace"] == "hello_service.access"
+        ]
+        self.assertEqual(
+            lines,
+            [
+                '127.0.0.1 - - [01/Jan/1970:00:00:00 +0000] "GET / HTTP/1.1" 200 '
+                f'{len(HELLO)} "http://r/" "t/1 \\x22x\\x22"',
+                '127.0.0.1 - - [01/Jan/1970:00:00:00 +0000] "HEAD /x HTTP/1.1" 404 '
+                '- "-" "-"',
+                '127.0.0.1 - - [01/Jan/1970:00:00:00 +0000] "-" 400 16 "-" "-"',
+            ],
+        )
