@@ -1,0 +1,52 @@
+"""
+Test doubles Twisted does not ship: a thread pool whose work runs only when
+the test says so, and a reactor that runs "from thread" calls at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from twisted.python.failure import Failure
+
+
+class QueueingThreadPool:
+    """
+    Enough of L{twisted.python.threadpool.ThreadPool} for
+    C{deferToThreadPool}: work is queued, and runs when L{finish} is called.
+    """
+
+    def __init__(self) -> None:
+        self.queued: list[
+            tuple[Callable[[bool, Any], None], Callable[..., Any], tuple[Any, ...]]
+        ] = []
+
+    def callInThreadWithCallback(
+        self,
+        onResult: Callable[[bool, Any], None],
+        func: Callable[..., Any],
+        *args: Any,
+    ) -> None:
+        self.queued.append((onResult, func, args))
+
+    def finish(self, index: int = 0) -> None:
+        """
+        Run the C{index}th queued work now and report its result.
+        """
+        onResult, func, args = self.queued.pop(index)
+        try:
+            result = func(*args)
+        except BaseException:
+            onResult(False, Failure())
+        else:
+            onResult(True, result)
+
+
+class ImmediateReactor:
+    """
+    C{callFromThread} for work that "finishes" on the test's own thread.
+    """
+
+    def callFromThread(self, f: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        f(*args, **kwargs)

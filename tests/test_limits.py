@@ -1,0 +1,146 @@
+# -*- test-case-name: tests.test_limits -*-
+"""
+The connection limit, C{for_each_concurrent(limit)}: at the limit, stop
+accepting; as connections close, accept again.
+"""
+
+from __future__ import annotations
+
+from twisted.internet.defer import gatherResults
+from twisted.trial.unittest import SynchronousTestCase, TestCase
+
+from hello_service.limits import ConnectionLimiter
+
+from .helpers import connect, get, makeFactory, response
+from .tcp import closing, exchange, portOf, reactor, startService
+
+
+class FakePort:
+    def __init__(self) -> None:
+        self.paused = False
+
+    def pauseProducing(self) -> None:
+        self.paused = True
+
+    def resumeProducing(self) -> None:
+        self.paused = False
+
+
+class FakeConnection:
+    def __init__(self) -> None:
+        self.admitted = False
+
+    def admit(self) -> None:
+        self.admitted = True
+
+
+class ConnectionLimiterTests(SynchronousTestCase):
+    """
+    L{ConnectionLimiter} pauses the ports at the limit and resumes them
+    below it, holding any connection accepted past it.
+    """
+
+    def test_pauseAtLimitResumeBelow(self) -> None:
+        """
+        The ports pause when the limit is reached, and resume when one of
+        the connections closes.
+        """
+        port = FakePort()
+        limiter = ConnectionLimiter(2)
+        limiter.addPort(port)
+        first, second = FakeConnection(), FakeConnection()
+        self.assertTrue(limiter.acquire(first))
+        self.assertFalse(port.paused)
+        self.assertTrue(limiter.acquire(second))
+        self.assertTrue(port.paused)
+        limiter.release(first)
+        self.assertFalse(port.paused)
+        self.assertEqual(limiter.served, 1)
+
+    def test_overshootIsHeldInOrder(self) -> None:
+        """
+        Connections accepted past the limit in the same batch wait, and are
+        admitted in arrival order before the ports resume.
+        """
+        port = FakePort()
+        limiter = ConnectionLimiter(1)
+        limiter.addPort(port)
+        served, waiting1, waiting2 = (
+            FakeConnection(),
+            FakeConnection(),
+            FakeConnection(),
+        )
+        limiter.acquire(served)
+        self.assertFalse(limiter.acquire(waiting1))
+        self.assertFalse(limiter.acquire(waiting2))
+        limiter.release(served)
+        self.assertEqual((waiting1.admitted, waiting2.admitted), (True, False))
+        self.assertTrue(port.paused)
+        limiter.release(waiting2)  # gave up while waiting
+        limiter.release(waiting1)
+        self.assertFalse(port.paused)
+        self.assertEqual(limiter.served, 0)
+
+    def test_portAddedWhilePaused(self) -> None:
+        """
+        A port added while at the limit starts paused.
+        """
+        limiter = ConnectionLimiter(1)
+        limiter.acquire(FakeConnection())
+        port = FakePort()
+        limiter.addPort(port)
+        self.assertTrue(port.paused)
+
+    def test_heldConnectionReadsNothing(self) -> None:
+        """
+        A held protocol does not read its requests until admitted.
+        """
+        factory = makeFactory(limiter=ConnectionLimiter(1))
+        _, firstTransport = connect(factory)
+        second, secondTransport = connect(factory)
+        self.assertEqual(secondTransport.producerState, "paused")
+        first = next(p for p in factory.connections if p is not second)
+        first.connectionLost(None)
+        self.assertEqual(secondTransport.producerState, "producing")
+        second.dataReceived(get())
+        self.assertEqual(secondTransport.value(), response())
+
+
+class LimitTCPTests(TestCase):
+    """
+    Over real TCP, clients past the limit wait in the backlog, and are
+    served, not refused.
+    """
+
+    async def test_threeSleepsTwoAtATime(self) -> None:
+        """
+        With --max-connections 2, three simultaneous C{/sleep} (1 s): two
+        finish at about 1 s, the third at about 2 s, all 200.
+        """
+        port = portOf(startService(self, "--max-connections", "2", "--sleep", "1"))
+        started = reactor().seconds()
+        results = await gatherResults(
+            [exchange(port, closing(b"/sleep")) for _ in range(3)]
+        )
+        self.assertEqual([r[0][:17] for r in results], [b"HTTP/1.1 200 OK\r\n"] * 3)
+        times = sorted(done - started for _, done in results)
+        self.assertTrue(0.95 <= times[0] <= times[1] < 1.5, times)
+        self.assertTrue(1.95 <= times[2] < 2.6, times)
+
+    async def test_limitInParallelMode(self) -> None:
+        """
+        The limit holds in parallel mode too, with threads to spare.
+        """
+        port = portOf(
+            startService(
+                self, "--parallel", "--threads", "8", "--max-connections", "1",
+                "--sleep", "0.5",
+            )
+        )  # fmt: skip
+        started = reactor().seconds()
+        results = await gatherResults(
+            [exchange(port, closing(b"/sleep")) for _ in range(2)]
+        )
+        times = sorted(done - started for _, done in results)
+        self.assertTrue(0.45 <= times[0] < 0.8, times)
+        self.assertTrue(0.95 <= times[1] < 1.4, times)

@@ -1,0 +1,139 @@
+# -*- test-case-name: tests.test_shutdown -*-
+"""
+Graceful shutdown: stop accepting, let requests in flight finish within the
+shutdown timeout, then stop.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+from twisted.internet.defer import ensureDeferred
+from twisted.logger import capturedLogs
+from twisted.trial.unittest import SynchronousTestCase, TestCase
+
+from .tcp import exchange, portOf, reactor, startService
+
+SLEEP = b"GET /sleep HTTP/1.1\r\nHost: t\r\n\r\n"
+
+
+def freePort() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def readUntilClosed(connection: socket.socket, timeout: float) -> bytes:
+    connection.settimeout(timeout)
+    chunks = []
+    while True:
+        chunk = connection.recv(65536)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+class SigtermTests(SynchronousTestCase):
+    """
+    A real C{twistd -n hello} process given SIGTERM.
+    """
+
+    def test_inFlightRequestsFinish(self) -> None:
+        """
+        Two C{/sleep} requests in flight at SIGTERM both get 200 with
+        C{Connection: close}; a new connection is refused; the process ends
+        as twistd does after a signal, with no traceback, saying how many
+        requests it drained.
+        """
+        port = freePort()
+        process = subprocess.Popen(
+            [sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
+             "-n", "--pidfile=", "hello", "--sleep", "1.5",
+             "--listen", f"tcp:{port}:interface=127.0.0.1"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        self.addCleanup(process.kill)
+        deadline = time.monotonic() + 20
+        clients: list[socket.socket] = []
+        while time.monotonic() < deadline and not clients:
+            try:
+                clients.append(socket.create_connection(("127.0.0.1", port), timeout=1))
+            except ConnectionRefusedError:
+                time.sleep(0.05)
+        clients.append(socket.create_connection(("127.0.0.1", port), timeout=1))
+        for client in clients:
+            self.addCleanup(client.close)
+            client.sendall(SLEEP)
+        time.sleep(0.3)
+        signalled = time.monotonic()
+        os.kill(process.pid, signal.SIGTERM)
+        time.sleep(0.3)
+        with self.assertRaises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        for client in clients:
+            answer = readUntilClosed(client, 5)
+            self.assertTrue(answer.startswith(b"HTTP/1.1 200 OK\r\n"), answer)
+            self.assertIn(b"\r\nConnection: close\r\n", answer)
+        output, _ = process.communicate(timeout=10)
+        self.assertLess(time.monotonic() - signalled, 3.0)
+        self.assertEqual(process.returncode, -signal.SIGTERM)
+        log = output.decode()
+        self.assertNotIn("Traceback", log)
+        self.assertRegex(log, r"draining 2 connections with 2 requests in flight")
+        self.assertTrue(re.search(r"drained 2 requests in \d", log), log)
+
+
+class ShutdownTimeoutTests(TestCase):
+    """
+    The drain is bounded by --shutdown-timeout.
+    """
+
+    async def test_leftoversClosedAfterTimeout(self) -> None:
+        """
+        A request still running when the timeout ends is cut off, and the
+        number of connections closed is logged.
+        """
+        service = startService(self, "--sleep", "30", "--shutdown-timeout", "0.3")
+        pending = exchange(portOf(service), SLEEP)
+        await ensureDeferred(_wait(0.1))
+        started = reactor().seconds()
+        with capturedLogs() as events:
+            await service.stopService()
+        answer, closed = await pending
+        self.assertEqual(answer, b"")
+        self.assertTrue(0.25 <= closed - started < 1.0, closed - started)
+        warnings = [e for e in events if e["log_level"].name == "warn"]
+        self.assertEqual([e["count"] for e in warnings], [1])
+        self.assertEqual(
+            [
+                call
+                for call in reactor().getDelayedCalls()
+                if not call.func.__qualname__.startswith("TestCase.")  # trial's own
+            ],
+            [],
+        )
+
+    async def test_idleConnectionsClosedAtOnce(self) -> None:
+        """
+        Idle keep-alive connections do not hold up the stop.
+        """
+        service = startService(self, "--shutdown-timeout", "5")
+        idle = exchange(portOf(service), b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        await ensureDeferred(_wait(0.2))
+        started = reactor().seconds()
+        await service.stopService()
+        answer, closed = await idle
+        self.assertTrue(answer.startswith(b"HTTP/1.1 200 OK\r\n"))
+        self.assertLess(closed - started, 0.5)
+
+
+async def _wait(seconds: float) -> None:
+    from twisted.internet.task import deferLater
+
+    await deferLater(reactor(), seconds, lambda: None)
