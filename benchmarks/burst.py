@@ -125,7 +125,11 @@ def main() -> None:
     if arguments.host not in ("127.0.0.1", "::1", "localhost"):
         parser.error("this load generator only targets the loopback interface")
     result = burst(
-        arguments.host, arguments.port, arguments.path, arguments.count, arguments.deadline
+        arguments.host,
+        arguments.port,
+        arguments.path,
+        arguments.count,
+        arguments.deadline,
     )
     print(json.dumps(asdict(result)))
 

@@ -48,6 +48,17 @@ KEEP_ALIVE_11 = b"\r\n"
 KEEP_ALIVE_10 = b"Connection: keep-alive\r\n\r\n"
 CLOSE = b"Connection: close\r\n\r\n"
 
+#: llhttp's reasons for refusing a version; the HTTP/2 connection preface
+#: ("PRI * HTTP/2.0") is one too.
+_VERSION_ERRORS = frozenset(
+    {
+        "Invalid HTTP version",
+        "Invalid major version",
+        "Invalid minor version",
+        "Pause on PRI/Upgrade",
+    }
+)
+
 _TOKEN_CHARACTERS = frozenset(
     b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 )
@@ -224,7 +235,7 @@ class RequestReader:
         self.error = error
 
     def _parseError(self, message: str) -> HTTPError:
-        if "version" in message.lower():
+        if message in _VERSION_ERRORS:
             return HTTPError(VERSION_NOT_SUPPORTED, message)
         return HTTPError(BAD_REQUEST, message)
 

@@ -9,8 +9,14 @@ connection is refused or reset because of the limit.
 
 from __future__ import annotations
 
+import resource
 from collections import deque
+from collections.abc import Callable
 from typing import Protocol
+
+#: Descriptors kept free for everything that is not a client connection:
+#: listening sockets, log files, the reactor's own, pages read by threads.
+DESCRIPTOR_HEADROOM = 100
 
 
 class Admittable(Protocol):
@@ -44,10 +50,13 @@ class ConnectionLimiter:
     unread, in arrival order, and admitted first as places free up.
     """
 
-    def __init__(self, maximum: int) -> None:
+    def __init__(self, maximum: int, reason: str = "--max-connections") -> None:
         if maximum < 1:
             raise ValueError("the connection limit must be at least 1")
         self.maximum = maximum
+        self.reason = reason
+        #: Called each time the limit is reached and accepting pauses.
+        self.onFull: Callable[[], None] | None = None
         self._served: set[Admittable] = set()
         self._waiting: deque[Admittable] = deque()
         self._ports: list[Pausable] = []
@@ -120,3 +129,38 @@ class ConnectionLimiter:
             self._paused = True
             for port in self._ports:
                 port.pauseProducing()
+            if self.onFull is not None:
+                self.onFull()
+
+
+def raiseDescriptorLimit() -> int | None:
+    """
+    Raise this process's soft limit on open files to its hard limit, as a
+    server that holds a descriptor per client should.
+
+    @return: the soft limit now in force, or L{None} if there is none.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError):
+            pass
+    return None if soft == resource.RLIM_INFINITY else soft
+
+
+def descriptorLimiter(
+    maxConnections: int, openFiles: int | None
+) -> ConnectionLimiter | None:
+    """
+    The limiter for C{--max-connections} (0 for none), capped so that client
+    connections never exhaust the process's descriptors: accepting pauses
+    before C{accept} could fail with EMFILE.
+    """
+    ceiling = None if openFiles is None else max(1, openFiles - DESCRIPTOR_HEADROOM)
+    if ceiling is not None and (maxConnections == 0 or ceiling < maxConnections):
+        return ConnectionLimiter(ceiling, "file descriptor limit")
+    if maxConnections:
+        return ConnectionLimiter(maxConnections)
+    return None

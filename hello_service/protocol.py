@@ -47,11 +47,15 @@ class Timeouts:
         its first byte.
     @ivar idle: to start the next request on a persistent connection.
     @ivar write: to take a response it is not reading.
+    @ivar linger: to close its side after we refused its input; until then
+        what it still sends is read and dropped, so that the refusal reaches
+        it instead of a reset.
     """
 
     header: float = 10.0
     idle: float = 15.0
     write: float = 30.0
+    linger: float = 2.0
 
 
 class _Pending:
@@ -72,6 +76,7 @@ _NO_DEADLINE = 0
 _IDLE = 1
 _REQUEST = 2
 _WRITE = 3
+_LINGER = 4
 
 
 @implementer(IPushProducer)
@@ -258,7 +263,10 @@ class HelloProtocol(Protocol):
             0 if request.method == b"HEAD" else len(response.body),
         )
         if not keepAlive:
-            self._disconnect()
+            if request is http.UNPARSED:
+                self._lingeringClose()
+            else:
+                self._disconnect()
 
     def _disconnect(self) -> None:
         """
@@ -269,6 +277,26 @@ class HelloProtocol(Protocol):
         self._clearDeadline()
         self.transport.unregisterProducer()  # type: ignore[union-attr]
         self.transport.loseConnection()  # type: ignore[union-attr]
+
+    def _lingeringClose(self) -> None:
+        """
+        Close our side once the refusal is sent, but keep reading (and
+        dropping) for a moment: closing a socket with unread input makes the
+        kernel send a reset, which can destroy the refusal before the client
+        reads it.  The client closing, or the linger timeout, ends it.
+        """
+        transport = self.transport
+        halfClose = getattr(transport, "loseWriteConnection", None)
+        if halfClose is None:
+            self._disconnect()
+            return
+        self._closing = self._disconnecting = True
+        transport.unregisterProducer()  # type: ignore[union-attr]
+        halfClose()
+        if self._readPaused:
+            self._readPaused = False
+            transport.resumeProducing()  # type: ignore[union-attr]
+        self._setDeadline(_LINGER)
 
     def closeIfIdle(self) -> bool:
         """
@@ -341,6 +369,8 @@ class HelloProtocol(Protocol):
             else timeouts.header
             if kind == _REQUEST
             else timeouts.write
+            if kind == _WRITE
+            else timeouts.linger
         )
         clock = self.factory.clock
         deadline = clock.seconds() + delay
@@ -366,7 +396,7 @@ class HelloProtocol(Protocol):
             self._timer = clock.callLater(remaining, self._checkDeadline)
             return
         self._deadlineKind = _NO_DEADLINE
-        if kind == _WRITE:
+        if kind == _WRITE or kind == _LINGER:
             self._closing = self._disconnecting = True
             self.transport.abortConnection()  # type: ignore[union-attr]
         elif kind == _REQUEST:

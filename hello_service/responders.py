@@ -15,6 +15,7 @@ with one; the connection neither knows nor cares which model made it.
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import Protocol as TypingProtocol
@@ -24,6 +25,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorFromThreads, IReactorTime
 from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThreadPool
+from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
 from hello_service import http
@@ -115,24 +117,58 @@ class ParallelResponder:
         self._dates = http.DateCache()
 
     def respond(self, route: Route) -> Answer:
-        return deferToThreadPool(
+        abandoned = threading.Event()
+        work = deferToThreadPool(
             self._reactor,
             self._pool,
             blockingWork,
             route,
             self._directory,
             self._delay,
+            abandoned,
         )
+        # Cancelling the answer (the client left) tells the work to stop:
+        # queued work is skipped, a sleeping worker wakes and is free again.
+        answer: Deferred[http.Response] = Deferred(lambda _: abandoned.set())
+        work.addBoth(_deliver, answer)
+        return answer
 
     def refuse(self, error: http.HTTPError) -> http.Response:
         return http.errorResponse(error, self._dates.at(self._clock.seconds()))
 
 
-def blockingWork(route: Route, directory: Path, delay: float) -> http.Response:
+def _deliver(result: object, answer: Deferred[http.Response]) -> None:
+    """
+    Pass the work's result on, unless the answer was cancelled meanwhile:
+    then the late result (or failure) is dropped quietly.
+    """
+    if not answer.called:
+        if isinstance(result, Failure):
+            answer.errback(result)
+        else:
+            answer.callback(result)  # type: ignore[arg-type]
+
+
+def blockingWork(
+    route: Route,
+    directory: Path,
+    delay: float,
+    abandoned: threading.Event | None = None,
+) -> http.Response | None:
     """
     The request's work as plain blocking code, as a worker thread runs it.
+
+    The delay blocks the worker like C{time.sleep}, but ends early when the
+    request is C{abandoned}, so a client that leaves does not keep a worker
+    busy for nothing.  Work abandoned before it starts is skipped.
+
+    @return: the response, or L{None} for abandoned work (nobody reads it).
     """
+    if abandoned is None:
+        abandoned = threading.Event()
     if route.delayed:
-        time.sleep(delay)
+        abandoned.wait(delay)
+    if abandoned.is_set():
+        return None
     page = readPage(directory, route.page) if route.page is not None else b""
     return render(route, page, http.httpDate(time.time()))

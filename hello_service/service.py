@@ -73,6 +73,12 @@ class HelloService(Service):
         self.shutdownTimeout = shutdownTimeout
         self.ports: list[IListeningPort] = []
         self._reactor = reactor
+        self._lastFullWarning: float | None = None
+        if (
+            factory.limiter is not None
+            and factory.limiter.reason != "--max-connections"
+        ):
+            factory.limiter.onFull = self._warnFull
 
     def privilegedStartService(self) -> None:
         """
@@ -100,9 +106,23 @@ class HelloService(Service):
             limit=(
                 "unlimited connections"
                 if limiter is None
-                else f"at most {limiter.maximum} connections"
+                else f"at most {limiter.maximum} connections, by {limiter.reason}"
             ),
         )
+
+    def _warnFull(self) -> None:
+        """
+        Accepting paused at the descriptor ceiling: say so, once a minute at
+        most, since a server under sustained load would say it constantly.
+        """
+        now = self._reactor.seconds()  # type: ignore[attr-defined]
+        if self._lastFullWarning is None or now - self._lastFullWarning >= 60:
+            self._lastFullWarning = now
+            self.log.warn(
+                "{count} connections reach the file descriptor limit: accepting "
+                "pauses until some close (raise `ulimit -n` to serve more)",
+                count=self.factory.limiter.maximum,  # type: ignore[union-attr]
+            )
 
     def _listen(self) -> None:
         """

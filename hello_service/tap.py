@@ -14,7 +14,7 @@ from twisted.python import usage
 from twisted.python.threadpool import ThreadPool
 
 from hello_service import http
-from hello_service.limits import ConnectionLimiter
+from hello_service.limits import descriptorLimiter, raiseDescriptorLimit
 from hello_service.pages import PageError, loadPages
 from hello_service.protocol import HelloFactory, Timeouts
 from hello_service.responders import ConcurrentResponder, ParallelResponder, Responder
@@ -188,11 +188,7 @@ def makeService(options: Options) -> IService:
         )
     else:
         responder = ConcurrentResponder(pages, options["sleep"], reactor)
-    limiter = (
-        ConnectionLimiter(options["max-connections"])
-        if options["max-connections"]
-        else None
-    )
+    limiter = descriptorLimiter(options["max-connections"], raiseDescriptorLimit())
     factory = HelloFactory(
         responder,
         reactor,

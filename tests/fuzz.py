@@ -1,0 +1,56 @@
+"""
+A fuzzing harness over the request path, bounded in time:
+
+    python -m tests.fuzz --seconds 60
+
+Runs the property checks of L{tests.fuzzing} with fresh random seeds until
+the time is up, and exits non-zero with the failing input if one breaks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+
+from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis import strategies as st
+
+from .fuzzing import check_invariants, mutated_streams, splits
+
+
+def run(seconds: float) -> int:
+    stop = time.monotonic() + seconds
+    examples = 0
+    while time.monotonic() < stop:
+
+        @seed(random.getrandbits(64))
+        @settings(
+            max_examples=300,
+            deadline=None,
+            database=None,
+            phases=[Phase.generate, Phase.shrink],
+            suppress_health_check=list(HealthCheck),
+        )
+        @given(st.data())
+        def once(data: st.DataObject) -> None:
+            binary = data.draw(st.booleans())
+            stream = data.draw(st.binary(max_size=400) if binary else mutated_streams())
+            check_invariants(data.draw(splits(stream)))
+
+        once()
+        examples += 300
+    return examples
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Fuzz the request path.")
+    parser.add_argument("--seconds", type=float, default=60.0)
+    arguments = parser.parse_args()
+    started = time.monotonic()
+    examples = run(arguments.seconds)
+    print(f"fuzz: {examples} inputs in {time.monotonic() - started:.0f} s, no failure")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,152 @@
+# -*- test-case-name: tests.test_hygiene -*-
+"""
+Abandoned connections cost nothing: descriptors, timers, threads and the
+log are as they were.  And running out of descriptors is survived.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import socket
+import subprocess
+import sys
+import time
+
+from twisted.internet.task import deferLater
+from twisted.logger import capturedLogs
+from twisted.trial.unittest import SynchronousTestCase, TestCase
+
+from .tcp import closing, exchange, portOf, reactor, startService
+
+HEAD = b"GET / HTTP/1.1\r\nHost: x\r\n"
+STATES = {
+    "connected": b"",
+    "mid-head": HEAD,
+    "mid-body": b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc",
+    "mid-sleep": b"GET /sleep HTTP/1.1\r\nHost: x\r\n\r\n",
+    "mid-pipeline": b"GET /sleep HTTP/1.1\r\nHost: x\r\n\r\n" * 3 + HEAD,
+    "refused": b"garbage\r\n\r\n" + b"x" * 1000,
+}
+
+
+def openDescriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+async def pause(seconds: float) -> None:
+    await deferLater(reactor(), seconds, lambda: None)
+
+
+class AbandonedConnectionsTests(TestCase):
+    """
+    A few hundred connections opened and abandoned in every state leave
+    the server as it was.
+    """
+
+    async def abandonAll(self, *arguments: str) -> None:
+        service = startService(self, *arguments)
+        port = portOf(service)
+        await exchange(port, closing(b"/"))  # warm up: the pool, caches
+        await pause(0.1)
+        before = openDescriptors()
+        with capturedLogs() as events:
+            clients = []
+            for _ in range(40):
+                for data in STATES.values():
+                    client = socket.create_connection(("127.0.0.1", port), timeout=2)
+                    if data:
+                        client.sendall(data)
+                    clients.append(client)
+            await pause(0.5)
+            self.assertEqual(len(service.factory.connections), len(clients))
+            for index, client in enumerate(clients):
+                if index % 2:  # half leave with a reset, half with a FIN
+                    client.setsockopt(
+                        socket.SOL_SOCKET,
+                        socket.SO_LINGER,
+                        b"\x01\x00\x00\x00\x00\x00\x00\x00",
+                    )
+                client.close()
+            for _ in range(50):
+                await pause(0.1)
+                if not service.factory.connections:
+                    break
+        self.assertEqual(len(service.factory.connections), 0)
+        self.assertEqual(openDescriptors(), before)
+        ours = [
+            call
+            for call in reactor().getDelayedCalls()
+            if not call.func.__qualname__.startswith("TestCase.")
+        ]
+        self.assertEqual(ours, [])
+        problems = [
+            e
+            for e in events
+            if e["log_level"].name in ("warn", "error", "critical")
+            or "log_failure" in e
+        ]
+        self.assertEqual(problems, [])
+        answer, _ = await exchange(port, closing(b"/"))
+        self.assertTrue(answer.startswith(b"HTTP/1.1 200 OK\r\n"))
+
+    async def test_concurrent(self) -> None:
+        """
+        In concurrent mode.
+        """
+        await self.abandonAll("--sleep", "5")
+
+    async def test_parallel(self) -> None:
+        """
+        In parallel mode, with work still running in threads.
+        """
+        await self.abandonAll("--parallel", "--threads", "4", "--sleep", "5")
+
+
+class DescriptorLimitTests(SynchronousTestCase):
+    """
+    With more clients than descriptors, the server pauses accepting instead
+    of failing, warns once, and serves everyone in turn.
+    """
+
+    def test_moreClientsThanDescriptors(self) -> None:
+        """
+        Under a limit of 160 open files, 300 simultaneous C{/sleep} all get
+        200: about 60 at a time, the rest waiting in the backlog.
+        """
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+
+        def limitFiles() -> None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (160, 160))
+
+        process = subprocess.Popen(
+            [sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
+             "-n", "--pidfile=", "hello", "--sleep", "0.3",
+             "--listen", f"tcp:{port}:interface=127.0.0.1:backlog=1024"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=limitFiles,
+        )  # fmt: skip
+        self.addCleanup(process.kill)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except ConnectionRefusedError:
+                time.sleep(0.05)
+        sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
+        try:
+            from burst import burst
+        finally:
+            sys.path.pop(0)
+        result = burst("127.0.0.1", port, "/sleep", 300, deadline=30)
+        process.terminate()
+        output, _ = process.communicate(timeout=20)
+        log = output.decode()
+        self.assertEqual((result.ok, result.failed), (300, 0), log[-2000:])
+        self.assertGreater(result.lastAnswer, 1.0)  # several rounds of 0.3 s
+        self.assertIn("at most 60 connections, by file descriptor limit", log)
+        self.assertEqual(log.count("reach the file descriptor limit"), 1)
+        self.assertNotIn("Traceback", log)
+        self.assertNotIn("EMFILE", log)
