@@ -190,5 +190,6 @@ class HelloService(Service):
                 inFlight=inFlight,
                 elapsed=clock.seconds() - started,
             )
+        factory.accessLog.flush()
         if self.threadPool is not None:
             self.threadPool.stop()

@@ -285,7 +285,8 @@ class SleepTests(SynchronousTestCase):
 
 class AccessLogTests(SynchronousTestCase):
     """
-    One Combined Log Format line per answered request.
+    One Combined Log Format line per answered request, emitted together at
+    the end of the reactor turn.
     """
 
     def test_oneLinePerRequest(self) -> None:
@@ -295,18 +296,19 @@ class AccessLogTests(SynchronousTestCase):
         """
         from twisted.logger import formatEvent
 
-        protocol, transport = connect(makeFactory())
+        clock = Clock()
+        protocol, transport = connect(makeFactory(clock))
         with capturedLogs() as events:
             protocol.dataReceived(
                 get(extra=b'User-Agent: t/1 "x"\r\nReferer: http://r/\r\n')
                 + get(b"/x", method=b"HEAD")
             )
             protocol.dataReceived(b"GET / HTTP/1.1\r\nbroken\r\n\r\n")
-        lines = [
-            formatEvent(e)
-            for e in events
-            if e["log_namespace"] == "hello_service.access"
-        ]
+            self.assertEqual(events, [])  # not one by one: at the end of the turn
+            clock.advance(0)
+        access = [e for e in events if e["log_namespace"] == "hello_service.access"]
+        self.assertEqual([e["count"] for e in access], [3])
+        lines = formatEvent(access[0]).split("\n")
         self.assertEqual(
             lines,
             [

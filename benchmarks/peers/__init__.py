@@ -1,0 +1,3 @@
+"""
+The servers a user would pick instead of hello, each serving the same page.
+"""
