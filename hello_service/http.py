@@ -156,9 +156,7 @@ class RequestReader:
         "_hosts",
         "_referer",
         "_userAgent",
-        "_method",
-        "_version",
-        "_keepAlive",
+        "_request",
     )
 
     def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
@@ -168,16 +166,14 @@ class RequestReader:
         self._done: list[Request] = []
         self._inBody = False
         self._rawHeadBytes = 0
-        self._startMessage()
-
-    def _startMessage(self) -> None:
-        self._url = b""
-        self._headerCount = 0
-        self._headBytes = 0
         self._bodyBytes = 0
-        self._hosts = 0
-        self._referer = b"-"
-        self._userAgent = b"-"
+        self._request = UNPARSED
+        self._startHead()
+
+    def _startHead(self) -> None:
+        self._url = b""
+        self._headerCount = self._headBytes = self._hosts = 0
+        self._referer = self._userAgent = b"-"
 
     @property
     def midRequest(self) -> bool:
@@ -266,12 +262,12 @@ class RequestReader:
             raise HTTPError(URI_TOO_LONG, "request target too long")
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._headerCount += 1
-        self._headBytes += len(name) + len(value) + 4
+        count = self._headerCount = self._headerCount + 1
+        size = self._headBytes = self._headBytes + len(name) + len(value) + 4
         limits = self._limits
-        if self._headerCount > limits.maxHeaders:
+        if count > limits.maxHeaders:
             raise HTTPError(HEADERS_TOO_LARGE, "too many header fields")
-        if self._headBytes + len(self._url) > limits.maxHead:
+        if size + len(self._url) > limits.maxHead:
             raise HTTPError(HEADERS_TOO_LARGE, "request head too large")
         name = name.lower()
         if name == b"host":
@@ -289,16 +285,27 @@ class RequestReader:
         if version == "1.1":
             if self._hosts != 1:
                 raise HTTPError(BAD_REQUEST, "HTTP/1.1 needs exactly one Host")
+            versionBytes = b"1.1"
         elif version == "1.0":
             if self._hosts > 1:
                 raise HTTPError(BAD_REQUEST, "more than one Host")
+            versionBytes = b"1.0"
         else:
             raise HTTPError(VERSION_NOT_SUPPORTED, f"HTTP/{version} not supported")
-        self._method = parser.get_method()
-        self._version = version.encode()
-        self._keepAlive = parser.should_keep_alive()
+        self._request = Request(
+            parser.get_method(),
+            self._url,
+            versionBytes,
+            parser.should_keep_alive(),
+            self._referer,
+            self._userAgent,
+        )
         self._inBody = True
         self._rawHeadBytes = 0
+        # self._startHead(), inline: this runs for every request.
+        self._url = b""
+        self._headerCount = self._headBytes = self._hosts = 0
+        self._referer = self._userAgent = b"-"
 
     def on_body(self, body: bytes) -> None:
         self._bodyBytes += len(body)
@@ -306,19 +313,9 @@ class RequestReader:
             raise HTTPError(CONTENT_TOO_LARGE, "request body too large")
 
     def on_message_complete(self) -> None:
-        self._done.append(
-            Request(
-                self._method,
-                self._url,
-                self._version,
-                self._keepAlive,
-                self._referer,
-                self._userAgent,
-            )
-        )
+        self._done.append(self._request)
         self._inBody = False
-        self._rawHeadBytes = 0
-        self._startMessage()
+        self._bodyBytes = 0
 
 
 def requestPath(target: bytes) -> bytes:

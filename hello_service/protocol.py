@@ -396,8 +396,16 @@ class HelloProtocol(Protocol):
     # request only stores a new deadline.
 
     def _setDeadline(self, kind: int, restart: bool = False) -> None:
-        if kind == self._deadlineKind == _REQUEST and not restart:
-            return  # counted from the request's first byte, never extended
+        previous = self._deadlineKind
+        if kind == previous:
+            if kind == _IDLE and self._timer is not None:
+                # The keep-alive path: a later idle deadline never needs
+                # the timer moved, just a new time to check against.
+                factory = self.factory
+                self._deadline = factory.clock.seconds() + factory.timeouts.idle
+                return
+            if kind == _REQUEST and not restart:
+                return  # counted from the request's first byte, never extended
         timeouts = self.factory.timeouts
         delay = (
             timeouts.idle

@@ -67,26 +67,36 @@ class ConcurrentResponder:
         self._delay = delay
         self._clock = clock
         self._dates = http.DateCache()
-        self._date = b""
+        # The responses of one second, and that second.
         self._responses: dict[Route, http.Response] = {}
+        self._responsesFrom = 0.0
+        self._responsesExpire = -1.0
 
     def respond(self, route: Route) -> Answer:
         if route.delayed:
             return deferLater(self._clock, self._delay, self._fromMemory, route)
+        response = self._responses.get(route)
+        if response is not None and (
+            self._responsesFrom <= self._clock.seconds() < self._responsesExpire
+        ):
+            return response  # the keep-alive path: answered from memory
         return self._fromMemory(route)
 
     def refuse(self, error: http.HTTPError) -> http.Response:
         return http.errorResponse(error, self._dates.at(self._clock.seconds()))
 
     def _fromMemory(self, route: Route) -> http.Response:
-        date = self._dates.at(self._clock.seconds())
-        if date is not self._date:
-            self._date = date
+        now = self._clock.seconds()
+        if not self._responsesFrom <= now < self._responsesExpire:
+            # A new second (or a clock set back): new Date, new responses.
             self._responses = {}
+            self._dates.at(now)
+            self._responsesFrom = float(int(now))
+            self._responsesExpire = self._responsesFrom + 1.0
         response = self._responses.get(route)
         if response is None:
             page = self._bodies[route.page] if route.page is not None else b""
-            response = render(route, page, date)
+            response = render(route, page, self._dates.value)
             self._responses[route] = response
         return response
 
