@@ -254,6 +254,10 @@ class RequestReader:
         return HTTPError(BAD_REQUEST, "invalid method")
 
     # httptools callbacks: called from inside feed_data, once per event.
+    # The parser looks each one up when it is made; those we do not need are
+    # None, which it skips (a missing one would cost an AttributeError per
+    # connection).
+    on_message_begin = on_chunk_header = on_chunk_complete = None
 
     def on_url(self, url: bytes) -> None:
         url = self._url + url

@@ -170,13 +170,13 @@ class HelloProtocol(Protocol):
 
     def _dispatch(self, request: http.Request) -> None:
         answer = self.factory.responder.respond(route(request))
-        if not request.keepAlive:
-            self._stopReading()
         queue = self._queue
+        if type(answer) is http.Response and not queue:
+            self._send(request, answer)  # and closes, if the request said so
+            return
+        if not request.keepAlive:
+            self._stopReading()  # nothing after it will be answered
         if type(answer) is http.Response:
-            if not queue:
-                self._send(request, answer)
-                return
             pending = _Pending(request)
             pending.response = answer
         else:
@@ -201,14 +201,14 @@ class HelloProtocol(Protocol):
         self._flush()
 
     def _refuse(self, error: http.HTTPError) -> None:
-        self._stopReading()
         response = self.factory.responder.refuse(error)
         if self._queue:
+            self._stopReading()
             pending = _Pending(http.UNPARSED)
             pending.response = response
             self._queue.append(pending)
         else:
-            self._send(http.UNPARSED, response)
+            self._send(http.UNPARSED, response)  # then lingers, reading to drop
 
     def _stopReading(self) -> None:
         self._closing = True
