@@ -90,33 +90,50 @@ class HelloProtocol(Protocol):
     factory: HelloFactory
     log = Logger()
 
+    # The state of a new connection, as class attributes: an instance holds
+    # only what differs, which keeps an idle connection small and cheap to
+    # make.
+    _reader: http.RequestReader | None = None
+    _queue: deque[_Pending] | None = None
+    #: No request after the one being read will be answered: it asked to
+    #: close, broke a rule, or the connection is gone.
+    _closing = False
+    #: The last response is written and the connection is closing.
+    _disconnecting = False
+    _readPaused = False
+    _writePaused = False
+    #: Whether the transport may call pauseProducing and resumeProducing.
+    _producing = False
+    _timer: IDelayedCall | None = None
+    #: The socket, while writes may go straight to it (see _write).
+    _socket: socket.socket | None = None
+    _deadline = 0.0
+    _deadlineKind = _NO_DEADLINE
+
     def __init__(self, factory: HelloFactory, client: str) -> None:
         self.factory = factory
         self._client = client
-        self._reader: http.RequestReader | None = None
-        self._queue: deque[_Pending] | None = None
-        # No request after the one being read will be answered: it asked to
-        # close, broke a rule, or the connection is gone.
-        self._closing = False
-        # The last response is written and the connection is closing.
-        self._disconnecting = False
-        self._readPaused = False
-        self._writePaused = False
-        self._timer: IDelayedCall | None = None
-        self._socket: socket.socket | None = None
-        self._deadline = 0.0
-        self._deadlineKind = _NO_DEADLINE
 
     # Connection life.
 
     def connectionMade(self) -> None:
         transport = self.transport
-        transport.registerProducer(self, True)  # type: ignore[union-attr]
         if isinstance(transport, tcp.Connection):
-            # Plain TCP or UNIX (not TLS, which wraps a transport): writes may
-            # go straight to the socket, see _write.
+            # Plain TCP or UNIX (not TLS, which wraps a transport): writes go
+            # straight to the socket until one does not fit (see _write), and
+            # only then can the transport's buffer fill up and need to pause
+            # us, so we register as its producer only then.
             self._socket = transport.getHandle()
+        else:
+            self._produce()
         self.factory.connectionOpened(self)
+
+    def _produce(self) -> None:
+        """
+        Have the transport pause us while its write buffer is full.
+        """
+        self._producing = True
+        self.transport.registerProducer(self, True)  # type: ignore[union-attr]
 
     def admit(self) -> None:
         """
@@ -301,6 +318,7 @@ class HelloProtocol(Protocol):
             if sent == len(data):
                 return
             self._socket = None
+            self._produce()
             data = data[sent:]
         self.transport.write(data)  # type: ignore[union-attr]
 
@@ -310,9 +328,15 @@ class HelloProtocol(Protocol):
         later requests is cancelled when the connection is lost.
         """
         self._closing = self._disconnecting = True
-        self._clearDeadline()
-        self.transport.unregisterProducer()  # type: ignore[union-attr]
+        if self._producing:
+            self.transport.unregisterProducer()  # type: ignore[union-attr]
         self.transport.loseConnection()  # type: ignore[union-attr]
+        if self._socket is None:
+            # The transport may still hold data for a client that does not
+            # read it; loseConnection would wait for it forever.
+            self._setDeadline(_WRITE)
+        else:
+            self._clearDeadline()
 
     def _lingeringClose(self) -> None:
         """
@@ -327,7 +351,8 @@ class HelloProtocol(Protocol):
             self._disconnect()
             return
         self._closing = self._disconnecting = True
-        transport.unregisterProducer()  # type: ignore[union-attr]
+        if self._producing:
+            transport.unregisterProducer()  # type: ignore[union-attr]
         halfClose()
         if self._readPaused:
             self._readPaused = False
@@ -396,6 +421,8 @@ class HelloProtocol(Protocol):
     # request only stores a new deadline.
 
     def _setDeadline(self, kind: int, restart: bool = False) -> None:
+        if self._writePaused and kind != _WRITE:
+            return  # a client not reading: only the write timeout applies
         previous = self._deadlineKind
         if kind == previous:
             if kind == _IDLE and self._timer is not None:
@@ -427,7 +454,8 @@ class HelloProtocol(Protocol):
             timer.reset(delay)
 
     def _clearDeadline(self) -> None:
-        self._deadlineKind = _NO_DEADLINE
+        if not self._writePaused:
+            self._deadlineKind = _NO_DEADLINE
 
     def _checkDeadline(self) -> None:
         self._timer = None

@@ -150,3 +150,48 @@ class DescriptorLimitTests(SynchronousTestCase):
         self.assertEqual(log.count("reach the file descriptor limit"), 1)
         self.assertNotIn("Traceback", log)
         self.assertNotIn("EMFILE", log)
+
+
+class UnreadResponsesTests(TestCase):
+    """
+    A client that pipelines requests and never reads the answers fills the
+    socket, then the transport; the server stops reading from it and drops
+    it after the write timeout, while everyone else is served.
+    """
+
+    async def test_droppedAfterWriteTimeout(self) -> None:
+        """
+        Over real TCP: the stalled connection is closed about one write
+        timeout after it stalls, and a bystander is answered meanwhile.
+        """
+        service = startService(self, "--write-timeout", "1")
+        port = portOf(service)
+        stalled = socket.socket()
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stalled.connect(("127.0.0.1", port))
+        stalled.setblocking(False)
+        self.addCleanup(stalled.close)
+        flood = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" * 1000
+        started = reactor().seconds()
+        sent = 0
+        while reactor().seconds() - started < 5:
+            try:
+                sent += stalled.send(flood)
+            except BlockingIOError:
+                await pause(0.05)  # both directions are full: the server paused
+                if not service.factory.connections:
+                    break
+            except OSError:
+                break
+            else:
+                await pause(0)
+        answer, _ = await exchange(port, closing(b"/"))
+        self.assertTrue(answer.startswith(b"HTTP/1.1 200 OK\r\n"))
+        for _ in range(60):
+            if not service.factory.connections:
+                break
+            await pause(0.1)
+        self.assertEqual(service.factory.connections, set())
+        elapsed = reactor().seconds() - started
+        self.assertLess(elapsed, 6)
+        self.assertGreater(sent, 100_000)
