@@ -320,7 +320,16 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--only", action="append", help="server names to include")
     parser.add_argument("--out", default=str(HERE / "results"))
+    parser.add_argument(
+        "--report",
+        action="store_true",
+        help="only render results.md, results.rst and chart.png from results.json",
+    )
     arguments = parser.parse_args()
+    if arguments.report:
+        saved = json.loads((Path(arguments.out) / "results.json").read_text())
+        write(Path(arguments.out), saved["meta"], saved["results"])
+        return
     if not shutil.which("wrk"):
         sys.exit("wrk is missing: apt-get install wrk")
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -424,10 +433,49 @@ def main() -> None:
     (out / "results.json").write_text(
         json.dumps({"meta": meta, "results": results}, indent=2)
     )
+    write(out, meta, results)
+
+
+def write(
+    out: Path, meta: dict[str, object], results: dict[str, dict[str, object]]
+) -> None:
+    """
+    Render the tables (Markdown, and reStructuredText for the README) and
+    the chart.
+    """
     markdown = report(meta, results)
     (out / "results.md").write_text(markdown)
+    (out / "results.rst").write_text(markdownToRst(markdown))
     chart(results, out / "chart.png", meta)
     print(markdown)
+
+
+def markdownToRst(markdown: str) -> str:
+    """
+    The report's Markdown tables as reStructuredText list-tables.
+    """
+    out: list[str] = []
+    rows: list[list[str]] = []
+
+    def flush() -> None:
+        if rows:
+            out.extend([".. list-table::", "   :header-rows: 1", ""])
+            for row in rows:
+                out.append(f"   * - {row[0]}")
+                out.extend(f"     - {cell}" for cell in row[1:])
+            out.append("")
+            rows.clear()
+
+    for line in markdown.splitlines():
+        if line.startswith("|"):
+            cells = [cell.strip() for cell in line.strip("|").split("|")]
+            if not all(set(cell) <= {"-"} for cell in cells):
+                rows.append([cell.replace("*", "\\*") for cell in cells])
+        else:
+            flush()
+            out.append(line)
+    flush()
+    return "\n".join(out) + "\n"
 
 
 def platformLine() -> str:

@@ -112,14 +112,17 @@ class AccessLog:
     C{hello_service.access} namespace.
 
     A C{twisted.logger} event costs more than answering a request from
-    memory, so requests are not logged one by one: those answered in the
-    same turn of the reactor are emitted together at the end of that turn,
-    as one C{info} event whose text has a line per request.  Under load
-    that is one event for dozens of requests; when quiet, an event per
-    request, as timely as before.  (Waiting longer to batch more costs
-    latency: formatting a tenth of a second of lines in one go stalls every
-    request behind it by milliseconds.)
+    memory (formatting, a timestamp, a write and a flush of the log file),
+    so requests are not logged one by one: those answered within
+    L{interval} seconds are emitted together, as one C{info} event whose
+    text has a line per request.  Under load that is one event for
+    hundreds of requests; when quiet, an event per request, a moment later.
+    The interval is short because formatting a batch stalls the requests
+    behind it: a tenth of a second of lines costs them milliseconds.
     """
+
+    #: How long a line may wait for others to share its event.
+    interval = 0.01
 
     def __init__(self, clock: IReactorTime) -> None:
         self.log = Logger(namespace="hello_service.access")
@@ -131,11 +134,11 @@ class AccessLog:
 
     def record(self, client: str, request: Request, status: bytes, size: int) -> None:
         """
-        Log one answered request (at the end of this reactor turn).
+        Log one answered request (within L{interval} seconds).
         """
         pending = self._pending
         if not pending:
-            self._flushCall = self._clock.callLater(0, self.flush)
+            self._flushCall = self._clock.callLater(self.interval, self.flush)
         pending.append((client, request, status, size))
 
     def flush(self) -> None:

@@ -193,11 +193,10 @@ class HelloProtocol(Protocol):
             return
         if not request.keepAlive:
             self._stopReading()  # nothing after it will be answered
+        pending = _Pending(request)
         if type(answer) is http.Response:
-            pending = _Pending(request)
             pending.response = answer
         else:
-            pending = _Pending(request)
             pending.deferred = answer  # type: ignore[assignment]
             answer.addCallbacks(  # type: ignore[union-attr]
                 self._ready,
