@@ -19,7 +19,12 @@ from typing import TYPE_CHECKING
 
 from twisted.internet import tcp
 from twisted.internet.defer import CancelledError, Deferred
-from twisted.internet.interfaces import IAddress, IPushProducer, IReactorTime
+from twisted.internet.interfaces import (
+    IAddress,
+    IProtocolNegotiationFactory,
+    IPushProducer,
+    IReactorTime,
+)
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -345,17 +350,18 @@ class HelloProtocol(Protocol):
         reads it.  The client closing, or the linger timeout, ends it.
         """
         transport = self.transport
-        halfClose = getattr(transport, "loseWriteConnection", None)
-        if halfClose is None:
+        if not isinstance(transport, tcp.Connection):
+            # TLS, or a test's transport: a plain close.  (TLS cannot read
+            # on after closing its writing side.)
             self._disconnect()
             return
         self._closing = self._disconnecting = True
         if self._producing:
-            transport.unregisterProducer()  # type: ignore[union-attr]
-        halfClose()
+            transport.unregisterProducer()
+        transport.loseWriteConnection()
         if self._readPaused:
             self._readPaused = False
-            transport.resumeProducing()  # type: ignore[union-attr]
+            transport.resumeProducing()
         self._setDeadline(_LINGER)
 
     def closeIfIdle(self) -> bool:
@@ -481,6 +487,7 @@ class HelloProtocol(Protocol):
             self._timer = None
 
 
+@implementer(IProtocolNegotiationFactory)
 class HelloFactory(Factory):
     """
     Makes a L{HelloProtocol} per connection and holds what they share: the
@@ -508,6 +515,13 @@ class HelloFactory(Factory):
         self.connections: set[HelloProtocol] = set()
         self.draining = False
         self._drained: list[Deferred[None]] = []
+
+    def acceptableProtocols(self) -> list[bytes]:
+        """
+        What we speak, for TLS's ALPN: HTTP/1.1 only.  (Without an answer a
+        client offering ALPN, as curl and browsers do, gets a TLS alert.)
+        """
+        return [b"http/1.1"]
 
     def buildProtocol(self, addr: IAddress | None) -> HelloProtocol:  # type: ignore[override]
         return HelloProtocol(self, getattr(addr, "host", None) or "-")

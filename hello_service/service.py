@@ -37,19 +37,23 @@ class StartupError(SystemExit):
     """
 
 
-def describeAddress(port: IListeningPort) -> str:
+def describeAddress(description: str, port: IListeningPort) -> str:
     """
-    A listening address as an operator reads it: C{tcp:127.0.0.1:7878}.
+    A listening address as an operator reads it: the kind of endpoint its
+    description named, and the address really bound (C{tcp:127.0.0.1:7878},
+    C{ssl:127.0.0.1:8443}, C{tcp6:[::1]:7878}, C{unix:/run/hello.sock}).
     """
+    kind = description.split(":", 1)[0].lower()
     address: Any = port.getHost()
     host = getattr(address, "host", None)
     if host is not None:
-        kind = getattr(address, "type", "TCP").lower()
+        if ":" in host:
+            return f"{'tcp6' if kind == 'tcp' else kind}:[{host}]:{address.port}"
         return f"{kind}:{host}:{address.port}"
     name = getattr(address, "name", None)
     if isinstance(name, bytes):
         name = name.decode("utf-8", "replace")
-    return f"unix:{name}" if name else str(address)
+    return f"{kind}:{name}" if name else str(address)
 
 
 class HelloService(Service):
@@ -96,7 +100,10 @@ class HelloService(Service):
         limiter = self.factory.limiter
         self.log.info(
             "hello_service serving on {addresses} ({mode} mode{threads}; {limit})",
-            addresses=", ".join(describeAddress(port) for port in self.ports),
+            addresses=", ".join(
+                describeAddress(description, port)
+                for description, port in zip(self.descriptions, self.ports, strict=True)
+            ),
             mode=self.factory.responder.mode,
             threads=(
                 f", {self.threadPool.max} threads"

@@ -195,3 +195,43 @@ class UnreadResponsesTests(TestCase):
         elapsed = reactor().seconds() - started
         self.assertLess(elapsed, 6)
         self.assertGreater(sent, 100_000)
+
+
+class LingeringCloseTests(TestCase):
+    """
+    A refusal reaches a client that is still sending, instead of being
+    destroyed by a reset.
+    """
+
+    async def test_refusalDuringUpload(self) -> None:
+        """
+        A client uploading a body over the limit reads the whole 413 and
+        then the end of the stream while it is still sending; if it never
+        closes, the server lets go after the linger time.
+        """
+        service = startService(self)
+        client = socket.create_connection(("127.0.0.1", portOf(service)))
+        self.addCleanup(client.close)
+        client.setblocking(False)
+        client.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n")
+        received = b""
+        started = reactor().seconds()
+        ended = False
+        while not ended and reactor().seconds() - started < 5:
+            try:
+                client.send(b"a" * 65536)  # still uploading
+            except (BlockingIOError, OSError):
+                pass
+            try:
+                chunk = client.recv(65536)
+            except BlockingIOError:
+                await pause(0.01)
+                continue
+            received += chunk
+            ended = not chunk
+        self.assertTrue(ended)
+        self.assertTrue(received.startswith(b"HTTP/1.1 413 Content Too Large\r\n"))
+        self.assertTrue(received.endswith(b"\r\n\r\n413 Content Too Large\n"))
+        self.assertEqual(len(service.factory.connections), 1)  # lingering
+        await pause(2.5)
+        self.assertEqual(service.factory.connections, set())

@@ -7,23 +7,11 @@ responses, lingering after a refusal.
 from __future__ import annotations
 
 from twisted.internet.task import Clock
-from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
 from hello_service.protocol import Timeouts
 
-from .helpers import CLIENT, connect, errorResponse, get, makeFactory
-
-
-class HalfClosingTransport(StringTransport):
-    """
-    A L{StringTransport} that can close its writing side, as TCP can.
-    """
-
-    writeClosed = False
-
-    def loseWriteConnection(self) -> None:
-        self.writeClosed = True
+from .helpers import connect, errorResponse, get, makeFactory
 
 
 class TimeoutTests(SynchronousTestCase):
@@ -135,26 +123,6 @@ class TimeoutTests(SynchronousTestCase):
         self.assertEqual(self.transport.producerState, "producing")
         self.clock.advance(4)
         self.assertFalse(self.transport.disconnecting)
-
-    def test_lingerAfterRefusal(self) -> None:
-        """
-        After a refusal our side closes, what the client still sends is
-        read and dropped, and the connection is aborted after the linger
-        timeout if the client never closes.
-        """
-        protocol = self.factory.buildProtocol(CLIENT)
-        transport = HalfClosingTransport(peerAddress=CLIENT)
-        protocol.makeConnection(transport)
-        protocol.dataReceived(
-            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n"
-        )
-        self.assertTrue(transport.value().startswith(b"HTTP/1.1 413 "))
-        self.assertTrue(transport.writeClosed)
-        self.assertEqual(transport.producerState, "producing")
-        protocol.dataReceived(b"a" * 65536)
-        self.assertFalse(transport.disconnecting)
-        self.clock.advance(2)
-        self.assertTrue(transport.disconnected)
 
     def test_noTimersAfterClose(self) -> None:
         """
