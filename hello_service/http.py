@@ -205,7 +205,10 @@ class RequestReader:
         except HttpParserUpgrade:
             # The request asked to switch protocols.  We answer it as HTTP/1.1
             # and close, since whatever follows it is not HTTP/1.1.
-            self._done[-1].keepAlive = False
+            if self._done:
+                self._done[-1].keepAlive = False
+            else:
+                self._fail(HTTPError(BAD_REQUEST, "unexpected protocol switch"))
         except HttpParserInvalidMethodError:
             self._fail(self._methodError(data))
         except HttpParserInvalidURLError as failure:
