@@ -49,7 +49,10 @@ def main() -> None:
     arguments = parser.parse_args()
     started = time.monotonic()
     examples = run(arguments.seconds)
-    print(f"fuzz: {examples} inputs in {time.monotonic() - started:.0f} s, no failure")
+    print(
+        f"fuzzed the request path with {examples} inputs in {time.monotonic() - started:.0f} s"
+    )
+    print(f"fuzz: {examples} passed, 0 failed")
 
 
 if __name__ == "__main__":
