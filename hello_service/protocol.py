@@ -284,7 +284,15 @@ class HelloProtocol(Protocol):
         factory = self.factory
         keepAlive = request.keepAlive and not factory.draining
         data = response.toBytes(request, keepAlive)
-        self._write(data)
+        if keepAlive:
+            self._write(data)
+        else:
+            # The last response: the transport sends it on its way to
+            # closing, in the same reactor turn as the close (sent straight
+            # away instead, the close would still cost that turn, plus an
+            # empty send).
+            self._socket = None
+            self.transport.write(data)  # type: ignore[union-attr]
         factory.accessLog.record(
             self._client,
             request,
