@@ -35,7 +35,6 @@ CONTENT_TOO_LARGE = b"413 Content Too Large"
 URI_TOO_LONG = b"414 URI Too Long"
 HEADERS_TOO_LARGE = b"431 Request Header Fields Too Large"
 INTERNAL_ERROR = b"500 Internal Server Error"
-SERVICE_UNAVAILABLE = b"503 Service Unavailable"
 VERSION_NOT_SUPPORTED = b"505 HTTP Version Not Supported"
 
 HTML = b"text/html; charset=utf-8"
@@ -332,7 +331,7 @@ def requestPath(target: bytes) -> bytes:
     path.
     """
     if target[:1] != b"/":
-        scheme, separator, rest = target.partition(b"://")
+        _, separator, rest = target.partition(b"://")
         if not separator:
             return target
         slash = rest.find(b"/")
