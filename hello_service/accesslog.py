@@ -3,9 +3,9 @@
 One access-log line per request, in the Combined Log Format, through
 C{twisted.logger}.
 
-The request path only records what it already has; lines are formatted when
-an observer asks for the text, and requests answered in the same reactor
-turn share one log event.
+The request path only records what it already has; the requests answered
+within 10 ms share one log event, whose lines are formatted only when an
+observer asks for its text.
 """
 
 from __future__ import annotations
@@ -33,14 +33,15 @@ def clfTimestamp(seconds: float) -> str:
 
 def _quoted(value: bytes) -> str:
     """
-    A header value as the log shows it: decoded byte for byte, with quotes,
-    backslashes and control characters escaped so a line stays one line.
+    A header value as the log shows it: printable ASCII as it is; quotes,
+    backslashes, control characters and other bytes as C{\\xHH} (as Apache
+    does), so a line stays one line and its fields stay its fields.
     """
     text = value.decode("latin-1")
-    if text.isprintable() and '"' not in text and "\\" not in text:
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
         return text
     return "".join(
-        ch if ch.isprintable() and ch not in '"\\' else f"\\x{ord(ch):02x}"
+        ch if " " <= ch <= "~" and ch not in '"\\' else f"\\x{ord(ch):02x}"
         for ch in text
     )
 

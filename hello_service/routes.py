@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_routes -*-
+# -*- test-case-name: tests.test_protocol,tests.test_hostile -*-
 """
 The route table: what each request is answered with.
 

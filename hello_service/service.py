@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_service -*-
+# -*- test-case-name: tests.test_shutdown,tests.test_tap -*-
 """
 The service: listening, the private thread pool, and an orderly stop.
 
