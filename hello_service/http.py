@@ -47,6 +47,9 @@ KEEP_ALIVE_11 = b"\r\n"
 KEEP_ALIVE_10 = b"Connection: keep-alive\r\n\r\n"
 CLOSE = b"Connection: close\r\n\r\n"
 
+#: The interim answer to C{Expect: 100-continue}: send your body.
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
 #: llhttp's reasons for refusing a version; the HTTP/2 connection preface
 #: ("PRI * HTTP/2.0") is one too.
 _VERSION_ERRORS = frozenset(
@@ -139,10 +142,15 @@ class RequestReader:
     error, then close.
 
     @ivar error: what was wrong with the input, or L{None}.
+    @ivar continueWanted: the request being read asked, with C{Expect:
+        100-continue}, to hear that it may send its body, and has not sent
+        it yet.
     """
 
     __slots__ = (
         "error",
+        "continueWanted",
+        "_expectContinue",
         "_parser",
         "_limits",
         "_done",
@@ -160,6 +168,7 @@ class RequestReader:
 
     def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
         self.error: HTTPError | None = None
+        self.continueWanted = self._expectContinue = False
         self._parser = HttpRequestParser(self)
         self._limits = limits
         self._done: list[Request] = []
@@ -284,6 +293,8 @@ class RequestReader:
             self._referer = value
         elif name == b"content-length" and int(value) > limits.maxBody:
             raise HTTPError(CONTENT_TOO_LARGE, "request body too large")
+        elif name == b"expect" and value.lower() == b"100-continue":
+            self._expectContinue = True
 
     def on_headers_complete(self) -> None:
         parser = self._parser
@@ -308,6 +319,9 @@ class RequestReader:
         )
         self._inBody = True
         self._rawHeadBytes = 0
+        if self._expectContinue:
+            self._expectContinue = False
+            self.continueWanted = versionBytes == b"1.1"
         # self._startHead(), inline: this runs for every request.
         self._url = b""
         self._headerCount = self._headBytes = self._hosts = 0
@@ -322,6 +336,7 @@ class RequestReader:
         self._done.append(self._request)
         self._inBody = False
         self._bodyBytes = 0
+        self.continueWanted = False  # the body is here already
 
 
 def requestPath(target: bytes) -> bytes:

@@ -182,6 +182,10 @@ class HelloProtocol(Protocol):
             self._dispatch(request)
             if self._closing:
                 return
+        if reader.continueWanted:
+            reader.continueWanted = False
+            if not self._queue:  # behind other answers, the client goes ahead
+                self._write(http.CONTINUE)
         if reader.error is not None:
             self._refuse(reader.error)
         elif not self._queue:

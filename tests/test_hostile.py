@@ -128,8 +128,9 @@ class HostileInMemoryTests(SynchronousTestCase):
 
     def test_tableOneByteAtATime(self) -> None:
         """
-        Byte by byte, the answers are the same (the method check aside,
-        which only sees a method arriving whole).
+        Byte by byte, the final answers are the same (the method check
+        aside, which only sees a method arriving whole; a head that arrives
+        before its body may also get a C{100 Continue}).
         """
         for name, data, expected, closes in CASES:
             if b"BREW" in data or b"get /" in data or len(data) > 20000:
@@ -137,7 +138,8 @@ class HostileInMemoryTests(SynchronousTestCase):
             protocol, transport = connect(makeFactory())
             for i in range(len(data)):
                 protocol.dataReceived(data[i : i + 1])
-            self.assertEqual(statuses(transport.value()), expected, name)
+            final = [s for s in statuses(transport.value()) if s[:1] != b"1"]
+            self.assertEqual(final, expected, name)
             self.assertEqual(transport.disconnecting, closes, name)
 
 

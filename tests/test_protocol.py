@@ -319,3 +319,50 @@ class AccessLogTests(SynchronousTestCase):
                 '127.0.0.1 - - [01/Jan/1970:00:00:00 +0000] "-" 400 16 "-" "-"',
             ],
         )
+
+
+class ExpectContinueTests(SynchronousTestCase):
+    """
+    C{Expect: 100-continue} is answered, so a client like curl does not wait
+    a second before sending its body.
+    """
+
+    def test_continueThenAnswer(self) -> None:
+        """
+        A head asking for it gets C{100 Continue} at once; the body then
+        gets the final answer.
+        """
+        protocol, transport = connect(makeFactory())
+        protocol.dataReceived(
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+            b"Expect: 100-continue\r\n\r\n"
+        )
+        self.assertEqual(transport.value(), b"HTTP/1.1 100 Continue\r\n\r\n")
+        protocol.dataReceived(b"hello")
+        self.assertTrue(
+            transport.value().startswith(
+                b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 405 Method Not Allowed\r\n"
+            )
+        )
+
+    def test_notWhenBodyAlreadySent(self) -> None:
+        """
+        A client that sent its body without waiting gets no interim answer.
+        """
+        protocol, transport = connect(makeFactory())
+        protocol.dataReceived(
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+            b"Expect: 100-continue\r\n\r\nhello"
+        )
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 405 "))
+
+    def test_notWhenTooLarge(self) -> None:
+        """
+        A body over the limit is refused before it is sent.
+        """
+        protocol, transport = connect(makeFactory())
+        protocol.dataReceived(
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999\r\n"
+            b"Expect: 100-continue\r\n\r\n"
+        )
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 413 "))
