@@ -16,7 +16,7 @@ import time
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
-from .fuzzing import check_invariants, mutated_streams, splits
+from .fuzzing import checkInvariants, mutatedStreams, splits
 
 
 def run(seconds: float) -> int:
@@ -35,8 +35,8 @@ def run(seconds: float) -> int:
         @given(st.data())
         def once(data: st.DataObject) -> None:
             binary = data.draw(st.booleans())
-            stream = data.draw(st.binary(max_size=400) if binary else mutated_streams())
-            check_invariants(data.draw(splits(stream)))
+            stream = data.draw(st.binary(max_size=400) if binary else mutatedStreams())
+            checkInvariants(data.draw(splits(stream)))
 
         once()
         examples += 300

@@ -34,7 +34,7 @@ HOSTILE_PIECES = [
 
 STATUS = re.compile(rb"HTTP/1\.1 (\d{3}) ")
 
-valid_streams = st.lists(st.sampled_from(VALID_REQUESTS), min_size=1, max_size=8).map(
+validStreams = st.lists(st.sampled_from(VALID_REQUESTS), min_size=1, max_size=8).map(
     b"".join
 )
 
@@ -52,11 +52,11 @@ def splits(draw: st.DrawFn, data: bytes) -> list[bytes]:
 
 
 @st.composite
-def mutated_streams(draw: st.DrawFn) -> bytes:
+def mutatedStreams(draw: st.DrawFn) -> bytes:
     """
     A valid stream with pieces deleted, replaced or inserted.
     """
-    data = bytearray(draw(valid_streams))
+    data = bytearray(draw(validStreams))
     for _ in range(draw(st.integers(1, 4))):
         at = draw(st.integers(0, len(data)))
         action = draw(st.sampled_from(["insert", "delete", "replace", "byte"]))
@@ -87,7 +87,7 @@ def serve(chunks: list[bytes]) -> tuple[bytes, bool]:
     return transport.value(), transport.disconnecting
 
 
-def check_invariants(chunks: list[bytes]) -> None:
+def checkInvariants(chunks: list[bytes]) -> None:
     """
     Whatever the bytes: no exception, every answer is a well-formed
     response, and a refusal (4xx/5xx other than 404 and 405) is the last

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
-from .fuzzing import check_invariants, mutated_streams, serve, splits, valid_streams
+from .fuzzing import checkInvariants, mutatedStreams, serve, splits, validStreams
 
 quick = settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -24,7 +24,7 @@ class SplitTests(SynchronousTestCase):
         However a valid pipelined stream is cut into chunks, the answers are
         the same bytes as for the stream in one piece.
         """
-        stream = data.draw(valid_streams)
+        stream = data.draw(validStreams)
         chunks = data.draw(splits(stream))
         self.assertEqual(serve(chunks), serve([stream]))
 
@@ -37,7 +37,7 @@ class ArbitraryBytesTests(SynchronousTestCase):
         Arbitrary bytes never raise out of the protocol, and end either in
         valid answers or in one refusal and a close.
         """
-        check_invariants(chunks)
+        checkInvariants(chunks)
 
     @quick
     @given(st.data())
@@ -46,5 +46,5 @@ class ArbitraryBytesTests(SynchronousTestCase):
         Valid streams with hostile pieces spliced in keep the same
         invariants, however they are split.
         """
-        stream = data.draw(mutated_streams())
-        check_invariants(data.draw(splits(stream)))
+        stream = data.draw(mutatedStreams())
+        checkInvariants(data.draw(splits(stream)))
