@@ -28,20 +28,26 @@ DEFAULT_LISTEN = "tcp:7878:interface=127.0.0.1:backlog=4096"
 
 def _number(
     kind: Callable[[str], Any], minimum: float, what: str
-) -> Callable[[str], Any]:
-    def coerce(value: str) -> Any:
-        try:
-            number = kind(value)
-        except ValueError:
-            raise ValueError(f"{value!r} is not {what}") from None
-        if not number >= minimum:  # also refuses NaN
-            raise ValueError(f"{value!r} is not {what}")
-        if number == float("inf"):
-            raise ValueError(f"{value!r} is not {what}")
-        return number
+) -> Callable[[str], Callable[[str], Any]]:
+    """
+    A coercer factory for numeric options: its errors name the option, say
+    what was expected, and refuse NaN and infinity.
+    """
 
-    coerce.coerceDoc = ""  # type: ignore[attr-defined]
-    return coerce
+    def forOption(option: str) -> Callable[[str], Any]:
+        def coerce(value: str) -> Any:
+            try:
+                number = kind(value)
+            except ValueError:
+                number = None
+            if number is None or not minimum <= number < float("inf"):
+                raise usage.UsageError(f"--{option}: {value!r} is not {what}")
+            return number
+
+        coerce.coerceDoc = ""  # type: ignore[attr-defined]
+        return coerce
+
+    return forOption
 
 
 _seconds = _number(float, 0, "a number of seconds (0 or more)")
@@ -80,13 +86,13 @@ class Options(usage.Options):
             "Directory whose hello.html and 404.html replace the shipped pages "
             "[default: the pages shipped with the package].",
         ],
-        ["sleep", None, 5.0, "Delay of /sleep, in seconds.", _seconds],
+        ["sleep", None, 5.0, "Delay of /sleep, in seconds.", _seconds("sleep")],
         [
             "threads",
             None,
             10,
             "Size of the request thread pool with --parallel.",
-            _positiveInteger,
+            _positiveInteger("threads"),
         ],
         [
             "max-connections",
@@ -94,42 +100,42 @@ class Options(usage.Options):
             0,
             "Connections served at once; more wait in the listen backlog "
             "(0: unlimited).",
-            _count,
+            _count("max-connections"),
         ],
         [
             "shutdown-timeout",
             None,
             30.0,
             "Seconds to let requests in flight finish on SIGTERM/SIGINT.",
-            _seconds,
+            _seconds("shutdown-timeout"),
         ],
         [
             "header-timeout",
             None,
             Timeouts.header,
             "Seconds a client has to send a whole request, from its first byte.",
-            _positiveSeconds,
+            _positiveSeconds("header-timeout"),
         ],
         [
             "idle-timeout",
             None,
             Timeouts.idle,
             "Seconds an idle keep-alive connection is kept open.",
-            _positiveSeconds,
+            _positiveSeconds("idle-timeout"),
         ],
         [
             "write-timeout",
             None,
             Timeouts.write,
             "Seconds a client that stops reading its response is waited for.",
-            _positiveSeconds,
+            _positiveSeconds("write-timeout"),
         ],
         [
             "max-body-size",
             None,
             http.DEFAULT_LIMITS.maxBody,
             "Largest request body read (and discarded), in bytes; larger: 413.",
-            _count,
+            _count("max-body-size"),
         ],
     ]
 

@@ -210,7 +210,7 @@ class CommandLineTests(SynchronousTestCase):
         result = self.twistd("--sleep", "never")
         self.assertNotEqual(result.returncode, 0)
         self.assertIn(
-            "'never' is not a number of seconds", result.stdout + result.stderr
+            "--sleep: 'never' is not a number of seconds", result.stdout + result.stderr
         )
         self.assertNotIn("Traceback", result.stdout + result.stderr)
 
