@@ -96,7 +96,7 @@ class ConnectionLimiterTests(SynchronousTestCase):
         A held protocol does not read its requests until admitted.
         """
         factory = makeFactory(limiter=ConnectionLimiter(1))
-        _, firstTransport = connect(factory)
+        connect(factory)
         second, secondTransport = connect(factory)
         self.assertEqual(secondTransport.producerState, "paused")
         first = next(p for p in factory.connections if p is not second)

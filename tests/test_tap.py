@@ -5,6 +5,7 @@ The plugin, its options, and the service they make.
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -231,3 +232,44 @@ class CommandLineTests(SynchronousTestCase):
         self.assertIn("hello: cannot listen on", result.stdout + result.stderr)
         self.assertIn("Address already in use", result.stdout + result.stderr)
         self.assertNotIn("Traceback", result.stdout + result.stderr)
+
+
+class SocketActivationTests(SynchronousTestCase):
+    """
+    Deployed under systemd, the service takes the socket systemd listens on.
+    """
+
+    def test_systemdEndpoint(self) -> None:
+        """
+        With a listening socket passed as descriptor 3 and C{LISTEN_FDS},
+        C{LISTEN_PID} and C{LISTEN_FDNAMES} set as systemd sets them, C{--listen
+        systemd:domain=INET:index=0} serves on that socket.
+        """
+        listening = socket.socket()
+        listening.bind(("127.0.0.1", 0))
+        listening.listen(128)
+        self.addCleanup(listening.close)
+        port = listening.getsockname()[1]
+
+        def asDescriptor3() -> None:
+            os.dup2(listening.fileno(), 3)
+
+        twistd = f"{sys.executable} -c 'from twisted.scripts.twistd import run; run()'"
+        process = subprocess.Popen(
+            ["sh", "-c",
+             f"LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=hello exec {twistd} -n --pidfile= hello "
+             "--listen systemd:domain=INET:index=0"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            preexec_fn=asDescriptor3, pass_fds=(3,),
+        )  # fmt: skip
+        self.addCleanup(process.kill)
+        client = socket.create_connection(("127.0.0.1", port), timeout=20)
+        client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        answer = b""
+        while chunk := client.recv(65536):
+            answer += chunk
+        client.close()
+        process.terminate()
+        output, _ = process.communicate(timeout=20)
+        self.assertTrue(answer.startswith(b"HTTP/1.1 200 OK\r\n"), output)
+        self.assertIn(b"serving on systemd:127.0.0.1:", output)
