@@ -47,6 +47,9 @@ KEEP_ALIVE_11 = b"\r\n"
 KEEP_ALIVE_10 = b"Connection: keep-alive\r\n\r\n"
 CLOSE = b"Connection: close\r\n\r\n"
 
+#: The methods we serve, as the 405 answer names them.
+ALLOW = b"Allow: GET, HEAD\r\n"
+
 #: The interim answer to C{Expect: 100-continue}: send your body.
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
@@ -322,10 +325,7 @@ class RequestReader:
         if self._expectContinue:
             self._expectContinue = False
             self.continueWanted = versionBytes == b"1.1"
-        # self._startHead(), inline: this runs for every request.
-        self._url = b""
-        self._headerCount = self._headBytes = self._hosts = 0
-        self._referer = self._userAgent = b"-"
+        self._startHead()
 
     def on_body(self, body: bytes) -> None:
         self._bodyBytes += len(body)
@@ -371,22 +371,28 @@ class DateCache:
 
     Formatting a date costs more than answering a request from memory, so
     every response of the same second shares one.
+
+    @ivar value: the Date value of the second from C{validFrom} (included)
+        to C{validUntil} (excluded).
     """
 
-    __slots__ = ("value", "_validUntil")
+    __slots__ = ("value", "validFrom", "validUntil")
 
     def __init__(self) -> None:
         self.value = b""
-        self._validUntil = -1.0
+        self.validFrom = 0.0
+        self.validUntil = -1.0
 
     def at(self, now: float) -> bytes:
         """
-        The Date value for time C{now}.
+        The Date value for time C{now}; a new second, or a clock set back,
+        makes a new one.
         """
-        if now >= self._validUntil or now < self._validUntil - 1.0:
+        if not self.validFrom <= now < self.validUntil:
             second = float(int(now))
             self.value = httpDate(second)
-            self._validUntil = second + 1.0
+            self.validFrom = second
+            self.validUntil = second + 1.0
         return self.value
 
 
@@ -450,12 +456,5 @@ def errorResponse(error: HTTPError, date: bytes) -> Response:
     """
     The short plain-text answer to a request we refuse.
     """
-    return buildResponse(
-        error.status, error.status + b"\n", date, TEXT, _extraHeadersFor(error.status)
-    )
-
-
-def _extraHeadersFor(status: bytes) -> bytes:
-    if status == METHOD_NOT_ALLOWED:
-        return b"Allow: GET, HEAD\r\n"
-    return b""
+    extra = ALLOW if error.status == METHOD_NOT_ALLOWED else b""
+    return buildResponse(error.status, error.status + b"\n", date, TEXT, extra)

@@ -192,7 +192,7 @@ class HelloProtocol(Protocol):
             if reader.midRequest:
                 self._setDeadline(_REQUEST, restart=bool(requests))
             else:
-                self._setDeadline(_IDLE)
+                self._setDeadline(_IDLE)  # _awaitClient, inline: the hot path
 
     def _dispatch(self, request: http.Request) -> None:
         answer = self.factory.responder.respond(route(request))
@@ -226,7 +226,7 @@ class HelloProtocol(Protocol):
         self._flush()
 
     def _refuse(self, error: http.HTTPError) -> None:
-        response = self.factory.responder.refuse(error)
+        response = self.factory.refuse(error)
         if self._queue:
             self._stopReading()
             pending = _Pending(http.UNPARSED)
@@ -260,7 +260,7 @@ class HelloProtocol(Protocol):
             error=reason.getErrorMessage(),
         )
         pending.request.keepAlive = False
-        pending.response = self.factory.responder.refuse(
+        pending.response = self.factory.refuse(
             http.HTTPError(http.INTERNAL_ERROR, reason.getErrorMessage())
         )
         if self._queue:
@@ -279,35 +279,30 @@ class HelloProtocol(Protocol):
             self._readPaused = False
             self.transport.resumeProducing()  # type: ignore[union-attr]
         if not self._closing:
-            reader = self._reader
-            self._setDeadline(
-                _REQUEST if reader is not None and reader.midRequest else _IDLE
-            )
+            self._awaitClient()
 
     def _send(self, request: http.Request, response: http.Response) -> None:
         factory = self.factory
         keepAlive = request.keepAlive and not factory.draining
         data = response.toBytes(request, keepAlive)
-        if keepAlive:
-            self._write(data)
-        else:
-            # The last response: the transport sends it on its way to
-            # closing, in the same reactor turn as the close (sent straight
-            # away instead, the close would still cost that turn, plus an
-            # empty send).
-            self._socket = None
-            self.transport.write(data)  # type: ignore[union-attr]
         factory.accessLog.record(
             self._client,
             request,
             response.status,
             0 if request.method == b"HEAD" else len(response.body),
         )
-        if not keepAlive:
-            if request is http.UNPARSED:
-                self._lingeringClose()
-            else:
-                self._disconnect()
+        if keepAlive:
+            self._write(data)
+            return
+        # The last response: the transport sends it on its way to closing,
+        # in the same reactor turn as the close (sent straight away instead,
+        # the close would still cost that turn, plus an empty send).
+        self._socket = None
+        self.transport.write(data)  # type: ignore[union-attr]
+        if request is http.UNPARSED:
+            self._lingeringClose()
+        else:
+            self._disconnect()
 
     def _write(self, data: bytes) -> None:
         """
@@ -423,10 +418,7 @@ class HelloProtocol(Protocol):
         if queue:
             self._clearDeadline()
         else:
-            reader = self._reader
-            self._setDeadline(
-                _REQUEST if reader is not None and reader.midRequest else _IDLE
-            )
+            self._awaitClient()
 
     def stopProducing(self) -> None:
         """
@@ -436,6 +428,19 @@ class HelloProtocol(Protocol):
     # Timeouts.  One DelayedCall per connection, moved only when a deadline
     # comes sooner than the one it waits for: on the keep-alive path a
     # request only stores a new deadline.
+
+    def _awaitClient(self, restart: bool = False) -> None:
+        """
+        Nothing is being answered: the client has the rest of the header
+        timeout to finish a request it started (from its first byte, or
+        from now if C{restart}: a request just completed), or the idle
+        timeout to start one.
+        """
+        reader = self._reader
+        if reader is not None and reader.midRequest:
+            self._setDeadline(_REQUEST, restart)
+        else:
+            self._setDeadline(_IDLE)
 
     def _setDeadline(self, kind: int, restart: bool = False) -> None:
         if self._writePaused and kind != _WRITE:
@@ -450,16 +455,8 @@ class HelloProtocol(Protocol):
                 return
             if kind == _REQUEST and not restart:
                 return  # counted from the request's first byte, never extended
-        timeouts = self.factory.timeouts
-        delay = (
-            timeouts.idle
-            if kind == _IDLE
-            else timeouts.header
-            if kind == _REQUEST
-            else timeouts.write
-            if kind == _WRITE
-            else timeouts.linger
-        )
+        t = self.factory.timeouts
+        delay = (0.0, t.idle, t.header, t.write, t.linger)[kind]
         clock = self.factory.clock
         deadline = clock.seconds() + delay
         self._deadline = deadline
@@ -524,6 +521,7 @@ class HelloFactory(Factory):
         self.timeouts = timeouts
         self.limiter = limiter
         self.accessLog = AccessLog(clock)
+        self._date = http.DateCache()
         self.connections: set[HelloProtocol] = set()
         self.draining = False
         self._drained: list[Deferred[None]] = []
@@ -534,6 +532,13 @@ class HelloFactory(Factory):
         client offering ALPN, as curl and browsers do, gets a TLS alert.)
         """
         return [b"http/1.1"]
+
+    def refuse(self, error: http.HTTPError) -> http.Response:
+        """
+        The answer to input that breaks a rule, whatever the concurrency
+        model: always built at once, on the reactor thread.
+        """
+        return http.errorResponse(error, self._date.at(self.clock.seconds()))
 
     def buildProtocol(self, addr: IAddress | None) -> HelloProtocol:  # type: ignore[override]
         return HelloProtocol(self, getattr(addr, "host", None) or "-")

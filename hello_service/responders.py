@@ -48,11 +48,6 @@ class Responder(TypingProtocol):
         on the reactor thread.  Cancelling the L{Deferred} abandons the work.
         """
 
-    def refuse(self, error: http.HTTPError) -> http.Response:
-        """
-        The response to input that breaks a rule; always built at once.
-        """
-
 
 class ConcurrentResponder:
     """
@@ -66,37 +61,30 @@ class ConcurrentResponder:
         self._bodies = {HELLO_PAGE: pages.hello, NOT_FOUND_PAGE: pages.notFound}
         self._delay = delay
         self._clock = clock
-        self._dates = http.DateCache()
-        # The responses of one second, and that second.
+        # The responses of the second the Date is valid for.
+        self._date = http.DateCache()
         self._responses: dict[Route, http.Response] = {}
-        self._responsesFrom = 0.0
-        self._responsesExpire = -1.0
 
     def respond(self, route: Route) -> Answer:
         if route.delayed:
             return deferLater(self._clock, self._delay, self._fromMemory, route)
         response = self._responses.get(route)
+        date = self._date
         if response is not None and (
-            self._responsesFrom <= self._clock.seconds() < self._responsesExpire
+            date.validFrom <= self._clock.seconds() < date.validUntil
         ):
             return response  # the keep-alive path: answered from memory
         return self._fromMemory(route)
 
-    def refuse(self, error: http.HTTPError) -> http.Response:
-        return http.errorResponse(error, self._dates.at(self._clock.seconds()))
-
     def _fromMemory(self, route: Route) -> http.Response:
-        now = self._clock.seconds()
-        if not self._responsesFrom <= now < self._responsesExpire:
-            # A new second (or a clock set back): new Date, new responses.
-            self._responses = {}
-            self._dates.at(now)
-            self._responsesFrom = float(int(now))
-            self._responsesExpire = self._responsesFrom + 1.0
+        date = self._date
+        value = date.value
+        if date.at(self._clock.seconds()) is not value:
+            self._responses = {}  # a new Date: new responses
         response = self._responses.get(route)
         if response is None:
             page = self._bodies[route.page] if route.page is not None else b""
-            response = render(route, page, self._dates.value)
+            response = render(route, page, date.value)
             self._responses[route] = response
         return response
 
@@ -104,9 +92,9 @@ class ConcurrentResponder:
 class ParallelResponder:
     """
     Runs each request's work in a thread pool: the work reads the page from
-    disk (an edited page is served without a restart), sleeps with a real
-    blocking C{time.sleep} for C{/sleep}, and builds the response bytes.
-    Only the result crosses back to the reactor thread.
+    disk (an edited page is served without a restart), blocks its worker for
+    the delay of C{/sleep}, and builds the response bytes.  Only the result
+    crosses back to the reactor thread.
     """
 
     mode = "parallel"
@@ -117,14 +105,11 @@ class ParallelResponder:
         delay: float,
         reactor: IReactorFromThreads,
         pool: ThreadPool,
-        clock: IReactorTime,
     ) -> None:
         self._directory = pages.directory
         self._delay = delay
         self._reactor = reactor
         self._pool = pool
-        self._clock = clock
-        self._dates = http.DateCache()
 
     def respond(self, route: Route) -> Answer:
         abandoned = threading.Event()
@@ -142,9 +127,6 @@ class ParallelResponder:
         answer: Deferred[http.Response] = Deferred(lambda _: abandoned.set())
         work.addBoth(_deliver, answer)
         return answer
-
-    def refuse(self, error: http.HTTPError) -> http.Response:
-        return http.errorResponse(error, self._dates.at(self._clock.seconds()))
 
 
 def _deliver(result: object, answer: Deferred[http.Response]) -> None:

@@ -32,9 +32,7 @@ class Route:
 HELLO = Route(http.OK, HELLO_PAGE)
 SLOW_HELLO = Route(http.OK, HELLO_PAGE, delayed=True)
 NOT_FOUND = Route(http.NOT_FOUND, NOT_FOUND_PAGE)
-METHOD_NOT_ALLOWED = Route(
-    http.METHOD_NOT_ALLOWED, None, extraHeaders=b"Allow: GET, HEAD\r\n"
-)
+METHOD_NOT_ALLOWED = Route(http.METHOD_NOT_ALLOWED, None, extraHeaders=http.ALLOW)
 
 _BY_PATH = {b"/": HELLO, b"/sleep": SLOW_HELLO}
 _SERVED_METHODS = frozenset({b"GET", b"HEAD"})

@@ -189,9 +189,7 @@ def makeService(options: Options) -> IService:
     responder: Responder
     if options["parallel"]:
         threadPool = ThreadPool(0, options["threads"], "hello_service")
-        responder = ParallelResponder(
-            pages, options["sleep"], reactor, threadPool, reactor
-        )
+        responder = ParallelResponder(pages, options["sleep"], reactor, threadPool)
     else:
         responder = ConcurrentResponder(pages, options["sleep"], reactor)
     limiter = descriptorLimiter(options["max-connections"], raiseDescriptorLimit())

@@ -42,9 +42,8 @@ class QueuedWorkTests(SynchronousTestCase):
         responder = ParallelResponder(
             loadPages(directory),
             0.0,
-            ImmediateReactor(),
-            self.pool,
-            self.clock,  # type: ignore[arg-type]
+            ImmediateReactor(),  # type: ignore[arg-type]
+            self.pool,  # type: ignore[arg-type]
         )
         self.protocol, self.transport = connect(
             makeFactory(self.clock, responder=responder)
