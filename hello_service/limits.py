@@ -47,7 +47,10 @@ class ConnectionLimiter:
 
     A port may accept a few connections more in the same reactor turn in
     which the limit was reached (Twisted accepts in batches); those are held,
-    unread, in arrival order, and admitted first as places free up.
+    unread, in arrival order, and admitted first as places free up.  To keep
+    that overshoot small, whenever accepting starts again a port's batch
+    (Twisted's C{numberAccepts}, which starts at 100 and grows by 20 after
+    every full batch) is cut to the number of free places.
     """
 
     def __init__(self, maximum: int, reason: str = "--max-connections") -> None:
@@ -76,6 +79,8 @@ class ConnectionLimiter:
         self._ports.append(port)
         if self._paused:
             port.pauseProducing()
+        else:
+            self._limitBatch(port)
 
     def removePort(self, port: Pausable) -> None:
         """
@@ -118,7 +123,13 @@ class ConnectionLimiter:
         if len(self._served) < self.maximum and self._paused:
             self._paused = False
             for port in self._ports:
+                self._limitBatch(port)
                 port.resumeProducing()
+
+    def _limitBatch(self, port: Pausable) -> None:
+        if isinstance(getattr(port, "numberAccepts", None), int):
+            free = self.maximum - len(self._served)
+            port.numberAccepts = max(1, min(port.numberAccepts, free))  # type: ignore[attr-defined]
 
     def _pauseIfFull(self) -> None:
         if len(self._served) >= self.maximum:

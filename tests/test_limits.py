@@ -81,6 +81,25 @@ class ConnectionLimiterTests(SynchronousTestCase):
         self.assertFalse(port.paused)
         self.assertEqual(limiter.served, 0)
 
+    def test_acceptBatchCutToFreePlaces(self) -> None:
+        """
+        A Twisted port accepts up to C{numberAccepts} connections per
+        wake-up; whenever accepting starts, that batch is cut to the free
+        places, so few connections are accepted past the limit.
+        """
+        port = FakePort()
+        port.numberAccepts = 100  # type: ignore[attr-defined]
+        limiter = ConnectionLimiter(3)
+        limiter.addPort(port)
+        self.assertEqual(port.numberAccepts, 3)  # type: ignore[attr-defined]
+        connections = [FakeConnection() for _ in range(3)]
+        for connection in connections:
+            limiter.acquire(connection)
+        port.numberAccepts = 23  # type: ignore[attr-defined]  # as Twisted grows it
+        limiter.release(connections[0])
+        self.assertFalse(port.paused)
+        self.assertEqual(port.numberAccepts, 1)  # type: ignore[attr-defined]
+
     def test_portAddedWhilePaused(self) -> None:
         """
         A port added while at the limit starts paused.
