@@ -18,6 +18,10 @@ from typing import Protocol
 #: listening sockets, log files, the reactor's own, pages read by threads.
 DESCRIPTOR_HEADROOM = 100
 
+#: Why a limiter limits, as the start-up line says it.
+BY_OPTION = "--max-connections"
+BY_DESCRIPTORS = "file descriptor limit"
+
 
 class Admittable(Protocol):
     """
@@ -53,7 +57,7 @@ class ConnectionLimiter:
     every full batch) is cut to the number of free places.
     """
 
-    def __init__(self, maximum: int, reason: str = "--max-connections") -> None:
+    def __init__(self, maximum: int, reason: str = BY_OPTION) -> None:
         if maximum < 1:
             raise ValueError("the connection limit must be at least 1")
         self.maximum = maximum
@@ -171,7 +175,7 @@ def descriptorLimiter(
     """
     ceiling = None if openFiles is None else max(1, openFiles - DESCRIPTOR_HEADROOM)
     if ceiling is not None and (maxConnections == 0 or ceiling < maxConnections):
-        return ConnectionLimiter(ceiling, "file descriptor limit")
+        return ConnectionLimiter(ceiling, BY_DESCRIPTORS)
     if maxConnections:
         return ConnectionLimiter(maxConnections)
     return None

@@ -27,6 +27,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
+from hello_service.limits import BY_DESCRIPTORS
 from hello_service.protocol import HelloFactory
 
 
@@ -78,10 +79,7 @@ class HelloService(Service):
         self.ports: list[IListeningPort] = []
         self._reactor = reactor
         self._lastFullWarning: float | None = None
-        if (
-            factory.limiter is not None
-            and factory.limiter.reason != "--max-connections"
-        ):
+        if factory.limiter is not None and factory.limiter.reason == BY_DESCRIPTORS:
             factory.limiter.onFull = self._warnFull
 
     def privilegedStartService(self) -> None:
