@@ -9,14 +9,13 @@ from __future__ import annotations
 import os
 import resource
 import socket
-import subprocess
 import sys
-import time
 
 from twisted.internet.task import deferLater
 from twisted.logger import capturedLogs
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
+from .processes import connectWhenListening, freePort, startHello
 from .tcp import closing, exchange, portOf, reactor, startService
 
 HEAD = b"GET / HTTP/1.1\r\nHost: x\r\n"
@@ -114,27 +113,17 @@ class DescriptorLimitTests(SynchronousTestCase):
         Under a limit of 160 open files, 300 simultaneous C{/sleep} all get
         200: about 60 at a time, the rest waiting in the backlog.
         """
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
+        port = freePort()
 
         def limitFiles() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (160, 160))
 
-        process = subprocess.Popen(
-            [sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
-             "-n", "--pidfile=", "hello", "--sleep", "0.3",
-             "--listen", f"tcp:{port}:interface=127.0.0.1:backlog=1024"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=limitFiles,
+        process = startHello(
+            self, "--sleep", "0.3",
+            "--listen", f"tcp:{port}:interface=127.0.0.1:backlog=1024",
+            preexec_fn=limitFiles,
         )  # fmt: skip
-        self.addCleanup(process.kill)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except ConnectionRefusedError:
-                time.sleep(0.05)
+        connectWhenListening(port).close()
         sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
         try:
             from burst import burst

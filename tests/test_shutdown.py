@@ -10,23 +10,16 @@ import os
 import re
 import signal
 import socket
-import subprocess
-import sys
 import time
 
 from twisted.internet.defer import ensureDeferred
 from twisted.logger import capturedLogs
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
+from .processes import connectWhenListening, freePort, startHello
 from .tcp import exchange, portOf, reactor, startService
 
 SLEEP = b"GET /sleep HTTP/1.1\r\nHost: t\r\n\r\n"
-
-
-def freePort() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def readUntilClosed(connection: socket.socket, timeout: float) -> bytes:
@@ -52,20 +45,10 @@ class SigtermTests(SynchronousTestCase):
         requests it drained.
         """
         port = freePort()
-        process = subprocess.Popen(
-            [sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
-             "-n", "--pidfile=", "hello", "--sleep", "1.5",
-             "--listen", f"tcp:{port}:interface=127.0.0.1"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        self.addCleanup(process.kill)
-        deadline = time.monotonic() + 20
-        clients: list[socket.socket] = []
-        while time.monotonic() < deadline and not clients:
-            try:
-                clients.append(socket.create_connection(("127.0.0.1", port), timeout=1))
-            except ConnectionRefusedError:
-                time.sleep(0.05)
+        process = startHello(
+            self, "--sleep", "1.5", "--listen", f"tcp:{port}:interface=127.0.0.1"
+        )
+        clients = [connectWhenListening(port)]
         clients.append(socket.create_connection(("127.0.0.1", port), timeout=1))
         for client in clients:
             self.addCleanup(client.close)

@@ -6,9 +6,9 @@ The plugin, its options, and the service they make.
 from __future__ import annotations
 
 import os
+import shlex
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 from twisted.application.service import IServiceMaker
@@ -19,6 +19,8 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from hello_service.service import HelloService, StartupError
 from hello_service.tap import DEFAULT_LISTEN, Options, makeService
+
+from .processes import TWISTD, takenPort
 
 
 def parse(*arguments: str) -> Options:
@@ -158,14 +160,8 @@ class MakeServiceTests(TestCase):
         """
         A port already taken is a one-line start-up error.
         """
-        taken = socket.socket()
-        taken.bind(("127.0.0.1", 0))
-        taken.listen(1)
-        self.addCleanup(taken.close)
         options = Options()
-        options.parseOptions(
-            ["--listen", f"tcp:{taken.getsockname()[1]}:interface=127.0.0.1"]
-        )
+        options.parseOptions(["--listen", f"tcp:{takenPort(self)}:interface=127.0.0.1"])
         service = makeService(options)
         with self.assertRaises(StartupError) as raised:
             service.privilegedStartService()
@@ -180,10 +176,8 @@ class CommandLineTests(SynchronousTestCase):
 
     def twistd(self, *arguments: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
-             "-n", "--pidfile=", "hello", *arguments],
-            capture_output=True, text=True, timeout=30,
-        )  # fmt: skip
+            [*TWISTD, "hello", *arguments], capture_output=True, text=True, timeout=30
+        )
 
     def test_helpShowsDefaults(self) -> None:
         """
@@ -220,13 +214,7 @@ class CommandLineTests(SynchronousTestCase):
         A taken port ends twistd with a non-zero exit and one line, no
         traceback.
         """
-        taken = socket.socket()
-        taken.bind(("127.0.0.1", 0))
-        taken.listen(1)
-        self.addCleanup(taken.close)
-        result = self.twistd(
-            "--listen", f"tcp:{taken.getsockname()[1]}:interface=127.0.0.1"
-        )
+        result = self.twistd("--listen", f"tcp:{takenPort(self)}:interface=127.0.0.1")
         self.assertNotEqual(result.returncode, 0)
         # twistd logs what reaches stderr once logging has begun.
         self.assertIn("hello: cannot listen on", result.stdout + result.stderr)
@@ -254,10 +242,10 @@ class SocketActivationTests(SynchronousTestCase):
         def asDescriptor3() -> None:
             os.dup2(listening.fileno(), 3)
 
-        twistd = f"{sys.executable} -c 'from twisted.scripts.twistd import run; run()'"
+        twistd = shlex.join(TWISTD)
         process = subprocess.Popen(
             ["sh", "-c",
-             f"LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=hello exec {twistd} -n --pidfile= hello "
+             f"LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=hello exec {twistd} hello "
              "--listen systemd:domain=INET:index=0"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             preexec_fn=asDescriptor3, pass_fds=(3,),
