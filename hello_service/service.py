@@ -21,8 +21,12 @@ from twisted.internet.defer import (
     ensureDeferred,
     maybeDeferred,
 )
-from twisted.internet.endpoints import serverFromString
-from twisted.internet.interfaces import IListeningPort, IReactorCore, IReactorTime
+from twisted.internet.interfaces import (
+    IListeningPort,
+    IReactorCore,
+    IReactorTime,
+    IStreamServerEndpoint,
+)
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
@@ -59,20 +63,21 @@ def describeAddress(description: str, port: IListeningPort) -> str:
 
 class HelloService(Service):
     """
-    Serves the hello factory on every listening description.
+    Serves the hello factory on every endpoint it is given.
     """
 
     log = Logger()
 
     def __init__(
         self,
-        descriptions: Sequence[str],
+        endpoints: Sequence[tuple[str, IStreamServerEndpoint]],
         factory: HelloFactory,
         reactor: IReactorCore,
         threadPool: ThreadPool | None = None,
         shutdownTimeout: float = 30.0,
     ) -> None:
-        self.descriptions = list(descriptions)
+        #: Where to listen: each endpoint with the description it came from.
+        self.endpoints = list(endpoints)
         self.factory = factory
         self.threadPool = threadPool
         self.shutdownTimeout = shutdownTimeout
@@ -100,7 +105,9 @@ class HelloService(Service):
             "hello_service serving on {addresses} ({mode} mode{threads}; {limit})",
             addresses=", ".join(
                 describeAddress(description, port)
-                for description, port in zip(self.descriptions, self.ports, strict=True)
+                for (description, _), port in zip(
+                    self.endpoints, self.ports, strict=True
+                )
             ),
             mode=self.factory.responder.mode,
             threads=(
@@ -134,9 +141,8 @@ class HelloService(Service):
         Listen on every description, failing at once (and closing what was
         opened) if one cannot be listened on.
         """
-        for description in self.descriptions:
+        for description, endpoint in self.endpoints:
             results: list[Any] = []
-            endpoint = serverFromString(self._reactor, description)
             endpoint.listen(self.factory).addBoth(results.append)
             if not results or isinstance(results[0], Failure):
                 for opened in self.ports:

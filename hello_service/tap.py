@@ -164,13 +164,15 @@ class Options(usage.Options):
         except PageError as error:
             raise usage.UsageError(str(error)) from None
         reactor = self._reactor or _installedReactor()
+        self["endpoints"] = []
         for description in self["listen"]:
             try:
-                serverFromString(reactor, description)
+                endpoint = serverFromString(reactor, description)
             except Exception as error:  # any parse or setup error of a plugin
                 raise usage.UsageError(
                     f"bad --listen {description!r}: {error}"
                 ) from None
+            self["endpoints"].append((description, endpoint))
 
 
 def _installedReactor() -> Any:
@@ -205,7 +207,7 @@ def makeService(options: Options) -> IService:
         limiter=limiter,
     )
     return HelloService(
-        options["listen"],
+        options["endpoints"],
         factory,
         reactor,
         threadPool=threadPool,
