@@ -50,3 +50,23 @@ class ImmediateReactor:
 
     def callFromThread(self, f: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         f(*args, **kwargs)
+
+
+class ChokingSocket:
+    """
+    A non-blocking socket's C{send} whose buffer holds C{capacity} bytes and
+    is never drained: what fits is taken, then sends would block.  The bytes
+    taken are in L{sent}.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.sent = b""
+
+    def send(self, data: bytes) -> int:
+        room = self.capacity - len(self.sent)
+        if room <= 0:
+            raise BlockingIOError()
+        taken = data[:room]
+        self.sent += taken
+        return len(taken)

@@ -16,7 +16,7 @@ import time
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
-from .fuzzing import checkInvariants, mutatedStreams, splits
+from .fuzzing import checkInvariants, conditions, mutatedStreams, splits
 
 
 def run(seconds: float) -> int:
@@ -36,7 +36,7 @@ def run(seconds: float) -> int:
         def once(data: st.DataObject) -> None:
             binary = data.draw(st.booleans())
             stream = data.draw(st.binary(max_size=400) if binary else mutatedStreams())
-            checkInvariants(data.draw(splits(stream)))
+            checkInvariants(data.draw(splits(stream)), data.draw(conditions()))
 
         once()
         examples += 300

@@ -96,3 +96,14 @@ def get(path: bytes = b"/", extra: bytes = b"", method: bytes = b"GET") -> bytes
     A well-formed HTTP/1.1 request.
     """
     return method + b" " + path + b" HTTP/1.1\r\nHost: example\r\n" + extra + b"\r\n"
+
+
+def useDirectSocket(protocol: HelloProtocol, socket: Any) -> None:
+    """
+    Have a connection on a L{StringTransport} write its answers straight to
+    C{socket} first, as it does on a real TCP transport, and to the
+    transport once a send does not fit.
+    """
+    protocol.transport.unregisterProducer()  # type: ignore[union-attr]
+    protocol._producing = False
+    protocol._socket = socket

@@ -1,17 +1,30 @@
 """
 Real C{twistd -n hello} processes for the tests that need one: what the
 command line does, signals, descriptor limits, socket activation.
+
+Every process runs this checkout's code, whatever copy of the package is
+installed (L{CHECKOUT} leads C{PYTHONPATH}), binds a port of its own choice
+(C{tcp:0}) that the test reads back from its start-up line, and is stopped
+by its PID when the test ends.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from twisted.trial.unittest import SynchronousTestCase
+
+#: The root of the checkout these tests belong to.
+CHECKOUT = Path(__file__).resolve().parent.parent
 
 #: C{twistd -n --pidfile=}, run by the interpreter running the tests.
 TWISTD = [
@@ -22,14 +35,25 @@ TWISTD = [
     "--pidfile=",
 ]
 
+#: Where a test server listens unless told otherwise: a port the kernel
+#: chooses, so no port is probed, released and raced for.
+ANY_PORT = "tcp:0:interface=127.0.0.1:backlog=1024"
 
-def freePort() -> int:
+_SERVING = re.compile(r"serving on \w+:127\.0\.0\.1:(\d+)")
+
+
+def checkoutEnvironment(**extra: str) -> dict[str, str]:
     """
-    A TCP port of 127.0.0.1 nobody listens on (a moment ago).
+    The environment of a child that must import this checkout's
+    C{hello_service} and plugin before any installed copy.
     """
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    environment = dict(os.environ)
+    inherited = environment.get("PYTHONPATH")
+    environment["PYTHONPATH"] = (
+        f"{CHECKOUT}{os.pathsep}{inherited}" if inherited else str(CHECKOUT)
+    )
+    environment.update(extra)
+    return environment
 
 
 def takenPort(test: SynchronousTestCase) -> int:
@@ -43,32 +67,137 @@ def takenPort(test: SynchronousTestCase) -> int:
     return int(taken.getsockname()[1])
 
 
+class HelloProcess:
+    """
+    A running C{twistd -n hello}, its output collected as it comes (so the
+    pipe never fills), killed by its PID when the test ends if it is still
+    running.
+    """
+
+    def __init__(
+        self, test: SynchronousTestCase, *arguments: str, **popen: Any
+    ) -> None:
+        popen.setdefault("env", checkoutEnvironment())
+        self.process = subprocess.Popen(
+            [*TWISTD, "hello", *arguments],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            **popen,
+        )
+        self.pid = self.process.pid
+        self._output: list[bytes] = []
+        self._changed = threading.Condition()
+        self._reader = threading.Thread(target=self._collect, daemon=True)
+        self._reader.start()
+        test.addCleanup(self.kill)
+
+    def _collect(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            with self._changed:
+                self._output.append(line)
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    @property
+    def output(self) -> str:
+        """
+        Everything the process has written so far.
+        """
+        with self._changed:
+            return b"".join(self._output).decode("utf-8", "replace")
+
+    def waitFor(self, pattern: str, seconds: float = 20) -> re.Match[str]:
+        """
+        Wait until the output matches C{pattern}; fail (with the output) if
+        it does not within C{seconds} or the process ends first.
+        """
+        deadline = time.monotonic() + seconds
+        compiled = re.compile(pattern)
+        with self._changed:
+            while True:
+                found = compiled.search(
+                    b"".join(self._output).decode("utf-8", "replace")
+                )
+                if found:
+                    return found
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._reader.is_alive():
+                    raise AssertionError(
+                        f"no {pattern!r} in the output of twistd:\n{self.output}"
+                    )
+                self._changed.wait(min(left, 0.5))
+
+    def port(self, seconds: float = 20) -> int:
+        """
+        The TCP port it serves on, from its start-up line.
+        """
+        return int(self.waitFor(_SERVING.pattern, seconds).group(1))
+
+    def signal(self, number: int) -> None:
+        os.kill(self.pid, number)
+
+    def wait(self, seconds: float = 20) -> int:
+        """
+        Wait for the process to end; its exit status.
+        """
+        status = self.process.wait(seconds)
+        self._reader.join(seconds)
+        return status
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            os.kill(self.pid, signal.SIGKILL)
+        self.process.wait()
+        self._reader.join(5)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
 def startHello(
     test: SynchronousTestCase, *arguments: str, **popen: Any
-) -> subprocess.Popen[bytes]:
+) -> HelloProcess:
     """
-    Start C{twistd -n hello ARGUMENTS}, its output collected, killed when
-    the test ends if it is still running.
+    Start C{twistd -n hello ARGUMENTS}, on L{ANY_PORT} unless the arguments
+    say where to listen.
     """
-    process = subprocess.Popen(
+    if "--listen" not in arguments:
+        arguments = ("--listen", ANY_PORT, *arguments)
+    return HelloProcess(test, *arguments, **popen)
+
+
+def runHello(*arguments: str) -> subprocess.CompletedProcess[str]:
+    """
+    Run C{twistd -n hello ARGUMENTS} to its end (for start-up errors and
+    C{--help}), this checkout's code.
+    """
+    return subprocess.run(
         [*TWISTD, "hello", *arguments],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        **popen,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=checkoutEnvironment(),
     )
-    test.addCleanup(process.kill)
-    return process
 
 
-def connectWhenListening(port: int, seconds: float = 20) -> socket.socket:
+def request(port: int, data: bytes, timeout: float = 10) -> bytes:
     """
-    Connect to C{port} of 127.0.0.1 as soon as a server listens there.
+    Send C{data} on a new connection and read until the server closes.
     """
-    deadline = time.monotonic() + seconds
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as client:
+        client.sendall(data)
+        return readUntilClosed(client, timeout)
+
+
+def readUntilClosed(connection: socket.socket, timeout: float) -> bytes:
+    """
+    Everything C{connection} receives until the server closes it.
+    """
+    connection.settimeout(timeout)
+    chunks = []
     while True:
-        try:
-            return socket.create_connection(("127.0.0.1", port), timeout=1)
-        except ConnectionRefusedError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
+        chunk = connection.recv(65536)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import resource
+import signal
 import socket
 import sys
 
@@ -15,7 +16,7 @@ from twisted.internet.task import deferLater
 from twisted.logger import capturedLogs
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from .processes import connectWhenListening, freePort, startHello
+from .processes import startHello
 from .tcp import closing, exchange, portOf, reactor, startService
 
 HEAD = b"GET / HTTP/1.1\r\nHost: x\r\n"
@@ -113,26 +114,24 @@ class DescriptorLimitTests(SynchronousTestCase):
         Under a limit of 160 open files, 300 simultaneous C{/sleep} all get
         200: about 60 at a time, the rest waiting in the backlog.
         """
-        port = freePort()
 
         def limitFiles() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (160, 160))
 
         process = startHello(
             self, "--sleep", "0.3",
-            "--listen", f"tcp:{port}:interface=127.0.0.1:backlog=1024",
             preexec_fn=limitFiles,
         )  # fmt: skip
-        connectWhenListening(port).close()
+        port = process.port()
         sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
         try:
             from burst import burst
         finally:
             sys.path.pop(0)
         result = burst("127.0.0.1", port, "/sleep", 300, deadline=30)
-        process.terminate()
-        output, _ = process.communicate(timeout=20)
-        log = output.decode()
+        process.signal(signal.SIGTERM)
+        process.wait()
+        log = process.output
         self.assertEqual((result.ok, result.failed), (300, 0), log[-2000:])
         self.assertGreater(result.lastAnswer, 1.0)  # several rounds of 0.3 s
         self.assertIn("at most 60 connections, by file descriptor limit", log)

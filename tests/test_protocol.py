@@ -11,6 +11,7 @@ from twisted.internet.task import Clock
 from twisted.logger import capturedLogs
 from twisted.trial.unittest import SynchronousTestCase
 
+from .fakes import ChokingSocket
 from .helpers import (
     HELLO,
     NOT_FOUND,
@@ -19,6 +20,7 @@ from .helpers import (
     get,
     makeFactory,
     response,
+    useDirectSocket,
 )
 
 CLOSE = b"Connection: close\r\n"
@@ -366,3 +368,67 @@ class ExpectContinueTests(SynchronousTestCase):
             b"Expect: 100-continue\r\n\r\n"
         )
         self.assertTrue(transport.value().startswith(b"HTTP/1.1 413 "))
+
+
+class BackPressureTests(SynchronousTestCase):
+    """
+    A client pipelining faster than it is answered is stopped in TCP: at
+    32 requests waiting for their answers, reading pauses.
+    """
+
+    def test_readingPausesAtThirtyTwo(self) -> None:
+        """
+        31 unanswered requests leave reading on; the 32nd pauses it; once
+        the answers are written, reading resumes.
+        """
+        clock = Clock()
+        protocol, transport = connect(makeFactory(clock, delay=1))
+        protocol.dataReceived(get(b"/sleep") * 31)
+        self.assertEqual(transport.producerState, "producing")
+        protocol.dataReceived(get(b"/sleep"))
+        self.assertEqual(transport.producerState, "paused")
+        clock.advance(1)
+        self.assertEqual(transport.value().count(b"HTTP/1.1 200 OK"), 32)
+        self.assertEqual(transport.producerState, "producing")
+
+
+class DirectWriteTests(SynchronousTestCase):
+    """
+    Answers go straight to the socket while they fit, and through the
+    transport from the first one that does not, so the bytes stay in order.
+    """
+
+    def test_orderAfterPartialSend(self) -> None:
+        """
+        A send that takes 10 bytes leaves the rest to the transport; later
+        answers follow it through the transport, even once the socket has
+        room again.
+        """
+        protocol, transport = connect(makeFactory())
+        socket = ChokingSocket(10)
+        useDirectSocket(protocol, socket)
+        protocol.dataReceived(get())
+        self.assertEqual(socket.sent, response()[:10])
+        self.assertEqual(transport.value(), response()[10:])
+        socket.capacity = 10**6
+        protocol.dataReceived(get(b"/x"))
+        self.assertEqual(socket.sent, response()[:10])
+        self.assertEqual(
+            transport.value(), response()[10:] + response(b"404 NOT FOUND", NOT_FOUND)
+        )
+        self.assertIs(transport.producer, protocol)
+
+    def test_wholeAnswersStayOnTheSocket(self) -> None:
+        """
+        Answers that fit are sent on the socket and nothing is buffered in
+        the transport.
+        """
+        protocol, transport = connect(makeFactory())
+        socket = ChokingSocket(10**6)
+        useDirectSocket(protocol, socket)
+        protocol.dataReceived(get() + get(b"/x"))
+        self.assertEqual(
+            socket.sent, response() + response(b"404 NOT FOUND", NOT_FOUND)
+        )
+        self.assertEqual(transport.value(), b"")
+        self.assertIsNone(transport.producer)

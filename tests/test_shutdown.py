@@ -6,7 +6,6 @@ shutdown timeout, then stop.
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import socket
@@ -16,60 +15,66 @@ from twisted.internet.defer import ensureDeferred
 from twisted.logger import capturedLogs
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from .processes import connectWhenListening, freePort, startHello
+from .processes import readUntilClosed, startHello
 from .tcp import exchange, portOf, reactor, startService
 
 SLEEP = b"GET /sleep HTTP/1.1\r\nHost: t\r\n\r\n"
 
 
-def readUntilClosed(connection: socket.socket, timeout: float) -> bytes:
-    connection.settimeout(timeout)
-    chunks = []
-    while True:
-        chunk = connection.recv(65536)
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
-
-
-class SigtermTests(SynchronousTestCase):
+class SignalTests(SynchronousTestCase):
     """
-    A real C{twistd -n hello} process given SIGTERM.
+    A real C{twistd -n hello} process given SIGTERM or SIGINT.
     """
 
-    def test_inFlightRequestsFinish(self) -> None:
+    def drainOnSignal(self, number: int, *arguments: str) -> None:
         """
-        Two C{/sleep} requests in flight at SIGTERM both get 200 with
+        Two C{/sleep} requests in flight at the signal both get 200 with
         C{Connection: close}; a new connection is refused; the process ends
-        as twistd does after a signal, with no traceback, saying how many
+        as twistd does after that signal, with no traceback, saying how many
         requests it drained.
         """
-        port = freePort()
-        process = startHello(
-            self, "--sleep", "1.5", "--listen", f"tcp:{port}:interface=127.0.0.1"
-        )
-        clients = [connectWhenListening(port)]
+        process = startHello(self, "--sleep", "1.5", *arguments)
+        port = process.port()
+        clients = [socket.create_connection(("127.0.0.1", port), timeout=1)]
         clients.append(socket.create_connection(("127.0.0.1", port), timeout=1))
         for client in clients:
             self.addCleanup(client.close)
             client.sendall(SLEEP)
         time.sleep(0.3)
         signalled = time.monotonic()
-        os.kill(process.pid, signal.SIGTERM)
-        time.sleep(0.3)
+        process.signal(number)
+        process.waitFor("stopped listening")
         with self.assertRaises(ConnectionRefusedError):
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
         for client in clients:
             answer = readUntilClosed(client, 5)
             self.assertTrue(answer.startswith(b"HTTP/1.1 200 OK\r\n"), answer)
             self.assertIn(b"\r\nConnection: close\r\n", answer)
-        output, _ = process.communicate(timeout=10)
+        self.assertEqual(process.wait(10), -number)
         self.assertLess(time.monotonic() - signalled, 3.0)
-        self.assertEqual(process.returncode, -signal.SIGTERM)
-        log = output.decode()
+        log = process.output
         self.assertNotIn("Traceback", log)
         self.assertRegex(log, r"draining 2 connections with 2 requests in flight")
         self.assertTrue(re.search(r"drained 2 requests in \d", log), log)
+
+    def test_sigterm(self) -> None:
+        """
+        SIGTERM drains the requests in flight, then ends the process.
+        """
+        self.drainOnSignal(signal.SIGTERM)
+
+    def test_sigint(self) -> None:
+        """
+        SIGINT (Ctrl-C) drains exactly as SIGTERM does.
+        """
+        self.drainOnSignal(signal.SIGINT)
+
+    def test_sigtermInParallelMode(self) -> None:
+        """
+        In parallel mode the requests sleeping in worker threads finish
+        too, and the thread pool stops after them: the process exits.
+        """
+        self.drainOnSignal(signal.SIGTERM, "--parallel", "--threads", "2")
 
 
 class ShutdownTimeoutTests(TestCase):
