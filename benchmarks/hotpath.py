@@ -50,10 +50,10 @@ def connection() -> tuple[object, HelloFactory]:
     clock.seconds = time.time  # type: ignore[method-assign]
     pages = Pages(Path("."), b"<h1>Hello!</h1>\n" * 11, b"<h1>Oops!</h1>\n")
     factory = HelloFactory(ConcurrentResponder(pages, 5.0, clock), clock)
+    factory.directSocket = lambda transport: _Socket()  # type: ignore[method-assign]
     client = IPv4Address("TCP", "127.0.0.1", 40000)
     protocol = factory.buildProtocol(client)
     protocol.makeConnection(StringTransport(peerAddress=client))
-    protocol._socket = _Socket()  # type: ignore[assignment]
     return protocol, factory
 
 

@@ -88,8 +88,8 @@ def formatEntry(
 
 class AccessLogBatch:
     """
-    The requests answered in one turn of the reactor; its text, made only
-    when an observer asks for it, is one line per request.
+    The requests answered within one interval of L{AccessLog} (10 ms); its
+    text, made only when an observer asks for it, is one line per request.
     """
 
     __slots__ = ("timestamp", "entries")

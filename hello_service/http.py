@@ -47,9 +47,6 @@ KEEP_ALIVE_11 = b"\r\n"
 KEEP_ALIVE_10 = b"Connection: keep-alive\r\n\r\n"
 CLOSE = b"Connection: close\r\n\r\n"
 
-#: The methods we serve, as the 405 answer names them.
-ALLOW = b"Allow: GET, HEAD\r\n"
-
 #: The interim answer to C{Expect: 100-continue}: send your body.
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
@@ -70,10 +67,11 @@ _TOKEN_CHARACTERS = frozenset(
 
 
 @dataclass(frozen=True)
-class Limits:
+class RequestLimits:
     """
-    How much a client may send.  The defaults are those of the SPEC: 8 KiB of
-    request line, 16 KiB of head, 100 header fields, 64 KiB of body.
+    How much a client may send in one request: 8 KiB of request line, 16 KiB
+    of head, 100 header fields and 64 KiB of body by default (as the README's
+    "Limits and timeouts" table says).
     """
 
     maxRequestLine: int = 8 * 1024
@@ -82,7 +80,7 @@ class Limits:
     maxBody: int = 64 * 1024
 
 
-DEFAULT_LIMITS = Limits()
+DEFAULT_LIMITS = RequestLimits()
 
 
 class HTTPError(Exception):
@@ -169,7 +167,7 @@ class RequestReader:
         "_request",
     )
 
-    def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
+    def __init__(self, limits: RequestLimits = DEFAULT_LIMITS) -> None:
         self.error: HTTPError | None = None
         self.continueWanted = self._expectContinue = False
         self._parser = HttpRequestParser(self)
@@ -206,6 +204,9 @@ class RequestReader:
         try:
             self._parser.feed_data(data)
         except HttpParserCallbackError as failure:
+            # Our callbacks refuse a request by raising HTTPError; llhttp
+            # stops and httptools raises its own error instead, with ours as
+            # the exception being handled when it was raised: __context__.
             cause = failure.__context__
             if isinstance(cause, HTTPError):
                 self._fail(cause)
@@ -452,9 +453,11 @@ def buildResponse(
     return Response(status[:3], head, body)
 
 
-def errorResponse(error: HTTPError, date: bytes) -> Response:
+def plainTextResponse(
+    status: bytes, date: bytes, extraHeaders: bytes = b""
+) -> Response:
     """
-    The short plain-text answer to a request we refuse.
+    The short plain-text answer of a status that has no page: its status
+    line, as text.
     """
-    extra = ALLOW if error.status == METHOD_NOT_ALLOWED else b""
-    return buildResponse(error.status, error.status + b"\n", date, TEXT, extra)
+    return buildResponse(status, status + b"\n", date, TEXT, extraHeaders)

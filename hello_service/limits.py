@@ -148,6 +148,14 @@ class ConnectionLimiter:
                 self.onFull()
 
 
+def currentDescriptorLimit() -> int | None:
+    """
+    This process's soft limit on open files, or L{None} if there is none.
+    """
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return None if soft == resource.RLIM_INFINITY else soft
+
+
 def raiseDescriptorLimit() -> int | None:
     """
     Raise this process's soft limit on open files to its hard limit, as a

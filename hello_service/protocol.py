@@ -6,24 +6,25 @@ C{handle_connection} of the original, as reactor events.
 The protocol only moves bytes: it feeds what arrives to an
 L{http.RequestReader}, asks the factory's responder for each request's
 answer, and writes the answers strictly in the order the requests came, even
-when an earlier one is still waiting (on a timer or in a thread).  It also
-owns the connection's timers and its flow control.
+when an earlier one is still waiting (on a timer or in a thread).  Its other
+jobs each have an object of their own: whether it reads and how its answers
+are written (L{hello_service.flow}), and how long the client may take
+(L{hello_service.deadlines}).
 """
 
 from __future__ import annotations
 
-import socket
 from collections import deque
-from dataclasses import dataclass
+from enum import Enum
 from typing import TYPE_CHECKING
 
-from twisted.internet import tcp
 from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.interfaces import (
     IAddress,
     IProtocolNegotiationFactory,
     IPushProducer,
     IReactorTime,
+    ITransport,
 )
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
@@ -32,37 +33,22 @@ from zope.interface import implementer
 
 from hello_service import http
 from hello_service.accesslog import AccessLog
-from hello_service.routes import route
+from hello_service.deadlines import (
+    DEFAULT_TIMEOUTS,
+    Deadline,
+    DeadlineTimer,
+    Timeouts,
+)
+from hello_service.flow import FlowControl, ResponseWriter, directSocket
+from hello_service.routes import refusal, route
 
 if TYPE_CHECKING:
-    from twisted.internet.interfaces import IDelayedCall
-
     from hello_service.limits import ConnectionLimiter
     from hello_service.responders import Responder
 
 #: Requests of one connection being answered at once before we stop reading
 #: more of them: a client pipelining faster than we answer waits in TCP.
 MAX_PIPELINED = 32
-
-
-@dataclass(frozen=True)
-class Timeouts:
-    """
-    How long a client may take, in seconds.
-
-    @ivar header: to send a whole request (head and any body), counted from
-        its first byte.
-    @ivar idle: to start the next request on a persistent connection.
-    @ivar write: to take a response it is not reading.
-    @ivar linger: to close its side after we refused its input; until then
-        what it still sends is read and dropped, so that the refusal reaches
-        it instead of a reset.
-    """
-
-    header: float = 10.0
-    idle: float = 15.0
-    write: float = 30.0
-    linger: float = 2.0
 
 
 class _Pending:
@@ -78,18 +64,36 @@ class _Pending:
         self.deferred: Deferred[http.Response] | None = None
 
 
-# What a connection's single timer is waiting for.
-_NO_DEADLINE = 0
-_IDLE = 1
-_REQUEST = 2
-_WRITE = 3
-_LINGER = 4
+class Phase(Enum):
+    """
+    Where a connection is in its life.
+    """
+
+    #: Reading requests and answering them.
+    READING = "reading"
+    #: No request after those received will be answered (the last one asked
+    #: to close, or broke a rule): answering what is queued, reading no more.
+    FINISHING = "finishing"
+    #: The last answer is written, or the connection is gone.
+    CLOSED = "closed"
+
+
+# As module globals, for the checks on every request (see deadlines.py).
+_IDLE = Deadline.IDLE
+_HEADER = Deadline.HEADER
+_READING = Phase.READING
+_FINISHING = Phase.FINISHING
+_CLOSED = Phase.CLOSED
 
 
 @implementer(IPushProducer)
 class HelloProtocol(Protocol):
     """
-    One HTTP/1.1 connection.
+    One HTTP/1.1 connection: its requests, answered in the order they came.
+
+    It holds one small object per other job: L{FlowControl} (whether it
+    reads), L{ResponseWriter} (how answers reach the socket) and
+    L{DeadlineTimer} (how long the client may take).
     """
 
     factory: HelloFactory
@@ -98,22 +102,9 @@ class HelloProtocol(Protocol):
     # The state of a new connection, as class attributes: an instance holds
     # only what differs, which keeps an idle connection small and cheap to
     # make.
+    _phase = _READING
     _reader: http.RequestReader | None = None
     _queue: deque[_Pending] | None = None
-    #: No request after the one being read will be answered: it asked to
-    #: close, broke a rule, or the connection is gone.
-    _closing = False
-    #: The last response is written and the connection is closing.
-    _disconnecting = False
-    _readPaused = False
-    _writePaused = False
-    #: Whether the transport may call pauseProducing and resumeProducing.
-    _producing = False
-    _timer: IDelayedCall | None = None
-    #: The socket, while writes may go straight to it (see _write).
-    _socket: socket.socket | None = None
-    _deadline = 0.0
-    _deadlineKind = _NO_DEADLINE
 
     def __init__(self, factory: HelloFactory, client: str) -> None:
         self.factory = factory
@@ -122,45 +113,31 @@ class HelloProtocol(Protocol):
     # Connection life.
 
     def connectionMade(self) -> None:
-        transport = self.transport
-        if isinstance(transport, tcp.Connection):
-            # Plain TCP or UNIX (not TLS, which wraps a transport): writes go
-            # straight to the socket until one does not fit (see _write), and
-            # only then can the transport's buffer fill up and need to pause
-            # us, so we register as its producer only then.
-            self._socket = transport.getHandle()
-        else:
-            self._produce()
-        self.factory.connectionOpened(self)
-
-    def _produce(self) -> None:
-        """
-        Have the transport pause us while its write buffer is full.
-        """
-        self._producing = True
-        self.transport.registerProducer(self, True)  # type: ignore[union-attr]
+        transport: ITransport = self.transport  # type: ignore[assignment]
+        factory = self.factory
+        self._flow = flow = FlowControl(transport, self)
+        self._writer = ResponseWriter(transport, flow, factory.directSocket(transport))
+        self._deadline = DeadlineTimer(factory.clock, factory.timeouts, self._expired)
+        factory.connectionOpened(self)
 
     def admit(self) -> None:
         """
         Start serving: called by the factory when the connection limit lets
         this connection in (at once, unless the limit is reached).
         """
-        if self._readPaused and not self._closing:
-            self._readPaused = False
-            self.transport.resumeProducing()  # type: ignore[union-attr]
-        self._setDeadline(_IDLE)
+        if self._phase is _READING:
+            self._flow.resumeReading()
+        self._deadline.start(Deadline.IDLE)
 
     def hold(self) -> None:
         """
         Read nothing until L{admit}: the connection limit is reached.
         """
-        self.transport.pauseProducing()  # type: ignore[union-attr]
-        self._readPaused = True
+        self._flow.pauseReading()
 
     def connectionLost(self, reason: Failure | None = None) -> None:
-        self._closing = self._disconnecting = True
-        self._clearDeadline()
-        self._cancelTimer()
+        self._phase = _CLOSED
+        self._deadline.cancel()
         queue = self._queue
         self._queue = None
         if queue:
@@ -172,27 +149,28 @@ class HelloProtocol(Protocol):
     # Reading requests.
 
     def dataReceived(self, data: bytes) -> None:
-        if self._closing:
+        if self._phase is not _READING:
             return
         reader = self._reader
         if reader is None:
-            reader = self._reader = http.RequestReader(self.factory.limits)
+            reader = self._reader = http.RequestReader(self.factory.requestLimits)
         requests = reader.feed(data)
         for request in requests:
             self._dispatch(request)
-            if self._closing:
+            if self._phase is not _READING:
                 return
         if reader.continueWanted:
             reader.continueWanted = False
             if not self._queue:  # behind other answers, the client goes ahead
-                self._write(http.CONTINUE)
+                self._writer.write(http.CONTINUE)
         if reader.error is not None:
             self._refuse(reader.error)
         elif not self._queue:
+            # _awaitClient, written out: this is the keep-alive path.
             if reader.midRequest:
-                self._setDeadline(_REQUEST, restart=bool(requests))
+                self._deadline.start(_HEADER, bool(requests))
             else:
-                self._setDeadline(_IDLE)  # _awaitClient, inline: the hot path
+                self._deadline.start(_IDLE)
 
     def _dispatch(self, request: http.Request) -> None:
         answer = self.factory.responder.respond(route(request))
@@ -219,10 +197,9 @@ class HelloProtocol(Protocol):
         if queue is None:
             queue = self._queue = deque()
         queue.append(pending)
-        self._clearDeadline()
-        if len(queue) >= MAX_PIPELINED and not self._readPaused:
-            self._readPaused = True
-            self.transport.pauseProducing()  # type: ignore[union-attr]
+        self._deadline.stop()
+        if len(queue) >= MAX_PIPELINED:
+            self._flow.pauseReading()
         self._flush()
 
     def _refuse(self, error: http.HTTPError) -> None:
@@ -236,10 +213,8 @@ class HelloProtocol(Protocol):
             self._send(http.UNPARSED, response)  # then lingers, reading to drop
 
     def _stopReading(self) -> None:
-        self._closing = True
-        if not self._readPaused:
-            self._readPaused = True
-            self.transport.pauseProducing()  # type: ignore[union-attr]
+        self._phase = _FINISHING
+        self._flow.pauseReading()
 
     # Writing responses, in order.
 
@@ -271,15 +246,13 @@ class HelloProtocol(Protocol):
         while queue and queue[0].response is not None:
             pending = queue.popleft()
             self._send(pending.request, pending.response)  # type: ignore[arg-type]
-            if self._disconnecting:
+            if self._phase is _CLOSED:
                 return
-        if queue:
+        if queue or self._phase is not _READING:
             return
-        if self._readPaused and not self._closing and not self._writePaused:
-            self._readPaused = False
-            self.transport.resumeProducing()  # type: ignore[union-attr]
-        if not self._closing:
-            self._awaitClient()
+        if not self._flow.clientNotReading:
+            self._flow.resumeReading()
+        self._awaitClient()
 
     def _send(self, request: http.Request, response: http.Response) -> None:
         factory = self.factory
@@ -292,62 +265,28 @@ class HelloProtocol(Protocol):
             0 if request.method == b"HEAD" else len(response.body),
         )
         if keepAlive:
-            self._write(data)
+            self._writer.write(data)
             return
-        # The last response: the transport sends it on its way to closing,
-        # in the same reactor turn as the close (sent straight away instead,
-        # the close would still cost that turn, plus an empty send).
-        self._socket = None
-        self.transport.write(data)  # type: ignore[union-attr]
+        self._writer.writeLast(data)
         if request is http.UNPARSED:
             self._lingeringClose()
         else:
             self._disconnect()
-
-    def _write(self, data: bytes) -> None:
-        """
-        Send C{data}, straight to the socket when nothing is queued ahead of
-        it.
-
-        C{transport.write} only buffers, registers the socket for writing and
-        sends on a later turn of the reactor: two C{epoll_ctl} calls and a
-        wake-up per response, which on the keep-alive path cost more than
-        the rest of the request.  A response almost always fits the socket's
-        send buffer, so we try to send it at once and hand the transport
-        only what did not fit.  From then on the transport may hold data, so
-        everything goes through it, keeping the bytes in order.
-        """
-        sock = self._socket
-        if sock is not None:
-            try:
-                sent = sock.send(data)
-            except BlockingIOError:
-                sent = 0
-            except OSError:
-                # The transport finds out for itself and closes.
-                sent = 0
-            if sent == len(data):
-                return
-            self._socket = None
-            self._produce()
-            data = data[sent:]
-        self.transport.write(data)  # type: ignore[union-attr]
 
     def _disconnect(self) -> None:
         """
         Close once what is written has been sent.  Work still pending for
         later requests is cancelled when the connection is lost.
         """
-        self._closing = self._disconnecting = True
-        if self._producing:
-            self.transport.unregisterProducer()  # type: ignore[union-attr]
+        self._phase = _CLOSED
+        self._flow.stopWatching()
         self.transport.loseConnection()  # type: ignore[union-attr]
-        if self._socket is None:
+        if self._writer.direct:
+            self._deadline.stop()
+        else:
             # The transport may still hold data for a client that does not
             # read it; loseConnection would wait for it forever.
-            self._setDeadline(_WRITE)
-        else:
-            self._clearDeadline()
+            self._deadline.start(Deadline.WRITE)
 
     def _lingeringClose(self) -> None:
         """
@@ -357,19 +296,16 @@ class HelloProtocol(Protocol):
         reads it.  The client closing, or the linger timeout, ends it.
         """
         transport = self.transport
-        if not isinstance(transport, tcp.Connection):
+        if self.factory.directSocket(transport) is None:
             # TLS, or a test's transport: a plain close.  (TLS cannot read
             # on after closing its writing side.)
             self._disconnect()
             return
-        self._closing = self._disconnecting = True
-        if self._producing:
-            transport.unregisterProducer()
-        transport.loseWriteConnection()
-        if self._readPaused:
-            self._readPaused = False
-            transport.resumeProducing()
-        self._setDeadline(_LINGER)
+        self._phase = _CLOSED
+        self._flow.stopWatching()
+        transport.loseWriteConnection()  # type: ignore[union-attr]
+        self._flow.resumeReading()
+        self._deadline.start(Deadline.LINGER)
 
     def closeIfIdle(self) -> bool:
         """
@@ -378,7 +314,7 @@ class HelloProtocol(Protocol):
 
         @return: whether it was closed.
         """
-        if self._queue or self._closing:
+        if self._queue or self._phase is not _READING:
             return False
         reader = self._reader
         if reader is not None and reader.midRequest:
@@ -399,24 +335,21 @@ class HelloProtocol(Protocol):
     # up and drains.  A client that does not read gets nothing more read.
 
     def pauseProducing(self) -> None:
-        self._writePaused = True
-        if not self._readPaused:
-            self._readPaused = True
-            self.transport.pauseProducing()  # type: ignore[union-attr]
-        self._setDeadline(_WRITE)
+        self._flow.clientStopped()
+        self._deadline.hold()
 
     def resumeProducing(self) -> None:
-        self._writePaused = False
-        if self._closing:
+        self._flow.clientReads()
+        self._deadline.release()
+        if self._phase is not _READING:
             return
         queue = self._queue
         if queue is not None and len(queue) >= MAX_PIPELINED:
-            self._clearDeadline()
+            self._deadline.stop()
             return
-        self._readPaused = False
-        self.transport.resumeProducing()  # type: ignore[union-attr]
+        self._flow.resumeReading()
         if queue:
-            self._clearDeadline()
+            self._deadline.stop()
         else:
             self._awaitClient()
 
@@ -425,9 +358,7 @@ class HelloProtocol(Protocol):
         The transport is going away; L{connectionLost} cleans up.
         """
 
-    # Timeouts.  One DelayedCall per connection, moved only when a deadline
-    # comes sooner than the one it waits for: on the keep-alive path a
-    # request only stores a new deadline.
+    # Timeouts.
 
     def _awaitClient(self, restart: bool = False) -> None:
         """
@@ -438,90 +369,51 @@ class HelloProtocol(Protocol):
         """
         reader = self._reader
         if reader is not None and reader.midRequest:
-            self._setDeadline(_REQUEST, restart)
+            self._deadline.start(_HEADER, restart)
         else:
-            self._setDeadline(_IDLE)
+            self._deadline.start(_IDLE)
 
-    def _setDeadline(self, kind: int, restart: bool = False) -> None:
-        if self._writePaused and kind != _WRITE:
-            return  # a client not reading: only the write timeout applies
-        previous = self._deadlineKind
-        if kind == previous:
-            if kind == _IDLE and self._timer is not None:
-                # The keep-alive path: a later idle deadline never needs
-                # the timer moved, just a new time to check against.
-                factory = self.factory
-                self._deadline = factory.clock.seconds() + factory.timeouts.idle
-                return
-            if kind == _REQUEST and not restart:
-                return  # counted from the request's first byte, never extended
-        t = self.factory.timeouts
-        delay = (0.0, t.idle, t.header, t.write, t.linger)[kind]
-        clock = self.factory.clock
-        deadline = clock.seconds() + delay
-        self._deadline = deadline
-        self._deadlineKind = kind
-        timer = self._timer
-        if timer is None:
-            self._timer = clock.callLater(delay, self._checkDeadline)
-        elif deadline < timer.getTime():
-            timer.reset(delay)
-
-    def _clearDeadline(self) -> None:
-        if not self._writePaused:
-            self._deadlineKind = _NO_DEADLINE
-
-    def _checkDeadline(self) -> None:
-        self._timer = None
-        kind = self._deadlineKind
-        if kind == _NO_DEADLINE:
-            return
-        clock = self.factory.clock
-        remaining = self._deadline - clock.seconds()
-        if remaining > 0:
-            self._timer = clock.callLater(remaining, self._checkDeadline)
-            return
-        self._deadlineKind = _NO_DEADLINE
-        if kind == _WRITE or kind == _LINGER:
-            self._closing = self._disconnecting = True
+    def _expired(self, deadline: Deadline) -> None:
+        """
+        The client took too long.
+        """
+        if deadline is Deadline.WRITE or deadline is Deadline.LINGER:
+            self._phase = _CLOSED
             self.transport.abortConnection()  # type: ignore[union-attr]
-        elif kind == _REQUEST:
+        elif deadline is Deadline.HEADER:
             self._refuse(http.HTTPError(http.REQUEST_TIMEOUT, "request too slow"))
         else:
             self.closeIfIdle()
-
-    def _cancelTimer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
 
 
 @implementer(IProtocolNegotiationFactory)
 class HelloFactory(Factory):
     """
     Makes a L{HelloProtocol} per connection and holds what they share: the
-    responder, the limits, the timeouts, the access log and the set of open
-    connections (for the connection limit and for draining at shutdown).
+    responder, the request limits, the timeouts, the connection limiter, the
+    access log and the set of open connections (for draining at shutdown).
     """
 
     protocol = HelloProtocol  # type: ignore[assignment]
     noisy = False
+    #: Which transports answers may be sent straight to (a test may give
+    #: its fake transport a fake socket here).
+    directSocket = staticmethod(directSocket)
 
     def __init__(
         self,
         responder: Responder,
         clock: IReactorTime,
-        limits: http.Limits = http.DEFAULT_LIMITS,
-        timeouts: Timeouts = Timeouts(),
-        limiter: ConnectionLimiter | None = None,
+        requestLimits: http.RequestLimits = http.DEFAULT_LIMITS,
+        timeouts: Timeouts = DEFAULT_TIMEOUTS,
+        connectionLimiter: ConnectionLimiter | None = None,
     ) -> None:
         self.responder = responder
         self.clock = clock
-        self.limits = limits
+        self.requestLimits = requestLimits
         self.timeouts = timeouts
-        self.limiter = limiter
+        self.connectionLimiter = connectionLimiter
         self.accessLog = AccessLog(clock)
-        self._date = http.DateCache()
         self.connections: set[HelloProtocol] = set()
         self.draining = False
         self._drained: list[Deferred[None]] = []
@@ -536,9 +428,10 @@ class HelloFactory(Factory):
     def refuse(self, error: http.HTTPError) -> http.Response:
         """
         The answer to input that breaks a rule, whatever the concurrency
-        model: always built at once, on the reactor thread.
+        model: always built at once, on the reactor thread.  (Refusals are
+        rare and close their connection, so the Date is formatted afresh.)
         """
-        return http.errorResponse(error, self._date.at(self.clock.seconds()))
+        return refusal(error, http.httpDate(self.clock.seconds()))
 
     def buildProtocol(self, addr: IAddress | None) -> HelloProtocol:  # type: ignore[override]
         return HelloProtocol(self, getattr(addr, "host", None) or "-")
@@ -548,7 +441,8 @@ class HelloFactory(Factory):
         A connection was made: admit it, or hold it if the limit is reached.
         """
         self.connections.add(protocol)
-        if self.limiter is None or self.limiter.acquire(protocol):
+        limiter = self.connectionLimiter
+        if limiter is None or limiter.acquire(protocol):
             protocol.admit()
         else:
             protocol.hold()
@@ -558,8 +452,8 @@ class HelloFactory(Factory):
         A connection is gone: free its place.
         """
         self.connections.discard(protocol)
-        if self.limiter is not None:
-            self.limiter.release(protocol)
+        if self.connectionLimiter is not None:
+            self.connectionLimiter.release(protocol)
         if not self.connections and self._drained:
             drained, self._drained = self._drained, []
             for waiting in drained:

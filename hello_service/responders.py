@@ -61,31 +61,34 @@ class ConcurrentResponder:
         self._bodies = {HELLO_PAGE: pages.hello, NOT_FOUND_PAGE: pages.notFound}
         self._delay = delay
         self._clock = clock
-        # The responses of the second the Date is valid for.
         self._date = http.DateCache()
+        # The responses made with the Date value of the current second.
         self._responses: dict[Route, http.Response] = {}
+        self._responsesDate = b""
 
     def respond(self, route: Route) -> Answer:
         if route.delayed:
             return deferLater(self._clock, self._delay, self._fromMemory, route)
-        response = self._responses.get(route)
-        date = self._date
-        if response is not None and (
-            date.validFrom <= self._clock.seconds() < date.validUntil
-        ):
-            return response  # the keep-alive path: answered from memory
+        # The keep-alive path, kept flat: this second's response, if made.
+        if self._date.at(self._clock.seconds()) is self._responsesDate:
+            response = self._responses.get(route)
+            if response is not None:
+                return response
         return self._fromMemory(route)
 
     def _fromMemory(self, route: Route) -> http.Response:
-        date = self._date
-        value = date.value
-        if date.at(self._clock.seconds()) is not value:
+        """
+        This second's response for C{route}, made if it is not made yet.
+        """
+        date = self._date.at(self._clock.seconds())
+        if date is not self._responsesDate:
             self._responses = {}  # a new Date: new responses
+            self._responsesDate = date
         response = self._responses.get(route)
         if response is None:
-            page = self._bodies[route.page] if route.page is not None else b""
-            response = render(route, page, date.value)
-            self._responses[route] = response
+            name = route.pageName
+            body = self._bodies[name] if name is not None else b""
+            response = self._responses[route] = render(route, body, date)
         return response
 
 
@@ -162,5 +165,6 @@ def blockingWork(
         abandoned.wait(delay)
     if abandoned.is_set():
         return None
-    page = readPage(directory, route.page) if route.page is not None else b""
-    return render(route, page, http.httpDate(time.time()))
+    name = route.pageName
+    body = readPage(directory, name) if name is not None else b""
+    return render(route, body, http.httpDate(time.time()))

@@ -31,7 +31,12 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
-from hello_service.limits import BY_DESCRIPTORS
+from hello_service.limits import (
+    BY_DESCRIPTORS,
+    ConnectionLimiter,
+    descriptorLimiter,
+    raiseDescriptorLimit,
+)
 from hello_service.protocol import HelloFactory
 
 
@@ -68,6 +73,12 @@ class HelloService(Service):
 
     log = Logger()
 
+    #: How many files this process may open once it serves: by default the
+    #: soft limit is raised to the hard limit first, since a server holds a
+    #: descriptor per client.  (The tests' services only read the limit, so
+    #: that starting one does not change the test process.)
+    descriptorLimit = staticmethod(raiseDescriptorLimit)
+
     def __init__(
         self,
         endpoints: Sequence[tuple[str, IStreamServerEndpoint]],
@@ -75,17 +86,21 @@ class HelloService(Service):
         reactor: IReactorCore,
         threadPool: ThreadPool | None = None,
         shutdownTimeout: float = 30.0,
+        maxConnections: int = 0,
     ) -> None:
+        """
+        @param maxConnections: the connections served at once (0: as many
+            as the descriptor limit allows).
+        """
         #: Where to listen: each endpoint with the description it came from.
         self.endpoints = list(endpoints)
         self.factory = factory
         self.threadPool = threadPool
         self.shutdownTimeout = shutdownTimeout
+        self.maxConnections = maxConnections
         self.ports: list[IListeningPort] = []
         self._reactor = reactor
         self._lastFullWarning: float | None = None
-        if factory.limiter is not None and factory.limiter.reason == BY_DESCRIPTORS:
-            factory.limiter.onFull = self._warnFull
 
     def privilegedStartService(self) -> None:
         """
@@ -100,7 +115,7 @@ class HelloService(Service):
             self._listen()
         if self.threadPool is not None:
             self.threadPool.start()
-        limiter = self.factory.limiter
+        limiter = self.factory.connectionLimiter
         self.log.info(
             "hello_service serving on {addresses} ({mode} mode{threads}; {limit})",
             addresses=", ".join(
@@ -133,14 +148,26 @@ class HelloService(Service):
             self.log.warn(
                 "{count} connections reach the file descriptor limit: accepting "
                 "pauses until some close (raise `ulimit -n` to serve more)",
-                count=self.factory.limiter.maximum,  # type: ignore[union-attr]
+                count=self.factory.connectionLimiter.maximum,  # type: ignore[union-attr]
             )
+
+    def _limitConnections(self) -> ConnectionLimiter | None:
+        """
+        Give the factory its connection limiter, for C{--max-connections}
+        and the descriptor limit, as the process starts serving.
+        """
+        limiter = descriptorLimiter(self.maxConnections, self.descriptorLimit())
+        if limiter is not None and limiter.reason == BY_DESCRIPTORS:
+            limiter.onFull = self._warnFull
+        self.factory.connectionLimiter = limiter
+        return limiter
 
     def _listen(self) -> None:
         """
         Listen on every description, failing at once (and closing what was
         opened) if one cannot be listened on.
         """
+        limiter = self._limitConnections()
         for description, endpoint in self.endpoints:
             results: list[Any] = []
             endpoint.listen(self.factory).addBoth(results.append)
@@ -156,8 +183,8 @@ class HelloService(Service):
                 raise StartupError(f"hello: cannot listen on {description}: {reason}")
             port: IListeningPort = results[0]
             self.ports.append(port)
-            if self.factory.limiter is not None:
-                self.factory.limiter.addPort(port)  # type: ignore[arg-type]
+            if limiter is not None:
+                limiter.addPort(port)  # type: ignore[arg-type]
 
     def stopService(self) -> Deferred[None]:
         super().stopService()  # type: ignore[no-untyped-call]
@@ -165,9 +192,10 @@ class HelloService(Service):
 
     async def _stop(self) -> None:
         ports, self.ports = self.ports, []
+        limiter = self.factory.connectionLimiter
         for port in ports:
-            if self.factory.limiter is not None:
-                self.factory.limiter.removePort(port)  # type: ignore[arg-type]
+            if limiter is not None:
+                limiter.removePort(port)  # type: ignore[arg-type]
         await DeferredList([maybeDeferred(port.stopListening) for port in ports])
         factory = self.factory
         connections = len(factory.connections)

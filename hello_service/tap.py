@@ -14,9 +14,9 @@ from twisted.python import usage
 from twisted.python.threadpool import ThreadPool
 
 from hello_service import http
-from hello_service.limits import descriptorLimiter, raiseDescriptorLimit
+from hello_service.deadlines import Timeouts
 from hello_service.pages import PageError, loadPages
-from hello_service.protocol import HelloFactory, Timeouts
+from hello_service.protocol import HelloFactory
 from hello_service.responders import ConcurrentResponder, ParallelResponder, Responder
 from hello_service.service import HelloService
 
@@ -194,17 +194,15 @@ def makeService(options: Options) -> IService:
         responder = ParallelResponder(pages, options["sleep"], reactor, threadPool)
     else:
         responder = ConcurrentResponder(pages, options["sleep"], reactor)
-    limiter = descriptorLimiter(options["max-connections"], raiseDescriptorLimit())
     factory = HelloFactory(
         responder,
         reactor,
-        limits=http.Limits(maxBody=options["max-body-size"]),
+        requestLimits=http.RequestLimits(maxBody=options["max-body-size"]),
         timeouts=Timeouts(
             header=options["header-timeout"],
             idle=options["idle-timeout"],
             write=options["write-timeout"],
         ),
-        limiter=limiter,
     )
     return HelloService(
         options["endpoints"],
@@ -212,4 +210,5 @@ def makeService(options: Options) -> IService:
         reactor,
         threadPool=threadPool,
         shutdownTimeout=options["shutdown-timeout"],
+        maxConnections=options["max-connections"],
     )

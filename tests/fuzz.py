@@ -3,7 +3,7 @@ A fuzzing harness over the request path, bounded in time:
 
     python -m tests.fuzz --seconds 60
 
-Runs the property checks of L{tests.fuzzing} with fresh random seeds until
+Runs the property checks of L{tests.support.oracle} with fresh random seeds until
 the time is up, and exits non-zero with the failing input if one breaks.
 """
 
@@ -16,7 +16,7 @@ import time
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
-from .fuzzing import checkInvariants, conditions, mutatedStreams, splits
+from .support.oracle import checkInvariants, conditions, mutatedStreams, splits
 
 
 def run(seconds: float) -> int:

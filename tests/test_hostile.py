@@ -10,8 +10,8 @@ import re
 
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from .helpers import connect, makeFactory
-from .tcp import closing, exchange, portOf, startService
+from .support.builders import connect, makeFactory
+from .support.tcp import closing, exchange, portOf, startService
 
 OPEN, CLOSED = False, True
 

@@ -11,7 +11,7 @@ from hello_service import http
 
 
 def read(
-    data: bytes, limits: http.Limits = http.DEFAULT_LIMITS
+    data: bytes, limits: http.RequestLimits = http.DEFAULT_LIMITS
 ) -> tuple[list[http.Request], http.HTTPError | None]:
     reader = http.RequestReader(limits)
     requests = reader.feed(data)
@@ -57,7 +57,9 @@ class RequestReaderTests(SynchronousTestCase):
         """
         Each broken rule maps to its status.
         """
-        small = http.Limits(maxRequestLine=64, maxHead=256, maxHeaders=3, maxBody=10)
+        small = http.RequestLimits(
+            maxRequestLine=64, maxHead=256, maxHeaders=3, maxBody=10
+        )
         for data, status in [
             (
                 b"GET /" + b"a" * 100 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
@@ -98,7 +100,7 @@ class RequestReaderTests(SynchronousTestCase):
         A head that never ends is refused once it passes the limit, however
         it is split.
         """
-        reader = http.RequestReader(http.Limits(maxHead=1024))
+        reader = http.RequestReader(http.RequestLimits(maxHead=1024))
         reader.feed(b"GET / HTTP/1.1\r\nHost: x\r\nX-Long: ")
         for _ in range(200):
             self.assertEqual(reader.feed(b"aaaaaaaaaa"), [])

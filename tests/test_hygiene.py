@@ -16,8 +16,8 @@ from twisted.internet.task import deferLater
 from twisted.logger import capturedLogs
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from .processes import startHello
-from .tcp import closing, exchange, portOf, reactor, startService
+from .support.processes import startHello
+from .support.tcp import closing, exchange, portOf, reactor, startService
 
 HEAD = b"GET / HTTP/1.1\r\nHost: x\r\n"
 STATES = {

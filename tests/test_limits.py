@@ -11,8 +11,8 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from hello_service.limits import ConnectionLimiter
 
-from .helpers import connect, get, makeFactory, response
-from .tcp import closing, exchange, portOf, reactor, startService
+from .support.builders import connect, get, makeFactory, response
+from .support.tcp import closing, exchange, portOf, reactor, startService
 
 
 class FakePort:
@@ -114,7 +114,7 @@ class ConnectionLimiterTests(SynchronousTestCase):
         """
         A held protocol does not read its requests until admitted.
         """
-        factory = makeFactory(limiter=ConnectionLimiter(1))
+        factory = makeFactory(connectionLimiter=ConnectionLimiter(1))
         connect(factory)
         second, secondTransport = connect(factory)
         self.assertEqual(secondTransport.producerState, "paused")

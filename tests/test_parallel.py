@@ -20,9 +20,9 @@ from hello_service import responders
 from hello_service.pages import loadPages
 from hello_service.responders import ParallelResponder
 
-from .fakes import ImmediateReactor, QueueingThreadPool
-from .helpers import connect, get, makeFactory
-from .tcp import closing, exchange, portOf, reactor, startService
+from .support.builders import connect, get, makeFactory
+from .support.doubles import ImmediateReactor, QueueingThreadPool
+from .support.tcp import closing, exchange, portOf, reactor, startService
 
 
 class QueuedWorkTests(SynchronousTestCase):

@@ -1,7 +1,7 @@
 # -*- test-case-name: tests.test_properties -*-
 """
 Property-based tests of the request path with C{hypothesis}, judged by the
-oracle of L{tests.fuzzing}: exact framing, one answer per request, in order.
+oracle of L{tests.support.oracle}: exact framing, one answer per request, in order.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
-from .fuzzing import (
+from .support.oracle import (
     Served,
     checkInvariants,
     conditions,

@@ -11,24 +11,25 @@ from twisted.internet.task import Clock
 from twisted.logger import capturedLogs
 from twisted.trial.unittest import SynchronousTestCase
 
-from .fakes import ChokingSocket
-from .helpers import (
+from .support.builders import (
     HELLO,
     NOT_FOUND,
     connect,
+    connectDirect,
     errorResponse,
     get,
     makeFactory,
     response,
-    useDirectSocket,
 )
+from .support.doubles import ChokingSocket
 
 CLOSE = b"Connection: close\r\n"
 
 
 class ExactBytesTests(SynchronousTestCase):
     """
-    Each route answers with exactly the bytes the SPEC describes.
+    Each route answers with exactly the bytes the README's Behaviour section
+    describes.
     """
 
     def exchange(self, request: bytes) -> tuple[bytes, bool]:
@@ -404,9 +405,8 @@ class DirectWriteTests(SynchronousTestCase):
         answers follow it through the transport, even once the socket has
         room again.
         """
-        protocol, transport = connect(makeFactory())
         socket = ChokingSocket(10)
-        useDirectSocket(protocol, socket)
+        protocol, transport = connectDirect(makeFactory(), socket)
         protocol.dataReceived(get())
         self.assertEqual(socket.sent, response()[:10])
         self.assertEqual(transport.value(), response()[10:])
@@ -423,9 +423,8 @@ class DirectWriteTests(SynchronousTestCase):
         Answers that fit are sent on the socket and nothing is buffered in
         the transport.
         """
-        protocol, transport = connect(makeFactory())
         socket = ChokingSocket(10**6)
-        useDirectSocket(protocol, socket)
+        protocol, transport = connectDirect(makeFactory(), socket)
         protocol.dataReceived(get() + get(b"/x"))
         self.assertEqual(
             socket.sent, response() + response(b"404 NOT FOUND", NOT_FOUND)

@@ -21,11 +21,12 @@ from twisted.plugin import getPlugins
 from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
+from hello_service.limits import currentDescriptorLimit
 from hello_service.service import HelloService, StartupError
 from hello_service.tap import DEFAULT_LISTEN, Options, makeService
 
-from .helpers import connect, get
-from .processes import (
+from .support.builders import connect, get
+from .support.processes import (
     CHECKOUT,
     TWISTD,
     checkoutEnvironment,
@@ -158,6 +159,7 @@ def built(*arguments: str) -> tuple[HelloService, MemoryReactorClock]:
     options.parseOptions(list(arguments))
     service = makeService(options)
     assert isinstance(service, HelloService)
+    service.descriptorLimit = currentDescriptorLimit  # type: ignore[method-assign]
     return service, reactor
 
 
@@ -251,6 +253,8 @@ class OptionsTakeEffectTests(SynchronousTestCase):
         one of the first two closes.
         """
         service, _ = built("--max-connections", "2")
+        service.endpoints = []  # the limit without the fake reactor's ports
+        service.privilegedStartService()
         connections = [connect(service.factory) for _ in range(3)]
         self.assertEqual(
             [transport.producerState for _, transport in connections],

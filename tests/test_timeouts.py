@@ -9,9 +9,9 @@ from __future__ import annotations
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from hello_service.protocol import Timeouts
+from hello_service.deadlines import Timeouts
 
-from .helpers import connect, errorResponse, get, makeFactory
+from .support.builders import connect, errorResponse, get, makeFactory
 
 
 class TimeoutTests(SynchronousTestCase):

@@ -1,6 +1,7 @@
 """
 Test doubles Twisted does not ship: a thread pool whose work runs only when
-the test says so, and a reactor that runs "from thread" calls at once.
+the test says so, a reactor that runs "from thread" calls at once, a socket
+whose send buffer fills, and a transport that half-closes.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
 
@@ -70,3 +72,15 @@ class ChokingSocket:
         taken = data[:room]
         self.sent += taken
         return len(taken)
+
+
+class HalfCloseableTransport(StringTransport):
+    """
+    A L{StringTransport} that can close its writing side alone, as a TCP
+    transport can (C{loseWriteConnection}).
+    """
+
+    halfClosed = False
+
+    def loseWriteConnection(self) -> None:
+        self.halfClosed = True

@@ -27,12 +27,12 @@ from twisted.internet.task import Clock
 from twisted.logger import capturedLogs
 
 from hello_service import http
+from hello_service.deadlines import Timeouts
 from hello_service.pages import loadPages
-from hello_service.protocol import Timeouts
 from hello_service.responders import ParallelResponder
 
-from .fakes import ChokingSocket, ImmediateReactor, QueueingThreadPool
-from .helpers import HELLO, NOT_FOUND, connect, makeFactory, useDirectSocket
+from .builders import HELLO, NOT_FOUND, connect, connectDirect, makeFactory
+from .doubles import ChokingSocket, ImmediateReactor, QueueingThreadPool
 
 #: Well-formed requests; any concatenation is a valid pipelined stream.
 VALID_REQUESTS = [
@@ -173,11 +173,12 @@ def serve(chunks: list[bytes], how: Conditions = PLAIN) -> Served:
         factory = makeFactory(clock, responder=responder)
     else:
         factory = makeFactory(clock, delay=how.delay)
-    protocol, transport = connect(factory)
     socket = None
-    if how.sendCapacity is not None:
+    if how.sendCapacity is None:
+        protocol, transport = connect(factory)
+    else:
         socket = ChokingSocket(how.sendCapacity)
-        useDirectSocket(protocol, socket)
+        protocol, transport = connectDirect(factory, socket)
     with capturedLogs() as events:
         for chunk in chunks:
             protocol.dataReceived(chunk)
@@ -191,7 +192,8 @@ def serve(chunks: list[bytes], how: Conditions = PLAIN) -> Served:
     bad = [e for e in events if e["log_level"].name in ("error", "critical")]
     assert not bad, bad
     sent = socket.sent if socket is not None else b""
-    return Served(sent + transport.value(), transport.disconnecting)
+    closing = transport.disconnecting or getattr(transport, "halfClosed", False)
+    return Served(sent + transport.value(), closing)
 
 
 def _finishWork(pool: QueueingThreadPool, order: tuple[int, ...]) -> None:

@@ -13,6 +13,7 @@ from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
 from twisted.trial.unittest import TestCase
 
+from hello_service.limits import currentDescriptorLimit
 from hello_service.service import HelloService
 from hello_service.tap import Options, makeService
 
@@ -66,6 +67,7 @@ def startService(test: TestCase, *arguments: str) -> HelloService:
     )
     service = makeService(options)
     assert isinstance(service, HelloService)
+    service.descriptorLimit = currentDescriptorLimit  # type: ignore[method-assign]
     service.privilegedStartService()
     service.startService()
     test.addCleanup(service.stopService)

@@ -24,7 +24,7 @@ from typing import Any
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 #: The root of the checkout these tests belong to.
-CHECKOUT = Path(__file__).resolve().parent.parent
+CHECKOUT = Path(__file__).resolve().parent.parent.parent
 
 #: C{twistd -n --pidfile=}, run by the interpreter running the tests.
 TWISTD = [

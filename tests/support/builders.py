@@ -16,6 +16,8 @@ from hello_service.pages import Pages
 from hello_service.protocol import HelloFactory, HelloProtocol
 from hello_service.responders import ConcurrentResponder, Responder
 
+from .doubles import HalfCloseableTransport
+
 HELLO = b"<h1>Hello!</h1>\n"
 NOT_FOUND = b"<h1>Oops!</h1>\n"
 PAGES = Pages(directory=Path("/nonexistent"), hello=HELLO, notFound=NOT_FOUND)
@@ -42,12 +44,14 @@ def makeFactory(
     return HelloFactory(responder, clock, **kwargs)
 
 
-def connect(factory: HelloFactory) -> tuple[HelloProtocol, StringTransport]:
+def connect(
+    factory: HelloFactory, kind: type[StringTransport] = StringTransport
+) -> tuple[HelloProtocol, StringTransport]:
     """
-    A connection of C{factory}'s to a L{StringTransport}.
+    A connection of C{factory}'s to a L{StringTransport} (or C{kind} of one).
     """
     protocol = factory.buildProtocol(CLIENT)
-    transport = StringTransport(peerAddress=CLIENT)
+    transport = kind(peerAddress=CLIENT)
     protocol.makeConnection(transport)
     return protocol, transport
 
@@ -98,12 +102,15 @@ def get(path: bytes = b"/", extra: bytes = b"", method: bytes = b"GET") -> bytes
     return method + b" " + path + b" HTTP/1.1\r\nHost: example\r\n" + extra + b"\r\n"
 
 
-def useDirectSocket(protocol: HelloProtocol, socket: Any) -> None:
+def connectDirect(
+    factory: HelloFactory, socket: Any
+) -> tuple[HelloProtocol, HalfCloseableTransport]:
     """
-    Have a connection on a L{StringTransport} write its answers straight to
+    A connection of C{factory}'s that writes its answers straight to
     C{socket} first, as it does on a real TCP transport, and to the
-    transport once a send does not fit.
+    transport once a send does not fit; its transport can half-close, so a
+    refusal lingers as on TCP.
     """
-    protocol.transport.unregisterProducer()  # type: ignore[union-attr]
-    protocol._producing = False
-    protocol._socket = socket
+    factory.directSocket = lambda transport: socket  # type: ignore[method-assign]
+    protocol, transport = connect(factory, HalfCloseableTransport)
+    return protocol, transport  # type: ignore[return-value]
