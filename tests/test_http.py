@@ -145,6 +145,11 @@ class RequestPathTests(SynchronousTestCase):
             (b"/a#b", b"/a"),
             (b"http://host:80/sleep?q", b"/sleep"),
             (b"http://host", b"/"),
+            (b"http://host/a/b?c", b"/a/b"),
+            (b"http:///sleep", b"/sleep"),
+            (b"/?x=1?y=2", b"/"),
+            (b"/sleep#a#b", b"/sleep"),
+            (b"/a?b#c", b"/a"),
             (b"*", b"*"),
         ]:
             self.assertEqual(http.requestPath(target), path)

@@ -1,0 +1,162 @@
+"""
+The lesson in one picture: the same burst of C{/sleep} requests sent to the
+concurrent mode and to the parallel mode, each request drawn as a bar from
+the moment it was sent to the moment it was answered.
+
+    .venv/bin/python benchmarks/timeline.py        # writes benchmarks/results/timeline.png
+
+With the defaults (20 requests, a 1 s delay, 4 threads) all 20 bars of the
+concurrent mode end together after one delay, and those of the parallel
+mode end in five waves of four.  Both servers are real C{twistd -n hello}
+processes of this checkout on 127.0.0.1, stopped by their PID at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+CHECKOUT = Path(__file__).resolve().parent.parent
+RESULTS = CHECKOUT / "benchmarks" / "results"
+
+
+def startServer(*arguments: str) -> tuple[subprocess.Popen[bytes], int]:
+    """
+    Start C{twistd -n hello} on a port of its choosing; the process and
+    the port it announced.
+    """
+    environment = dict(os.environ, PYTHONPATH=str(CHECKOUT))
+    process = subprocess.Popen(
+        [
+            sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
+            "-n", "--pidfile=", "hello",
+            "--listen", "tcp:0:interface=127.0.0.1:backlog=1024", *arguments,
+        ],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=environment,
+    )  # fmt: skip
+    assert process.stdout is not None
+    deadline = time.monotonic() + 20
+    for line in process.stdout:
+        found = re.search(rb"serving on tcp:127\.0\.0\.1:(\d+)", line)
+        if found:
+            return process, int(found.group(1))
+        if time.monotonic() > deadline:
+            break
+    process.kill()
+    raise SystemExit("timeline: the server did not start")
+
+
+def stopServer(process: subprocess.Popen[bytes]) -> None:
+    os.kill(process.pid, signal.SIGTERM)
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def sendBurst(port: int, count: int, timeout: float) -> list[tuple[float, float]]:
+    """
+    Send C{count} C{GET /sleep} at once, one connection each; each
+    request's (sent, answered) times in seconds from the first send.
+    """
+    request = b"GET /sleep HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    clients = [
+        socket.create_connection(("127.0.0.1", port), timeout) for _ in range(count)
+    ]
+    times: list[tuple[float, float]] = [(0.0, 0.0)] * count
+    start = time.monotonic()
+
+    def exchange(index: int, client: socket.socket) -> None:
+        sent = time.monotonic() - start
+        client.sendall(request)
+        answer = b""
+        while chunk := client.recv(65536):
+            answer += chunk
+        assert answer.startswith(b"HTTP/1.1 200 OK"), answer[:40]
+        times[index] = (sent, time.monotonic() - start)
+        client.close()
+
+    threads = [
+        threading.Thread(target=exchange, args=(index, client))
+        for index, client in enumerate(clients)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+    return times
+
+
+def draw(
+    panels: list[tuple[str, list[tuple[float, float]]]], delay: float, output: Path
+) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    figure, axes = plt.subplots(1, len(panels), figsize=(11, 4.8), sharey=True)
+    end = max(answered for _, times in panels for _, answered in times)
+    for axis, (title, times) in zip(axes, panels, strict=True):
+        for index, (sent, answered) in enumerate(times):
+            axis.barh(
+                index + 1, answered - sent, left=sent, height=0.7, color="#3b7dd8"
+            )
+        axis.set_title(title)
+        axis.set_xlabel("seconds since the burst was sent")
+        axis.set_xlim(0, end * 1.05)
+        for wave in range(1, int(end / delay) + 1):
+            axis.axvline(wave * delay, color="#bbbbbb", linewidth=0.8, zorder=0)
+    axes[0].set_ylabel("request")
+    axes[0].yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    axes[0].invert_yaxis()
+    figure.suptitle(
+        f"{len(panels[0][1])} simultaneous GET /sleep ({delay:g} s each): "
+        "concurrency on one thread against a pool of threads"
+    )
+    figure.tight_layout()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(output, dpi=90)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, default=20)
+    parser.add_argument("--delay", type=float, default=1.0)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--output", type=Path, default=RESULTS / "timeline.png")
+    arguments = parser.parse_args()
+    modes = [
+        ("concurrent (default)", ()),
+        (
+            f"parallel, --threads {arguments.threads}",
+            ("--parallel", "--threads", str(arguments.threads)),
+        ),
+    ]
+    panels = []
+    for title, options in modes:
+        process, port = startServer("--sleep", str(arguments.delay), *options)
+        try:
+            timeout = arguments.delay * (arguments.count + 2) + 10
+            times = sendBurst(port, arguments.count, timeout)
+        finally:
+            stopServer(process)
+        panels.append((title, times))
+        last = max(answered for _, answered in times)
+        print(f"{title}: {arguments.count} answered, the last at {last:.2f} s")
+    draw(panels, arguments.delay, arguments.output)
+    print(f"wrote {arguments.output}")
+
+
+if __name__ == "__main__":
+    main()
