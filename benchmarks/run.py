@@ -422,6 +422,7 @@ def main() -> None:
     meta = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
         "machine": f"{os.cpu_count()} CPUs, {platformLine()}",
+        "commit": measuredCommit(),
         "runs": arguments.runs,
         "duration_s": arguments.duration,
         "pinning": "server on CPU 0, client on CPU 1"
@@ -476,6 +477,25 @@ def markdownToRst(markdown: str) -> str:
             out.append(line)
     flush()
     return "\n".join(out) + "\n"
+
+
+def measuredCommit() -> str:
+    """
+    The commit of the code measured, marked when the tree had changes.
+    """
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--", "hello_service"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit + (" with uncommitted changes" if dirty else "")
 
 
 def platformLine() -> str:
@@ -541,8 +561,9 @@ TARGETS = [
 def report(meta: dict[str, object], results: dict[str, dict[str, object]]) -> str:
     servers = list(results)
     lines = [
-        f"Measured {meta['date']} on {meta['machine']}; {meta['pinning']}; "
-        f"median of {meta['runs']} runs (min–max).",
+        f"Measured {meta['date']} at commit {meta.get('commit', 'unknown')} on "
+        f"{meta['machine']}; {meta['pinning']}; median of {meta['runs']} runs "
+        "(min–max).",
         "",
         "| server | keep-alive req/s | keep-alive p99 ms | one per connection req/s | "
         "5,000 × /sleep 1 s: done in s | its peak RSS MB | idle bytes/conn |",
