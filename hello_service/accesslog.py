@@ -92,18 +92,22 @@ class AccessLogBatch:
     text, made only when an observer asks for it, is one line per request.
     """
 
-    __slots__ = ("timestamp", "entries")
+    __slots__ = ("timestamp", "entries", "label")
 
     def __init__(
-        self, timestamp: str, entries: list[tuple[str, Request, bytes, int]]
+        self,
+        timestamp: str,
+        entries: list[tuple[str, Request, bytes, int]],
+        label: str = "",
     ) -> None:
         self.timestamp = timestamp
         self.entries = entries
+        self.label = label
 
     def __str__(self) -> str:
-        timestamp = self.timestamp
+        timestamp, label = self.timestamp, self.label
         return "\n".join(
-            [formatEntry(timestamp, c, r, s, n) for c, r, s, n in self.entries]
+            [formatEntry(timestamp, c, r, s, n) + label for c, r, s, n in self.entries]
         )
 
 
@@ -124,6 +128,10 @@ class AccessLog:
 
     #: How long a line may wait for others to share its event.
     interval = 0.01
+
+    #: Added to every line: which worker answered, in C{--workers} mode
+    #: (C{" worker=1 pid=4242"}); nothing for a single process.
+    label = ""
 
     def __init__(self, clock: IReactorTime) -> None:
         self.log = Logger(namespace="hello_service.access")
@@ -159,6 +167,6 @@ class AccessLog:
             self._timestamp = clfTimestamp(second)
         self.log.info(
             "{requests}",
-            requests=AccessLogBatch(self._timestamp, entries),
+            requests=AccessLogBatch(self._timestamp, entries, self.label),
             count=len(entries),
         )

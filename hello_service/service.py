@@ -27,6 +27,7 @@ from twisted.internet.interfaces import (
     IReactorTime,
     IStreamServerEndpoint,
 )
+from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
@@ -64,6 +65,30 @@ def describeAddress(description: str, port: IListeningPort) -> str:
     if isinstance(name, bytes):
         name = name.decode("utf-8", "replace")
     return f"{kind}:{name}" if name else str(address)
+
+
+def listenAll(
+    endpoints: Sequence[tuple[str, IStreamServerEndpoint]], factory: Factory
+) -> list[IListeningPort]:
+    """
+    Listen on every endpoint, at once: fail (closing what was opened) with
+    a one-line L{StartupError} naming the first that cannot listen.
+    """
+    ports: list[IListeningPort] = []
+    for description, endpoint in endpoints:
+        results: list[Any] = []
+        endpoint.listen(factory).addBoth(results.append)
+        if not results or isinstance(results[0], Failure):
+            for opened in ports:
+                opened.stopListening()
+            reason = (
+                results[0].getErrorMessage()
+                if results
+                else "the endpoint did not listen at once"
+            )
+            raise StartupError(f"hello: cannot listen on {description}: {reason}")
+        ports.append(results[0])
+    return ports
 
 
 class HelloService(Service):
@@ -164,26 +189,12 @@ class HelloService(Service):
 
     def _listen(self) -> None:
         """
-        Listen on every description, failing at once (and closing what was
-        opened) if one cannot be listened on.
+        Listen on every description, with the connection limit.
         """
         limiter = self._limitConnections()
-        for description, endpoint in self.endpoints:
-            results: list[Any] = []
-            endpoint.listen(self.factory).addBoth(results.append)
-            if not results or isinstance(results[0], Failure):
-                for opened in self.ports:
-                    opened.stopListening()
-                self.ports = []
-                reason = (
-                    results[0].getErrorMessage()
-                    if results
-                    else "the endpoint did not listen at once"
-                )
-                raise StartupError(f"hello: cannot listen on {description}: {reason}")
-            port: IListeningPort = results[0]
-            self.ports.append(port)
-            if limiter is not None:
+        self.ports = listenAll(self.endpoints, self.factory)
+        if limiter is not None:
+            for port in self.ports:
                 limiter.addPort(port)  # type: ignore[arg-type]
 
     def stopService(self) -> Deferred[None]:
@@ -225,9 +236,11 @@ class HelloService(Service):
             await closed
         else:
             self.log.info(
-                "drained {inFlight} requests in {elapsed:.2f} s",
+                # Formatted here, not by a format spec: a worker's events
+                # reach the main process as JSON, which keeps only the text.
+                "drained {inFlight} requests in {elapsed} s",
                 inFlight=inFlight,
-                elapsed=clock.seconds() - started,
+                elapsed=f"{clock.seconds() - started:.2f}",
             )
         factory.accessLog.flush()
         if self.threadPool is not None:

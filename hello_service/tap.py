@@ -19,6 +19,10 @@ from hello_service.pages import PageError, loadPages
 from hello_service.protocol import HelloFactory
 from hello_service.responders import ConcurrentResponder, ParallelResponder, Responder
 from hello_service.service import HelloService
+from hello_service.workers import WorkerSupervisor, workerCount
+
+#: The endpoint kinds whose sockets workers can share.
+_WORKER_ENDPOINTS = {"tcp", "tcp6", "unix", "systemd"}
 
 #: The address of the original, with a listen backlog deep enough for a
 #: burst of thousands of simultaneous connections (Twisted's default of 50
@@ -56,6 +60,21 @@ _positiveInteger = _number(int, 1, "a whole number (1 or more)")
 _count = _number(int, 0, "a whole number (0 or more)")
 
 
+def _workers(value: str) -> int:
+    try:
+        return workerCount(value)
+    except ValueError:
+        raise usage.UsageError(
+            f"--workers: {value!r} is not a whole number (1 or more) or 'auto'"
+        ) from None
+
+
+_workers.coerceDoc = ""  # type: ignore[attr-defined]
+
+#: Options that only the main process takes: a worker is given the rest.
+_MAIN_PROCESS_ONLY = {"listen", "workers"}
+
+
 class Options(usage.Options):
     """
     The options of C{twistd hello}.
@@ -69,7 +88,7 @@ class Options(usage.Options):
         "each request's work in a thread pool."
     )
 
-    optFlags = [
+    optFlags: list[list[Any]] = [
         [
             "parallel",
             None,
@@ -78,7 +97,7 @@ class Options(usage.Options):
         ],
     ]
 
-    optParameters = [
+    optParameters: list[list[Any]] = [
         [
             "pages",
             None,
@@ -131,6 +150,14 @@ class Options(usage.Options):
             _positiveSeconds("write-timeout"),
         ],
         [
+            "workers",
+            None,
+            "1",
+            "Worker processes serving the same sockets, or 'auto' for one per "
+            "CPU this process may use (1: this process serves, as without it).",
+            _workers,
+        ],
+        [
             "max-body-size",
             None,
             http.DEFAULT_LIMITS.maxBody,
@@ -173,6 +200,33 @@ class Options(usage.Options):
                     f"bad --listen {description!r}: {error}"
                 ) from None
             self["endpoints"].append((description, endpoint))
+        if isinstance(self["workers"], str):  # the default, not coerced
+            self["workers"] = _workers(self["workers"])
+        if self["workers"] > 1:
+            for description in self["listen"]:
+                if description.split(":", 1)[0].lower() not in _WORKER_ENDPOINTS:
+                    raise usage.UsageError(
+                        f"--workers takes tcp, tcp6, unix and systemd endpoints, "
+                        f"not {description!r} (terminate TLS in front of the "
+                        "workers, or serve it with --workers 1)"
+                    )
+
+    def workerArguments(self) -> list[str]:
+        """
+        The options to give each worker: every option but those of the main
+        process alone, as given or defaulted.
+        """
+        arguments = []
+        for parameter in self.optParameters:
+            name: str = parameter[0]
+            value = self[name]
+            if name not in _MAIN_PROCESS_ONLY and value is not None:
+                arguments.append(f"--{name}={value}")
+        for flag in self.optFlags:
+            name = flag[0]
+            if self[name]:
+                arguments.append(f"--{name}")
+        return arguments
 
 
 def _installedReactor() -> Any:
@@ -186,6 +240,14 @@ def makeService(options: Options) -> IService:
     Build the service that C{twistd hello} runs.
     """
     reactor = options._reactor or _installedReactor()
+    if options["workers"] > 1:
+        return WorkerSupervisor(
+            options["endpoints"],
+            options.workerArguments(),
+            options["workers"],
+            reactor,
+            shutdownTimeout=options["shutdown-timeout"],
+        )
     pages = options["loadedPages"]
     threadPool = None
     responder: Responder

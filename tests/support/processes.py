@@ -207,3 +207,56 @@ def readUntilClosed(connection: socket.socket, timeout: float) -> bytes:
         if not chunk:
             return b"".join(chunks)
         chunks.append(chunk)
+
+
+def connectionsByProcess(port: int, pids: list[int]) -> dict[int, int]:
+    """
+    How many established TCP connections to local C{port} each process of
+    C{pids} holds, read from C{/proc}: the kernel's word on which worker
+    took which connection.
+    """
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            localPort = int(fields[1].rsplit(":", 1)[1], 16)
+            if localPort == port and fields[3] == "01":  # ESTABLISHED
+                inodes.add(fields[9])
+    counts = {}
+    for pid in pids:
+        held = 0
+        for entry in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                target = os.readlink(entry)
+            except OSError:
+                continue
+            if target.startswith("socket:[") and target[8:-1] in inodes:
+                held += 1
+        counts[pid] = held
+    return counts
+
+
+def openConnections(port: int, count: int, timeout: float = 10) -> list[socket.socket]:
+    """
+    Open C{count} connections at once, then make one keep-alive request on
+    each (so every one is accepted and served); the open sockets.
+    """
+    clients = []
+    for _ in range(count):
+        client = socket.socket()
+        client.setblocking(False)
+        client.connect_ex(("127.0.0.1", port))
+        clients.append(client)
+    request = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n"
+    for client in clients:
+        client.setblocking(True)
+        client.settimeout(timeout)
+        client.sendall(request)
+    for client in clients:
+        answer = client.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 200 OK"), answer[:40]
+    return clients

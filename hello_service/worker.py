@@ -1,0 +1,191 @@
+# -*- test-case-name: tests.test_workers -*-
+"""
+One worker process of C{twistd -n hello --workers N}:
+
+    python -m hello_service.worker --slot 1 --inherit 3:INET:tcp:7878 -- [hello options]
+
+The main process (L{hello_service.workers}) binds the listening sockets and
+starts each worker with them as inherited descriptors; the worker adopts
+them (L{AdoptedPortEndpoint}) and serves them exactly as a single C{twistd
+-n hello} process serves its own, with the same options.  Its log events go
+to the main process as JSON lines on standard output; standard input is a
+pipe only the main process writes to, so its end of file means the main
+process is gone, and the worker drains and exits as on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from twisted.internet import tcp, unix
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import (
+    IListeningPort,
+    IProtocolFactory,
+    IReadDescriptor,
+    IStreamServerEndpoint,
+)
+from twisted.logger import Logger, globalLogBeginner, jsonFileLogObserver
+from twisted.python.failure import Failure
+from twisted.python.usage import UsageError
+from zope.interface import implementer
+
+#: Address families by the names the main process passes them with.
+FAMILIES = {"INET": socket.AF_INET, "INET6": socket.AF_INET6, "UNIX": socket.AF_UNIX}
+
+log = Logger(namespace="hello_service.worker")
+
+
+class _AdoptedUNIXPort(unix.Port):
+    """
+    A UNIX listening port adopted from the main process.  Twisted removes
+    the socket's file when a UNIX port stops listening; this one leaves it,
+    since it belongs to the main process and the other workers still serve
+    it.
+    """
+
+    def connectionLost(self, reason: Failure) -> None:
+        tcp.Port.connectionLost(self, reason)
+
+
+@implementer(IStreamServerEndpoint)
+class AdoptedPortEndpoint:
+    """
+    An endpoint whose listening socket is an inherited descriptor.  The
+    descriptor is closed once adopted (the port holds its own duplicate).
+    """
+
+    def __init__(self, reactor: Any, descriptor: int, family: int) -> None:
+        self._reactor = reactor
+        self._descriptor = descriptor
+        self._family = family
+
+    def listen(self, factory: IProtocolFactory) -> Deferred[IListeningPort]:
+        os.set_blocking(self._descriptor, False)
+        try:
+            if self._family == socket.AF_UNIX:
+                port = _AdoptedUNIXPort._fromListeningDescriptor(  # type: ignore[no-untyped-call]
+                    self._reactor, self._descriptor, factory
+                )
+                port.startListening()
+            else:
+                port = self._reactor.adoptStreamPort(
+                    self._descriptor, self._family, factory
+                )
+        finally:
+            os.close(self._descriptor)
+        return succeed(port)
+
+
+@implementer(IReadDescriptor)
+class ParentWatcher:
+    """
+    Reads the pipe only the main process writes to: its end of file means
+    the main process is gone.
+    """
+
+    def __init__(self, descriptor: int, gone: Any) -> None:
+        self._descriptor = descriptor
+        self._gone = gone
+        os.set_blocking(descriptor, False)
+
+    def fileno(self) -> int:
+        return self._descriptor
+
+    def logPrefix(self) -> str:
+        return "ParentWatcher"
+
+    def doRead(self) -> None:
+        try:
+            data = os.read(self._descriptor, 4096)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._gone()
+
+    def connectionLost(self, reason: Failure) -> None:
+        """
+        Nothing to clean up: the descriptor is the process's standard input.
+        """
+
+
+def parseArguments(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m hello_service.worker")
+    parser.add_argument("--slot", type=int, required=True)
+    parser.add_argument(
+        "--inherit",
+        action="append",
+        default=[],
+        metavar="FD:FAMILY:DESCRIPTION",
+        help="a listening socket inherited as descriptor FD",
+    )
+    parser.add_argument("options", nargs=argparse.REMAINDER)
+    arguments = parser.parse_args(argv)
+    if arguments.options[:1] == ["--"]:
+        arguments.options = arguments.options[1:]
+    return arguments
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    arguments = parseArguments(sys.argv[1:] if argv is None else argv)
+    globalLogBeginner.beginLoggingTo(
+        [jsonFileLogObserver(sys.stdout)], redirectStandardIO=False
+    )
+    # A terminal's hang-up goes to the whole process group; only the main
+    # process decides what SIGHUP means.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    from twisted.internet import reactor
+
+    from hello_service.service import HelloService
+    from hello_service.tap import Options, makeService
+
+    options = Options()
+    options._reactor = reactor
+    reactorAny: Any = reactor
+    try:
+        options.parseOptions(arguments.options)  # type: ignore[no-untyped-call]
+    except UsageError as error:
+        raise SystemExit(f"hello worker {arguments.slot}: {error}") from None
+    endpoints = []
+    for inherited in arguments.inherit:
+        descriptor, family, description = inherited.split(":", 2)
+        endpoint = AdoptedPortEndpoint(reactor, int(descriptor), FAMILIES[family])
+        endpoints.append((description, endpoint))
+    options["endpoints"] = endpoints
+    service = makeService(options)
+    assert isinstance(service, HelloService)
+    service.factory.accessLog.label = f" worker={arguments.slot} pid={os.getpid()}"
+
+    stopping: list[bool] = []
+
+    def stop(*_: object) -> None:
+        if not stopping:
+            stopping.append(True)
+            reactorAny.callFromThread(reactorAny.stop)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    reactorAny.addReader(ParentWatcher(0, stop))
+    reactorAny.addSystemEventTrigger("before", "shutdown", service.stopService)
+    service.privilegedStartService()
+    service.startService()
+    log.info(
+        "worker {slot} (pid {pid}) serving",
+        slot=arguments.slot,
+        pid=os.getpid(),
+        hello_worker_ready=True,
+    )
+    reactorAny.run(installSignalHandlers=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,527 @@
+# -*- test-case-name: tests.test_workers -*-
+"""
+C{--workers N}: one main process owns the listening sockets and N worker
+processes serve them, the way gunicorn's arbiter does it.
+
+The main process binds every C{--listen} endpoint (a systemd socket too),
+never accepts on them, and starts each worker (L{hello_service.worker})
+with the sockets as inherited descriptors and the same options.  It relays
+the workers' log events into its own log, replaces a worker that dies (with
+a backoff, giving up on a crash loop), turns SIGTERM and SIGINT into a drain
+of every worker, and SIGHUP into a rolling restart: each worker is replaced
+by a fresh one that is serving before the old one stops accepting and
+drains.  The sockets stay open in the main process throughout, so no
+connection is refused or reset by a restart.
+
+A TCP endpoint is bound once per worker slot with C{SO_REUSEPORT}, so the
+kernel spreads new connections evenly across the workers; UNIX and systemd
+sockets are shared by all workers (see L{ReusePortListener} and
+L{SharedListener}, and the README's "Workers" section for the figures).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import socket
+import sys
+from collections import deque
+from collections.abc import Sequence
+from typing import Any
+
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred, DeferredList, ensureDeferred
+from twisted.internet.endpoints import TCP4ServerEndpoint, TCP6ServerEndpoint
+from twisted.internet.error import ProcessDone, ProcessExitedAlready
+from twisted.internet.interfaces import IListeningPort, IStreamServerEndpoint
+from twisted.internet.protocol import Factory, ProcessProtocol
+from twisted.logger import Logger, eventFromJSON, globalLogPublisher
+from twisted.python.failure import Failure
+
+from hello_service.service import StartupError, describeAddress, listenAll
+
+#: A worker that dies this many times within L{CRASH_WINDOW} seconds is a
+#: crash loop: the main process gives up.
+CRASH_LIMIT = 5
+CRASH_WINDOW = 60.0
+
+#: How long a new worker may take to start serving.
+START_TIMEOUT = 30.0
+
+
+def workerCount(value: str) -> int:
+    """
+    The number of workers C{--workers} asks for: a whole number, or
+    C{auto} for the CPUs this process may run on.
+    """
+    if value == "auto":
+        return len(os.sched_getaffinity(0))
+    count = int(value)
+    if count < 1:
+        raise ValueError(value)
+    return count
+
+
+def describeExit(reason: Failure) -> str:
+    """
+    How a process ended, as an operator reads it.
+    """
+    status = getattr(reason.value, "status", None)
+    signalNumber = getattr(reason.value, "signal", None)
+    if signalNumber is not None:
+        return f"killed by signal {signalNumber} ({signal.Signals(signalNumber).name})"
+    exitCode = getattr(reason.value, "exitCode", None)
+    if exitCode is not None:
+        return f"exited with status {exitCode}"
+    return f"ended ({status})"
+
+
+class _NoAccepting(Factory):
+    """
+    The factory of the main process's listening ports, which never accept:
+    the workers do.
+    """
+
+    noisy = False
+
+
+def tcpEndpointAddress(endpoint: object) -> tuple[str, int, int] | None:
+    """
+    The interface, port and backlog of a C{tcp:} or C{tcp6:} endpoint, or
+    L{None} for any other kind.  Twisted keeps them in private attributes
+    (C{tests.test_workers} fails loudly if a release renames them).
+    """
+    if not isinstance(endpoint, TCP4ServerEndpoint | TCP6ServerEndpoint):
+        return None
+    found: tuple[str, int, int] = (
+        endpoint._interface,
+        endpoint._port,
+        endpoint._backlog,
+    )
+    return found
+
+
+class Listener:
+    """
+    One C{--listen} endpoint as the workers get it: the descriptor each
+    worker slot serves, bound by the main process, which keeps it open for
+    the replacements of that slot's worker.
+    """
+
+    description: str
+    #: The address family, by the name a worker takes (INET, INET6, UNIX).
+    family: str
+    #: The address bound, as the start-up line shows it.
+    address: str
+
+    def descriptorFor(self, slot: int) -> int:
+        raise NotImplementedError()
+
+    def close(self) -> None:
+        raise NotImplementedError()
+
+
+class ReusePortListener(Listener):
+    """
+    A TCP endpoint served through one socket per worker slot, all bound to
+    the same address with C{SO_REUSEPORT}: the kernel spreads new
+    connections across the slots evenly, whichever worker is busy.  A
+    slot's socket outlives its worker: a replacement (after a crash or on
+    SIGHUP) takes over the same socket, so a connection waiting in its queue
+    is served, never reset.
+    """
+
+    def __init__(
+        self,
+        description: str,
+        endpoint: object,
+        slots: int,
+        address: tuple[str, int, int],
+    ) -> None:
+        interface, port, backlog = address
+        family = (
+            socket.AF_INET6
+            if isinstance(endpoint, TCP6ServerEndpoint)
+            else socket.AF_INET
+        )
+        self.description = description
+        self.family = "INET6" if family == socket.AF_INET6 else "INET"
+        self._sockets: dict[int, socket.socket] = {}
+        try:
+            for slot in range(1, slots + 1):
+                listening = socket.socket(family, socket.SOCK_STREAM)
+                self._sockets[slot] = listening
+                listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+                listening.bind((interface, port))
+                port = listening.getsockname()[1]  # the one tcp:0 chose, for all
+                listening.listen(backlog)
+                listening.setblocking(False)
+        except OSError as error:
+            self.close()
+            raise StartupError(
+                f"hello: cannot listen on {description}: {error}"
+            ) from None
+        host = self._sockets[1].getsockname()[0]
+        kind = description.split(":", 1)[0].lower()
+        self.address = (
+            f"{kind}:[{host}]:{port}" if ":" in host else f"{kind}:{host}:{port}"
+        )
+
+    def descriptorFor(self, slot: int) -> int:
+        return self._sockets[slot].fileno()
+
+    def close(self) -> None:
+        for listening in self._sockets.values():
+            listening.close()
+        self._sockets = {}
+
+
+class SharedListener(Listener):
+    """
+    An endpoint served through one socket shared by every worker (UNIX
+    sockets, and a socket passed by systemd): the kernel wakes every worker
+    for a new connection and the first to run accepts it.
+    """
+
+    def __init__(self, description: str, port: IListeningPort) -> None:
+        port.stopReading()  # type: ignore[attr-defined]
+        self.description = description
+        family = port.addressFamily  # type: ignore[attr-defined]
+        self.family = {socket.AF_INET: "INET", socket.AF_INET6: "INET6"}.get(
+            family, "UNIX"
+        )
+        self.address = describeAddress(description, port)
+        self._port = port
+
+    def descriptorFor(self, slot: int) -> int:
+        return self._port.fileno()  # type: ignore[attr-defined,no-any-return]
+
+    def close(self) -> None:
+        self._port.stopListening()
+
+
+def bindListeners(
+    endpoints: Sequence[tuple[str, IStreamServerEndpoint]], slots: int
+) -> list[Listener]:
+    """
+    Bind every endpoint for C{slots} workers, or none: a one-line
+    L{StartupError} names the first that cannot listen.
+    """
+    listeners: list[Listener] = []
+    try:
+        for description, endpoint in endpoints:
+            address = tcpEndpointAddress(endpoint)
+            if address is not None:
+                listeners.append(
+                    ReusePortListener(description, endpoint, slots, address)
+                )
+            else:
+                (port,) = listenAll([(description, endpoint)], _NoAccepting())
+                listeners.append(SharedListener(description, port))
+    except StartupError:
+        for listener in listeners:
+            listener.close()
+        raise
+    return listeners
+
+
+class WorkerProcess(ProcessProtocol):
+    """
+    One worker, as the main process sees it: its PID, its log events, its
+    readiness and its end.
+    """
+
+    log = Logger(namespace="hello_service.workers")
+
+    def __init__(self, supervisor: WorkerSupervisor, slot: int) -> None:
+        self.supervisor = supervisor
+        self.slot = slot
+        self.pid: int | None = None
+        #: Fires when the worker serves; errbacks if it ends before.
+        self.ready: Deferred[None] = Deferred()
+        #: Fires when the process has ended.
+        self.ended: Deferred[None] = Deferred()
+        #: Being replaced or stopped on purpose: its end is no failure.
+        self.retiring = False
+        self._buffers = {1: b"", 2: b""}
+
+    def connectionMade(self) -> None:
+        self.pid = self.transport.pid  # type: ignore[union-attr]
+
+    def childDataReceived(self, childFD: int, data: bytes) -> None:
+        lines = (self._buffers.get(childFD, b"") + data).split(b"\n")
+        self._buffers[childFD] = lines.pop()
+        for line in lines:
+            if childFD == 1:
+                self._relayEvent(line)
+            elif line.strip():
+                self.log.warn(
+                    "worker {slot} (pid {pid}): {line}",
+                    slot=self.slot,
+                    pid=self.pid,
+                    line=line.decode("utf-8", "replace"),
+                )
+
+    def _relayEvent(self, line: bytes) -> None:
+        text = line.lstrip(b"\x1e").decode("utf-8", "replace")
+        if not text.strip():
+            return
+        try:
+            event = eventFromJSON(text)
+        except ValueError:
+            self.log.warn("worker {slot}: {line}", slot=self.slot, line=text)
+            return
+        globalLogPublisher(event)
+        if event.get("hello_worker_ready") and not self.ready.called:
+            self.ready.callback(None)
+
+    def signal(self, name: str) -> None:
+        try:
+            self.transport.signalProcess(name)  # type: ignore[union-attr]
+        except ProcessExitedAlready:
+            pass
+
+    def retire(self) -> None:
+        """
+        Stop this worker gracefully: it stops accepting and drains.
+        """
+        self.retiring = True
+        self.signal("TERM")
+
+    def processEnded(self, reason: Failure) -> None:
+        for childFD, rest in self._buffers.items():
+            if rest:
+                self.childDataReceived(childFD, b"\n")
+        if not self.ready.called:
+            self.ready.errback(reason)
+        self.supervisor.workerEnded(self, reason)
+        self.ended.callback(None)
+
+
+class WorkerSupervisor(Service):
+    """
+    The main process of C{--workers N}: binds, starts, watches and replaces
+    the workers, and stops them all on SIGTERM.
+    """
+
+    log = Logger(namespace="hello_service.workers")
+
+    def __init__(
+        self,
+        endpoints: Sequence[tuple[str, IStreamServerEndpoint]],
+        workerArguments: Sequence[str],
+        count: int,
+        reactor: Any,
+        shutdownTimeout: float = 30.0,
+    ) -> None:
+        """
+        @param workerArguments: the C{hello} options each worker gets (all
+            but C{--listen} and C{--workers}).
+        """
+        self.endpoints = list(endpoints)
+        self.workerArguments = list(workerArguments)
+        self.count = count
+        self.shutdownTimeout = shutdownTimeout
+        self.listeners: list[Listener] = []
+        #: The worker serving each slot (1 to N).
+        self.current: dict[int, WorkerProcess] = {}
+        #: Every worker process alive, retiring ones included.
+        self.alive: set[WorkerProcess] = set()
+        #: How many workers were started in place of one that died.
+        self.restarts = 0
+        self.gaveUp = False
+        self._reactor = reactor
+        self._failures: deque[float] = deque()
+        self._stopping = False
+        self._restarting = False
+        self._previousHangup: Any = None
+
+    # Starting.
+
+    def privilegedStartService(self) -> None:
+        super().privilegedStartService()  # type: ignore[no-untyped-call]
+        self._bind()
+
+    def _bind(self) -> None:
+        self.listeners = bindListeners(self.endpoints, self.count)
+
+    def startService(self) -> None:
+        super().startService()  # type: ignore[no-untyped-call]
+        if not self.listeners:
+            self._bind()
+        for slot in range(1, self.count + 1):
+            self.current[slot] = self._spawn(slot)
+        self._previousHangup = signal.signal(signal.SIGHUP, self._hangup)
+        ensureDeferred(self._announce())
+
+    async def _announce(self) -> None:
+        await DeferredList(
+            [worker.ready for worker in self.current.values()], consumeErrors=True
+        )
+        self.log.info(
+            "hello_service serving on {addresses} with {count} workers (pids {pids})",
+            addresses=", ".join(listener.address for listener in self.listeners),
+            count=self.count,
+            pids=", ".join(str(w.pid) for _, w in sorted(self.current.items())),
+        )
+
+    def _spawn(self, slot: int) -> WorkerProcess:
+        worker = WorkerProcess(self, slot)
+        arguments = [sys.executable, "-m", "hello_service.worker", "--slot", str(slot)]
+        childFDs: dict[int, Any] = {0: "w", 1: "r", 2: "r"}
+        for index, listener in enumerate(self.listeners):
+            descriptor = 3 + index
+            childFDs[descriptor] = listener.descriptorFor(slot)
+            arguments += [
+                "--inherit",
+                f"{descriptor}:{listener.family}:{listener.description}",
+            ]
+        arguments += ["--", *self.workerArguments]
+        self._reactor.spawnProcess(
+            worker, sys.executable, arguments, env=os.environ, childFDs=childFDs
+        )
+        self.alive.add(worker)
+        self.log.info("started worker {slot} (pid {pid})", slot=slot, pid=worker.pid)
+        return worker
+
+    # Watching.
+
+    def workerEnded(self, worker: WorkerProcess, reason: Failure) -> None:
+        """
+        A worker process ended: expected when retiring or stopping; else a
+        failure, replaced after a backoff, or the end of a crash loop.
+        """
+        self.alive.discard(worker)
+        how = describeExit(reason)
+        if worker.retiring or self._stopping:
+            self.log.info(
+                "worker {slot} (pid {pid}) {how}", slot=worker.slot, pid=worker.pid,
+                how="exited" if reason.check(ProcessDone) else how,
+            )  # fmt: skip
+            return
+        if self.current.get(worker.slot) is not worker:
+            return  # a replacement that failed to start: the restart says so
+        del self.current[worker.slot]
+        now = self._reactor.seconds()
+        self._failures.append(now)
+        while self._failures and now - self._failures[0] > CRASH_WINDOW:
+            self._failures.popleft()
+        if len(self._failures) >= CRASH_LIMIT:
+            self._giveUp(len(self._failures))
+            return
+        delay = (
+            0.0 if len(self._failures) == 1 else 0.5 * 2 ** (len(self._failures) - 2)
+        )
+        self.log.warn(
+            "worker {slot} (pid {pid}) {how}; starting a new one in {delay} s",
+            slot=worker.slot, pid=worker.pid, how=how, delay=delay,
+        )  # fmt: skip
+        self._reactor.callLater(delay, self._replace, worker.slot)
+
+    def _replace(self, slot: int) -> None:
+        if self._stopping or slot in self.current:
+            return
+        self.restarts += 1
+        self.current[slot] = self._spawn(slot)
+
+    def _giveUp(self, failures: int) -> None:
+        """
+        A crash loop: stop everything and exit with status 1.
+        """
+        self.gaveUp = True
+        self.log.critical(
+            "hello: workers died {failures} times within {window} s; giving up",
+            failures=failures,
+            window=f"{CRASH_WINDOW:.0f}",
+        )
+        # twistd exits 0 after a plain stop; make the failure the exit status.
+        atexit.register(_exitWithFailure)
+        self._reactor.stop()
+
+    # Rolling restart.
+
+    def _hangup(self, number: int, frame: object) -> None:
+        self._reactor.callFromThread(self.rollingRestart)
+
+    def rollingRestart(self) -> Deferred[None]:
+        """
+        Replace every worker, one at a time: the new one serves before the
+        old one stops accepting and drains.
+        """
+        return ensureDeferred(self._rollingRestart())
+
+    async def _rollingRestart(self) -> None:
+        if self._restarting or self._stopping:
+            self.log.info("a rolling restart is already under way")
+            return
+        self._restarting = True
+        self.log.info("rolling restart of {count} workers", count=len(self.current))
+        try:
+            for slot in sorted(self.current):
+                old = self.current.get(slot)
+                new = self._spawn(slot)
+                new.ready.addTimeout(START_TIMEOUT, self._reactor)
+                try:
+                    await new.ready
+                except Exception as error:
+                    new.retire()
+                    self.log.error(
+                        "rolling restart stopped: the new worker {slot} did not "
+                        "start ({error}); the old workers keep serving",
+                        slot=slot,
+                        error=error,
+                    )
+                    return
+                if self._stopping:
+                    return
+                self.current[slot] = new
+                if old is not None:
+                    old.retire()
+            self.log.info(
+                "rolling restart done: workers {pids}",
+                pids=", ".join(str(w.pid) for _, w in sorted(self.current.items())),
+            )
+        finally:
+            self._restarting = False
+
+    # Stopping.
+
+    def stopService(self) -> Deferred[None]:
+        super().stopService()  # type: ignore[no-untyped-call]
+        return ensureDeferred(self._stop())
+
+    async def _stop(self) -> None:
+        self._stopping = True
+        if self._previousHangup is not None:
+            signal.signal(signal.SIGHUP, self._previousHangup)
+        workers = list(self.alive)
+        self.log.info("stopping {count} workers", count=len(workers))
+        for worker in workers:
+            worker.retire()
+        # The workers stop listening as they begin to drain; once no process
+        # holds the sockets, new connections are refused, as by one process.
+        for listener in self.listeners:
+            listener.close()
+        self.listeners = []
+        ended = DeferredList([w.ended for w in workers], consumeErrors=True)
+        # Each worker bounds its own drain by the shutdown timeout.
+        ended.addTimeout(self.shutdownTimeout + 5, self._reactor)
+        try:
+            await ended
+        except Exception:
+            for worker in list(self.alive):
+                self.log.warn(
+                    "worker {slot} (pid {pid}) did not stop: killing it",
+                    slot=worker.slot,
+                    pid=worker.pid,
+                )
+                worker.signal("KILL")
+            await DeferredList([w.ended for w in workers], consumeErrors=True)
+
+
+def _exitWithFailure() -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(1)
