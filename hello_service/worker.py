@@ -44,11 +44,15 @@ log = Logger(namespace="hello_service.worker")
 
 class _AdoptedUNIXPort(unix.Port):
     """
-    A UNIX listening port adopted from the main process.  Twisted removes
-    the socket's file when a UNIX port stops listening; this one leaves it,
-    since it belongs to the main process and the other workers still serve
-    it.
+    A UNIX listening port adopted from the main process.  Twisted shuts a
+    UNIX port's socket down and removes its file when it stops listening;
+    this one only closes its own descriptor, since the socket belongs to the
+    main process and the other workers still serve it.  (Twisted's adopted
+    TCP ports already skip the shutdown.  C{tests.test_workers} fails if a
+    release changes either.)
     """
+
+    _shouldShutdown = False
 
     def connectionLost(self, reason: Failure) -> None:
         tcp.Port.connectionLost(self, reason)
@@ -113,8 +117,10 @@ class ParentWatcher:
 
     def connectionLost(self, reason: Failure) -> None:
         """
-        Nothing to clean up: the descriptor is the process's standard input.
+        The pipe hung up (the reactor reports a bare hang-up this way rather
+        than as a read of nothing): the main process is gone too.
         """
+        self._gone()
 
 
 def parseArguments(argv: Sequence[str]) -> argparse.Namespace:

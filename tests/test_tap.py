@@ -372,6 +372,7 @@ DOCUMENTED_DEFAULTS = {
     "idle-timeout": "15.0",
     "write-timeout": "30.0",
     "max-body-size": "65536",
+    "workers": "1",
 }
 
 

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -81,11 +82,19 @@ class HelloProcess:
     """
 
     def __init__(
-        self, test: SynchronousTestCase, *arguments: str, **popen: Any
+        self,
+        test: SynchronousTestCase,
+        *arguments: str,
+        wrapper: Sequence[str] = (),
+        **popen: Any,
     ) -> None:
+        """
+        @param wrapper: a command that runs twistd (as
+            C{systemd-socket-activate} does), before twistd's own words.
+        """
         popen.setdefault("env", checkoutEnvironment())
         self.process = subprocess.Popen(
-            [*TWISTD, "hello", *arguments],
+            [*wrapper, *TWISTD, "hello", *arguments],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             **popen,
@@ -114,18 +123,20 @@ class HelloProcess:
         with self._changed:
             return b"".join(self._output).decode("utf-8", "replace")
 
-    def waitFor(self, pattern: str, seconds: float = 20) -> re.Match[str]:
+    def waitFor(
+        self, pattern: str, seconds: float = 20, after: int = 0
+    ) -> re.Match[str]:
         """
-        Wait until the output matches C{pattern}; fail (with the output) if
-        it does not within C{seconds} or the process ends first.
+        Wait until the output (from offset C{after} on) matches C{pattern};
+        fail (with the output) if it does not within C{seconds} or the
+        process ends first.
         """
         deadline = time.monotonic() + seconds
         compiled = re.compile(pattern)
         with self._changed:
             while True:
-                found = compiled.search(
-                    b"".join(self._output).decode("utf-8", "replace")
-                )
+                text = b"".join(self._output).decode("utf-8", "replace")
+                found = compiled.search(text, after)
                 if found:
                     return found
                 left = deadline - time.monotonic()

@@ -1,0 +1,320 @@
+# -*- test-case-name: tests.test_workers -*-
+"""
+C{--workers N}: real C{twistd -n hello} processes on 127.0.0.1, their
+workers killed and signalled under steady, bounded load.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import tempfile
+import time
+from pathlib import Path
+
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.testing import MemoryReactor
+from twisted.trial.unittest import SkipTest, SynchronousTestCase
+
+from hello_service.workers import tcpEndpointAddress, workerCount
+
+from .support.load import SteadyLoad
+from .support.processes import (
+    HelloProcess,
+    connectionsByProcess,
+    openConnections,
+    readUntilClosed,
+    request,
+    startHello,
+)
+
+SERVING = r"serving on tcp:127\.0\.0\.1:(\d+) with 2 workers \(pids (\d+), (\d+)\)"
+SLEEP = b"GET /sleep HTTP/1.1\r\nHost: t\r\n\r\n"
+HTTP_OK = re.compile(rb"HTTP/1\.1 200 OK\r\n")
+
+
+def gone(pid: int) -> bool:
+    """
+    Whether process C{pid} has ended (a zombie counts as ended).
+    """
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state == "Z"
+
+
+def waitUntilGone(pids: list[int], seconds: float) -> float:
+    """
+    Wait until every process of C{pids} has ended; how long it took.
+    """
+    started = time.monotonic()
+    while not all(gone(pid) for pid in pids):
+        if time.monotonic() - started > seconds:
+            raise AssertionError(
+                f"still running after {seconds} s: "
+                f"{[pid for pid in pids if not gone(pid)]}"
+            )
+        time.sleep(0.05)
+    return time.monotonic() - started
+
+
+class WorkersTestCase(SynchronousTestCase):
+    def startWorkers(self, *arguments: str) -> tuple[HelloProcess, int, list[int]]:
+        """
+        C{twistd -n hello --workers 2 ARGUMENTS}: the process, its port and
+        its workers' PIDs once both serve.
+        """
+        process = startHello(self, "--workers", "2", *arguments)
+        found = process.waitFor(SERVING)
+        pids = [int(found.group(2)), int(found.group(3))]
+        self.addCleanup(self.killAll, pids)
+        return process, int(found.group(1)), pids
+
+    def killAll(self, pids: list[int]) -> None:
+        for pid in pids:
+            if not gone(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+class SpreadTests(WorkersTestCase):
+    def test_bothServeWithinTheirFairShare(self) -> None:
+        """
+        100 keep-alive connections opened at once are all answered, and
+        neither of 2 workers holds more than 1.5 times its share of 50.
+        """
+        process, port, pids = self.startWorkers()
+        for _ in range(3):
+            clients = openConnections(port, 100)
+            time.sleep(0.1)
+            held = connectionsByProcess(port, pids)
+            for client in clients:
+                client.close()
+            self.assertEqual(sum(held.values()), 100, held)
+            self.assertLessEqual(max(held.values()), 75, held)
+            self.assertGreater(min(held.values()), 0, held)
+            time.sleep(0.2)
+
+
+class SupervisionTests(WorkersTestCase):
+    def test_killedWorkerIsReplaced(self) -> None:
+        """
+        SIGKILL of a worker under steady load: at most the requests it had
+        in flight fail (one per client), the death is logged with its
+        signal, and a new worker takes its place and serves.
+        """
+        process, port, pids = self.startWorkers()
+        mark = len(process.output)
+        with SteadyLoad(port, clients=4, rate=50, seconds=30) as load:
+            time.sleep(1)
+            os.kill(pids[0], signal.SIGKILL)
+            process.waitFor(
+                rf"worker 1 \(pid {pids[0]}\) killed by signal 9 \(SIGKILL\); "
+                r"starting a new one",
+                after=mark,
+            )
+            replacement = int(
+                process.waitFor(r"worker 1 \(pid (\d+)\) serving", after=mark).group(1)
+            )
+            self.addCleanup(self.killAll, [replacement])
+            time.sleep(1)
+        result = load.result
+        self.assertLessEqual(result.failed, 4, result.failures)
+        self.assertGreater(result.ok, 100)
+        clients = openConnections(port, 100)
+        held = connectionsByProcess(port, [replacement, pids[1]])
+        for client in clients:
+            client.close()
+        self.assertGreater(held[replacement], 0, held)
+
+    def test_crashLoopGivesUp(self) -> None:
+        """
+        Workers that keep dying (their pages gone) make the main process
+        give up with exit status 1 and one clear line, leaving no worker.
+        """
+        pages = Path(self.mktemp())
+        shutil.copytree(Path(__file__).parent.parent / "hello_service" / "pages", pages)
+        process, port, pids = self.startWorkers("--pages", str(pages))
+        shutil.rmtree(pages)
+        os.kill(pids[0], signal.SIGKILL)
+        self.assertEqual(process.wait(60), 1)
+        self.assertIn(
+            "hello: workers died 5 times within 60 s; giving up", process.output
+        )
+        self.assertIn("pages directory not found", process.output)
+        waitUntilGone(pids, 10)
+
+
+class SignalTests(WorkersTestCase):
+    def test_sigtermDrainsEveryWorker(self) -> None:
+        """
+        SIGTERM with C{/sleep} requests in flight in both workers: every one
+        is answered, then no process of the service is left, and the main
+        process ends as twistd does after SIGTERM.
+        """
+        process, port, pids = self.startWorkers("--sleep", "1.5")
+        clients = [
+            socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(20)
+        ]
+        for client in clients:
+            self.addCleanup(client.close)
+            client.sendall(SLEEP)
+        time.sleep(0.3)
+        held = connectionsByProcess(port, pids)
+        self.assertTrue(all(held.values()), held)
+        process.signal(signal.SIGTERM)
+        for client in clients:
+            answer = readUntilClosed(client, 10)
+            self.assertTrue(answer.startswith(b"HTTP/1.1 200 OK\r\n"), answer)
+            self.assertIn(b"\r\nConnection: close\r\n", answer)
+        self.assertEqual(process.wait(20), -signal.SIGTERM)
+        waitUntilGone(pids, 5)
+        self.assertNotIn("Traceback", process.output)
+
+    def test_sighupRestartsWithoutFailures(self) -> None:
+        """
+        SIGHUP under steady load: not one request fails, and every worker
+        is a new process afterwards; the old ones have exited.
+        """
+        process, port, pids = self.startWorkers()
+        with SteadyLoad(port, clients=4, rate=100, seconds=40) as load:
+            time.sleep(1)
+            mark = len(process.output)
+            process.signal(signal.SIGHUP)
+            done = process.waitFor(
+                r"rolling restart done: workers (\d+), (\d+)", after=mark, seconds=30
+            )
+            time.sleep(1)
+        result = load.result
+        self.assertEqual(result.failed, 0, result.failures[:5])
+        self.assertGreater(result.ok, 200)
+        fresh = [int(done.group(1)), int(done.group(2))]
+        self.addCleanup(self.killAll, fresh)
+        self.assertFalse(set(fresh) & set(pids))
+        waitUntilGone(pids, 35)
+        clients = openConnections(port, 100)
+        held = connectionsByProcess(port, fresh)
+        for client in clients:
+            client.close()
+        self.assertEqual(sum(held.values()), 100, held)
+        self.assertLessEqual(max(held.values()), 75, held)
+
+    def test_mainKilledWorkersExit(self) -> None:
+        """
+        SIGKILL of the main process: every worker notices, drains and exits
+        within the shutdown timeout and a few seconds; none keeps serving.
+        """
+        process, port, pids = self.startWorkers("--shutdown-timeout", "2")
+        process.signal(signal.SIGKILL)
+        self.assertLess(waitUntilGone(pids, 5), 5)
+        with self.assertRaises(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
+class EndpointTests(WorkersTestCase):
+    def test_unixSocketKeptAcrossRestart(self) -> None:
+        """
+        Workers share a UNIX socket; a rolling restart keeps its file, and
+        the new workers answer on it.
+        """
+        # A short path: a UNIX socket's may not exceed 107 bytes.
+        directory = Path(tempfile.mkdtemp(prefix="hello-"))
+        self.addCleanup(shutil.rmtree, directory, True)
+        path = directory / "hello.sock"
+        process = startHello(self, "--workers", "2", "--listen", f"unix:{path}")
+        process.waitFor(r"with 2 workers \(pids (\d+), (\d+)\)")
+
+        def ask() -> bytes:
+            with socket.socket(socket.AF_UNIX) as client:
+                client.settimeout(5)
+                client.connect(str(path))
+                client.sendall(
+                    b"GET / HTTP/1.1\r\nHost: u\r\nConnection: close\r\n\r\n"
+                )
+                return readUntilClosed(client, 5)
+
+        self.assertTrue(ask().startswith(b"HTTP/1.1 200 OK"))
+        mark = len(process.output)
+        process.signal(signal.SIGHUP)
+        process.waitFor(r"rolling restart done", after=mark)
+        time.sleep(0.5)
+        self.assertTrue(path.exists())
+        self.assertTrue(ask().startswith(b"HTTP/1.1 200 OK"))
+        process.signal(signal.SIGTERM)
+        process.wait()
+        self.assertFalse(path.exists())
+
+    def test_systemdSocketActivation(self) -> None:
+        """
+        C{systemd-socket-activate} passes one socket; both workers serve
+        through it.
+        """
+        if shutil.which("systemd-socket-activate") is None:
+            raise SkipTest("systemd-socket-activate is missing (Debian: systemd)")
+        with socket.socket() as probe:  # the tool needs a port number
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        process = HelloProcess(
+            self,
+            "--workers", "2", "--listen", "systemd:domain=INET:index=0",
+            wrapper=[
+                "systemd-socket-activate", "-l", f"127.0.0.1:{port}",
+                "--fdname=hello",
+            ],
+        )  # fmt: skip
+        # The tool starts twistd at the first connection.
+        process.waitFor(rf"Listening on 127\.0\.0\.1:{port}")
+        self.assertTrue(
+            HTTP_OK.match(
+                request(port, b"GET / HTTP/1.1\r\nHost: s\r\nConnection: close\r\n\r\n")
+            )
+        )
+        found = process.waitFor(r"with 2 workers \(pids (\d+), (\d+)\)")
+        pids = [int(found.group(1)), int(found.group(2))]
+        self.addCleanup(self.killAll, pids)
+        self.assertIn(f"serving on systemd:127.0.0.1:{port}", process.output)
+        served: dict[int, int] = dict.fromkeys(pids, 0)
+        for _ in range(10):
+            clients = openConnections(port, 50)
+            for pid, count in connectionsByProcess(port, pids).items():
+                served[pid] += count
+            for client in clients:
+                client.close()
+            if all(served.values()):
+                break
+            time.sleep(0.2)
+        self.assertTrue(all(served.values()), served)
+
+
+class UnitTests(SynchronousTestCase):
+    def test_tcpEndpointAddress(self) -> None:
+        """
+        The interface, port and backlog of a tcp endpoint are read from
+        Twisted's private attributes; this fails loudly if a release renames
+        them.
+        """
+        reactor = MemoryReactor()
+        self.assertEqual(
+            tcpEndpointAddress(
+                serverFromString(reactor, "tcp:8080:interface=127.0.0.1:backlog=7")
+            ),
+            ("127.0.0.1", 8080, 7),
+        )
+        self.assertEqual(
+            tcpEndpointAddress(serverFromString(reactor, "tcp6:8081")), ("::", 8081, 50)
+        )
+        self.assertIsNone(tcpEndpointAddress(serverFromString(reactor, "unix:/x")))
+
+    def test_workerCount(self) -> None:
+        """
+        C{--workers} takes a whole number from 1, or C{auto} for the CPUs
+        this process may run on.
+        """
+        self.assertEqual(workerCount("3"), 3)
+        self.assertEqual(workerCount("auto"), len(os.sched_getaffinity(0)))
+        for bad in ["0", "-1", "many", "1.5"]:
+            with self.assertRaises(ValueError):
+                workerCount(bad)
