@@ -51,6 +51,9 @@ class Server:
     command: Callable[[int, float, Path], list[str]]
     hasSleep: bool = True
     env: dict[str, str] = field(default_factory=dict)
+    #: A line of the server's log that says it serves (where accepting
+    #: connections is not enough: hello's workers start after its sockets).
+    readyLine: str | None = None
 
 
 def twistd(*arguments: str) -> list[str]:
@@ -168,6 +171,10 @@ class Running:
             raise RuntimeError(
                 f"{server.name} exited: {(self.tmp / 'server.log').read_text()[-500:]}"
             )
+        while server.readyLine is not None and time.monotonic() < deadline:
+            if re.search(server.readyLine, (self.tmp / "server.log").read_text()):
+                break
+            time.sleep(0.1)
         time.sleep(0.5)
 
     def pids(self) -> list[int]:

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -19,6 +22,7 @@ from twisted.internet.endpoints import serverFromString
 from twisted.internet.testing import MemoryReactor
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
+from hello_service.tap import Options
 from hello_service.workers import tcpEndpointAddress, workerCount
 
 from .support.load import SteadyLoad
@@ -318,3 +322,59 @@ class UnitTests(SynchronousTestCase):
         for bad in ["0", "-1", "many", "1.5"]:
             with self.assertRaises(ValueError):
                 workerCount(bad)
+
+
+class SystemdUnitTests(SynchronousTestCase):
+    """
+    The systemd units in C{deploy/systemd/} are valid, and their command
+    line is one twistd accepts.
+    """
+
+    units = Path(__file__).parent.parent / "deploy" / "systemd"
+
+    def test_verify(self) -> None:
+        """
+        C{systemd-analyze verify} finds nothing wrong with the units (with
+        their virtualenv pointed at this one).
+        """
+        analyze = shutil.which("systemd-analyze")
+        if analyze is None:
+            raise SkipTest("systemd-analyze is missing (Debian: systemd)")
+        directory = Path(self.mktemp())
+        directory.mkdir()
+        for name in ["hello.socket", "hello.service"]:
+            text = (self.units / name).read_text()
+            (directory / name).write_text(
+                text.replace(
+                    "/opt/hello/.venv", str(Path(sys.executable).parent.parent)
+                )
+            )
+        result = subprocess.run(
+            [analyze, "verify", "--man=no",
+             str(directory / "hello.socket"), str(directory / "hello.service")],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(result.stderr.strip(), "")
+
+    def test_commandLineParses(self) -> None:
+        """
+        The service's C{twistd hello} options parse, with workers, and its
+        stop timeout leaves room for the drain.
+        """
+        text = (self.units / "hello.service").read_text()
+        command = re.search(r"^ExecStart=.*? hello (.*)$", text, re.MULTILINE)
+        assert command is not None
+        arguments = shlex.split(command.group(1))
+        systemd = "systemd:domain=INET:index=0"
+        self.assertIn(systemd, arguments)
+        # Without systemd's descriptors here, the socket is a TCP one.
+        options = Options()
+        options._reactor = MemoryReactor()
+        options.parseOptions([a if a != systemd else "tcp:0" for a in arguments])
+        self.assertEqual(options["workers"], len(os.sched_getaffinity(0)))
+        stop = re.search(r"^TimeoutStopSec=(\d+)$", text, re.MULTILINE)
+        assert stop is not None
+        self.assertGreater(int(stop.group(1)), options["shutdown-timeout"] + 5)
+        self.assertIn("ExecReload=/bin/kill -HUP $MAINPID", text)
+        self.assertIn("KillMode=mixed", text)
