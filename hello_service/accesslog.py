@@ -10,12 +10,18 @@ observer asks for its text.
 
 from __future__ import annotations
 
+import json
 import time
+from typing import TextIO
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 
 from hello_service.http import Request
+
+#: What the request path records of an answered request: the client, the
+#: request, the status code and the body bytes sent.
+Entry = tuple[str, Request, bytes, int]
 
 _MONTHS = ("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec").split()
 
@@ -86,60 +92,135 @@ def formatEntry(
     )
 
 
+class CombinedFormat:
+    """
+    Combined Log Format lines, each followed, in C{--workers} mode, by the
+    worker that answered (C{worker=2 pid=4242}).
+    """
+
+    def __init__(self, worker: tuple[int, int] | None = None) -> None:
+        self._suffix = "" if worker is None else f" worker={worker[0]} pid={worker[1]}"
+        self._second = -1
+        self._timestamp = ""
+
+    def lines(self, second: int, entries: list[Entry]) -> str:
+        if second != self._second:
+            self._second = second
+            self._timestamp = clfTimestamp(second)
+        timestamp, suffix = self._timestamp, self._suffix
+        return "\n".join(
+            [formatEntry(timestamp, c, r, s, n) + suffix for c, r, s, n in entries]
+        )
+
+
+class JsonFormat:
+    """
+    One JSON object per line, for log shippers: C{time} (ISO 8601, UTC, to
+    the second the batch was written), C{client}, C{method}, C{target},
+    C{version}, C{status}, C{size} (body bytes sent), C{referer} and
+    C{user_agent} (C{null} when absent), and in C{--workers} mode C{worker}
+    and C{pid}.  Bytes outside ASCII are kept as Latin-1 characters.
+    """
+
+    def __init__(self, worker: tuple[int, int] | None = None) -> None:
+        self._worker = {} if worker is None else {"worker": worker[0], "pid": worker[1]}
+
+    def lines(self, second: int, entries: list[Entry]) -> str:
+        when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second))
+        worker = self._worker
+        return "\n".join(
+            [
+                json.dumps(
+                    {
+                        "time": when,
+                        "client": client,
+                        "method": _field(request.method),
+                        "target": _field(request.target),
+                        "version": _field(request.version),
+                        "status": int(status),
+                        "size": size,
+                        "referer": _field(request.referer),
+                        "user_agent": _field(request.userAgent),
+                        **worker,
+                    },
+                    separators=(",", ":"),
+                )
+                for client, request, status, size in entries
+            ]
+        )
+
+
+def _field(value: bytes) -> str | None:
+    return None if value == b"-" else value.decode("latin-1")
+
+
+#: The formats of C{--access-log-format}.
+FORMATS: dict[str, type[CombinedFormat] | type[JsonFormat]] = {
+    "combined": CombinedFormat,
+    "json": JsonFormat,
+}
+
+
 class AccessLogBatch:
     """
     The requests answered within one interval of L{AccessLog} (10 ms); its
     text, made only when an observer asks for it, is one line per request.
     """
 
-    __slots__ = ("timestamp", "entries", "label")
+    __slots__ = ("second", "entries", "format")
 
     def __init__(
         self,
-        timestamp: str,
-        entries: list[tuple[str, Request, bytes, int]],
-        label: str = "",
+        second: int,
+        entries: list[Entry],
+        format: CombinedFormat | JsonFormat,
     ) -> None:
-        self.timestamp = timestamp
+        self.second = second
         self.entries = entries
-        self.label = label
+        self.format = format
 
     def __str__(self) -> str:
-        timestamp, label = self.timestamp, self.label
-        return "\n".join(
-            [formatEntry(timestamp, c, r, s, n) + label for c, r, s, n in self.entries]
-        )
+        return self.format.lines(self.second, self.entries)
 
 
 class AccessLog:
     """
-    The access log: one Combined Log Format line per request, in the
-    C{hello_service.access} namespace.
+    The access log: one line per request, in the C{hello_service.access}
+    namespace of the service's log, or in a file of its own.
 
     A C{twisted.logger} event costs more than answering a request from
     memory (formatting, a timestamp, a write and a flush of the log file),
     so requests are not logged one by one: those answered within
     L{interval} seconds are emitted together, as one C{info} event whose
-    text has a line per request.  Under load that is one event for
-    hundreds of requests; when quiet, an event per request, a moment later.
-    The interval is short because formatting a batch stalls the requests
-    behind it: a tenth of a second of lines costs them milliseconds.
+    text has a line per request (or one write to the file).  Under load that
+    is one event for hundreds of requests; when quiet, an event per request,
+    a moment later.  The interval is short because formatting a batch stalls
+    the requests behind it: a tenth of a second of lines costs them
+    milliseconds.
     """
 
     #: How long a line may wait for others to share its event.
     interval = 0.01
 
-    #: Added to every line: which worker answered, in C{--workers} mode
-    #: (C{" worker=1 pid=4242"}); nothing for a single process.
-    label = ""
-
-    def __init__(self, clock: IReactorTime) -> None:
+    def __init__(
+        self,
+        clock: IReactorTime,
+        path: str | None = None,
+        format: CombinedFormat | JsonFormat | None = None,
+    ) -> None:
+        """
+        @param path: a file to append the lines to, rather than the log.
+        @param format: how each line is written (Combined Log Format unless
+            given).
+        """
         self.log = Logger(namespace="hello_service.access")
+        self.format = CombinedFormat() if format is None else format
         self._clock = clock
-        self._pending: list[tuple[str, Request, bytes, int]] = []
+        self._file: TextIO | None = None
+        if path is not None:
+            self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115
+        self._pending: list[Entry] = []
         self._flushCall: IDelayedCall | None = None
-        self._second = -1
-        self._timestamp = ""
 
     def record(self, client: str, request: Request, status: bytes, size: int) -> None:
         """
@@ -161,12 +242,18 @@ class AccessLog:
         if not entries:
             return
         self._pending = []
-        second = int(self._clock.seconds())
-        if second != self._second:
-            self._second = second
-            self._timestamp = clfTimestamp(second)
-        self.log.info(
-            "{requests}",
-            requests=AccessLogBatch(self._timestamp, entries, self.label),
-            count=len(entries),
-        )
+        batch = AccessLogBatch(int(self._clock.seconds()), entries, self.format)
+        if self._file is not None:
+            self._file.write(str(batch) + "\n")
+            self._file.flush()
+            return
+        self.log.info("{requests}", requests=batch, count=len(entries))
+
+    def close(self) -> None:
+        """
+        Write what is left, and close the file if there is one.
+        """
+        self.flush()
+        if self._file is not None:
+            self._file.close()
+            self._file = None

@@ -397,19 +397,48 @@ class DateCache:
         return self.value
 
 
+#: Every kind of answer the metrics count, as (route label, status code), in
+#: the order they were first made: a kind is its index here, so that the
+#: request path counts an answer with one list increment.
+ANSWER_KINDS: list[tuple[str, bytes]] = []
+_KIND_INDEXES: dict[tuple[str, bytes], int] = {}
+
+#: At most this many kinds: route labels times status codes.
+MAX_ANSWER_KINDS = 64
+
+
+def answerKind(label: str, status: bytes) -> int:
+    """
+    The index of the answers of route C{label} with C{status}.
+    """
+    key = (label, status)
+    index = _KIND_INDEXES.get(key)
+    if index is None:
+        index = _KIND_INDEXES[key] = len(ANSWER_KINDS)
+        if index >= MAX_ANSWER_KINDS:
+            raise RuntimeError(f"more than {MAX_ANSWER_KINDS} kinds of answer")
+        ANSWER_KINDS.append(key)
+    return index
+
+
 class Response:
     """
     A response ready to send but for how the connection goes on: its status,
     its head without the final line (L{KEEP_ALIVE_11}, L{KEEP_ALIVE_10} or
     L{CLOSE} ends it), and its body.
+
+    @ivar kind: what the metrics count it under (see L{answerKind}).
     """
 
-    __slots__ = ("status", "head", "body")
+    __slots__ = ("status", "head", "body", "kind")
 
-    def __init__(self, status: bytes, head: bytes, body: bytes) -> None:
+    def __init__(
+        self, status: bytes, head: bytes, body: bytes, label: str = "other"
+    ) -> None:
         self.status = status
         self.head = head
         self.body = body
+        self.kind = answerKind(label, status)
 
     def __repr__(self) -> str:
         return f"Response({self.status!r}, {self.head!r}, {len(self.body)} bytes)"
@@ -436,9 +465,11 @@ def buildResponse(
     date: bytes,
     contentType: bytes = HTML,
     extraHeaders: bytes = b"",
+    label: str = "other",
 ) -> Response:
     """
-    Build a response with the headers every response of ours has.
+    Build a response with the headers every response of ours has; C{label}
+    names its route in the metrics.
     """
     head = (
         b"HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nDate: %s\r\n%s"
@@ -450,7 +481,7 @@ def buildResponse(
             extraHeaders,
         )
     )
-    return Response(status[:3], head, body)
+    return Response(status[:3], head, body, label)
 
 
 def plainTextResponse(

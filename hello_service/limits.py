@@ -70,6 +70,13 @@ class ConnectionLimiter:
         self._paused = False
 
     @property
+    def waiting(self) -> int:
+        """
+        How many connections are held, unread, for a place.
+        """
+        return len(self._waiting)
+
+    @property
     def served(self) -> int:
         """
         How many connections are being served now.

@@ -40,6 +40,7 @@ from hello_service.deadlines import (
     Timeouts,
 )
 from hello_service.flow import FlowControl, ResponseWriter, directSocket
+from hello_service.metrics import RequestCounts
 from hello_service.routes import refusal, route
 
 if TYPE_CHECKING:
@@ -56,12 +57,14 @@ class _Pending:
     A request whose answer is not written yet, in its place in the line.
     """
 
-    __slots__ = ("request", "response", "deferred")
+    __slots__ = ("request", "response", "deferred", "since")
 
-    def __init__(self, request: http.Request) -> None:
+    def __init__(self, request: http.Request, since: float) -> None:
         self.request = request
         self.response: http.Response | None = None
         self.deferred: Deferred[http.Response] | None = None
+        #: When the request was complete, for the duration metrics.
+        self.since = since
 
 
 class Phase(Enum):
@@ -180,7 +183,7 @@ class HelloProtocol(Protocol):
             return
         if not request.keepAlive:
             self._stopReading()  # nothing after it will be answered
-        pending = _Pending(request)
+        pending = _Pending(request, self.factory.clock.seconds())
         if type(answer) is http.Response:
             pending.response = answer
         else:
@@ -206,7 +209,7 @@ class HelloProtocol(Protocol):
         response = self.factory.refuse(error)
         if self._queue:
             self._stopReading()
-            pending = _Pending(http.UNPARSED)
+            pending = _Pending(http.UNPARSED, self.factory.clock.seconds())
             pending.response = response
             self._queue.append(pending)
         else:
@@ -243,8 +246,12 @@ class HelloProtocol(Protocol):
 
     def _flush(self) -> None:
         queue = self._queue
+        if queue and queue[0].response is not None:
+            now = self.factory.clock.seconds()
+            observeWait = self.factory.counts.observeWait
         while queue and queue[0].response is not None:
             pending = queue.popleft()
+            observeWait(now - pending.since)
             self._send(pending.request, pending.response)  # type: ignore[arg-type]
             if self._phase is _CLOSED:
                 return
@@ -258,6 +265,7 @@ class HelloProtocol(Protocol):
         factory = self.factory
         keepAlive = request.keepAlive and not factory.draining
         data = response.toBytes(request, keepAlive)
+        factory.answered[response.kind] += 1
         factory.accessLog.record(
             self._client,
             request,
@@ -407,13 +415,17 @@ class HelloFactory(Factory):
         requestLimits: http.RequestLimits = http.DEFAULT_LIMITS,
         timeouts: Timeouts = DEFAULT_TIMEOUTS,
         connectionLimiter: ConnectionLimiter | None = None,
+        accessLog: AccessLog | None = None,
     ) -> None:
         self.responder = responder
         self.clock = clock
         self.requestLimits = requestLimits
         self.timeouts = timeouts
         self.connectionLimiter = connectionLimiter
-        self.accessLog = AccessLog(clock)
+        self.accessLog = AccessLog(clock) if accessLog is None else accessLog
+        #: What the metrics count, as plain numbers.
+        self.counts = RequestCounts()
+        self.answered = self.counts.answered
         self.connections: set[HelloProtocol] = set()
         self.draining = False
         self._drained: list[Deferred[None]] = []

@@ -26,18 +26,19 @@ class Route:
     """
     What to answer: a status, the file name of the page to send (or L{None}
     for a short plain-text body), whether the answer comes only after the
-    delay, and any header of its own.  Routes compare by identity: there is
-    one of each.
+    delay, any header of its own, and its label in the metrics.  Routes
+    compare by identity: there is one of each.
     """
 
     status: bytes
     pageName: str | None
     delayed: bool = False
     extraHeaders: bytes = b""
+    label: str = "other"
 
 
-HELLO = Route(http.OK, HELLO_PAGE)
-SLOW_HELLO = Route(http.OK, HELLO_PAGE, delayed=True)
+HELLO = Route(http.OK, HELLO_PAGE, label="/")
+SLOW_HELLO = Route(http.OK, HELLO_PAGE, delayed=True, label="/sleep")
 UNKNOWN_PATH = Route(http.NOT_FOUND, NOT_FOUND_PAGE)
 UNSERVED_METHOD = Route(http.METHOD_NOT_ALLOWED, None, extraHeaders=ALLOW)
 
@@ -64,7 +65,9 @@ def render(route: Route, body: bytes, date: bytes) -> http.Response:
     """
     if route.pageName is None:
         return http.plainTextResponse(route.status, date, route.extraHeaders)
-    return http.buildResponse(route.status, body, date, http.HTML, route.extraHeaders)
+    return http.buildResponse(
+        route.status, body, date, http.HTML, route.extraHeaders, route.label
+    )
 
 
 def refusal(error: http.HTTPError, date: bytes) -> http.Response:

@@ -11,7 +11,6 @@ run with nobody waiting for it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from twisted.application.service import Service
 from twisted.internet.defer import (
@@ -27,9 +26,8 @@ from twisted.internet.interfaces import (
     IReactorTime,
     IStreamServerEndpoint,
 )
-from twisted.internet.protocol import Factory
+from twisted.internet.task import deferLater
 from twisted.logger import Logger
-from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
 from hello_service.limits import (
@@ -38,57 +36,9 @@ from hello_service.limits import (
     descriptorLimiter,
     raiseDescriptorLimit,
 )
+from hello_service.listening import StartupError, describeAddress, listenAll
+from hello_service.metrics import Snapshot
 from hello_service.protocol import HelloFactory
-
-
-class StartupError(SystemExit):
-    """
-    The service cannot start.  twistd lets a L{SystemExit} through, so the
-    operator sees this one-line message and a non-zero exit, not a traceback.
-    """
-
-
-def describeAddress(description: str, port: IListeningPort) -> str:
-    """
-    A listening address as an operator reads it: the kind of endpoint its
-    description named, and the address really bound (C{tcp:127.0.0.1:7878},
-    C{ssl:127.0.0.1:8443}, C{tcp6:[::1]:7878}, C{unix:/run/hello.sock}).
-    """
-    kind = description.split(":", 1)[0].lower()
-    address: Any = port.getHost()
-    host = getattr(address, "host", None)
-    if host is not None:
-        if ":" in host:
-            return f"{'tcp6' if kind == 'tcp' else kind}:[{host}]:{address.port}"
-        return f"{kind}:{host}:{address.port}"
-    name = getattr(address, "name", None)
-    if isinstance(name, bytes):
-        name = name.decode("utf-8", "replace")
-    return f"{kind}:{name}" if name else str(address)
-
-
-def listenAll(
-    endpoints: Sequence[tuple[str, IStreamServerEndpoint]], factory: Factory
-) -> list[IListeningPort]:
-    """
-    Listen on every endpoint, at once: fail (closing what was opened) with
-    a one-line L{StartupError} naming the first that cannot listen.
-    """
-    ports: list[IListeningPort] = []
-    for description, endpoint in endpoints:
-        results: list[Any] = []
-        endpoint.listen(factory).addBoth(results.append)
-        if not results or isinstance(results[0], Failure):
-            for opened in ports:
-                opened.stopListening()
-            reason = (
-                results[0].getErrorMessage()
-                if results
-                else "the endpoint did not listen at once"
-            )
-            raise StartupError(f"hello: cannot listen on {description}: {reason}")
-        ports.append(results[0])
-    return ports
 
 
 class HelloService(Service):
@@ -112,10 +62,15 @@ class HelloService(Service):
         threadPool: ThreadPool | None = None,
         shutdownTimeout: float = 30.0,
         maxConnections: int = 0,
+        admin: tuple[str, IStreamServerEndpoint] | None = None,
+        drainDelay: float = 0.0,
     ) -> None:
         """
         @param maxConnections: the connections served at once (0: as many
             as the descriptor limit allows).
+        @param admin: where to serve the admin endpoint (L{hello_service.admin}).
+        @param drainDelay: how long, once told to stop, to keep serving while
+            C{/ready} answers 503, before the drain starts.
         """
         #: Where to listen: each endpoint with the description it came from.
         self.endpoints = list(endpoints)
@@ -124,8 +79,31 @@ class HelloService(Service):
         self.shutdownTimeout = shutdownTimeout
         self.maxConnections = maxConnections
         self.ports: list[IListeningPort] = []
+        self.drainDelay = drainDelay
+        #: Whether it serves and means to go on: C{/ready}.
+        self.ready = False
+        self.admin = admin
+        self.adminPorts: list[IListeningPort] = []
         self._reactor = reactor
         self._lastFullWarning: float | None = None
+
+    def metricsSnapshot(self) -> Snapshot:
+        """
+        The figures of this process, for the admin endpoint.
+        """
+        factory = self.factory
+        limiter = factory.connectionLimiter
+        gauges = {
+            "hello_connections_open": len(factory.connections),
+            "hello_requests_in_flight": factory.requestsInFlight(),
+            "hello_connections_waiting": 0 if limiter is None else limiter.waiting,
+        }
+        pool = self.threadPool
+        if pool is not None:
+            gauges["hello_threadpool_busy"] = len(pool.working)
+            # The pool's backlog has no public name in Twisted.
+            gauges["hello_threadpool_queued"] = pool._queue.qsize()
+        return factory.counts.snapshot(**gauges)
 
     def privilegedStartService(self) -> None:
         """
@@ -138,6 +116,7 @@ class HelloService(Service):
         super().startService()  # type: ignore[no-untyped-call]
         if not self.ports:
             self._listen()
+        self.ready = True
         if self.threadPool is not None:
             self.threadPool.start()
         limiter = self.factory.connectionLimiter
@@ -193,6 +172,16 @@ class HelloService(Service):
         """
         limiter = self._limitConnections()
         self.ports = listenAll(self.endpoints, self.factory)
+        if self.admin is not None:
+            from hello_service.admin import adminSite
+
+            site = adminSite(self.metricsSnapshot, lambda: self.ready)
+            try:
+                self.adminPorts = listenAll([self.admin], site)
+            except StartupError:
+                for port in self.ports:
+                    port.stopListening()
+                raise
         if limiter is not None:
             for port in self.ports:
                 limiter.addPort(port)  # type: ignore[arg-type]
@@ -202,6 +191,13 @@ class HelloService(Service):
         return ensureDeferred(self._stop())
 
     async def _stop(self) -> None:
+        self.ready = False
+        if self.drainDelay > 0:
+            self.log.info(
+                "not ready: /ready answers 503; serving {delay} s more, then draining",
+                delay=self.drainDelay,
+            )
+            await deferLater(self._reactor, self.drainDelay, lambda: None)  # type: ignore[arg-type]
         ports, self.ports = self.ports, []
         limiter = self.factory.connectionLimiter
         for port in ports:
@@ -242,6 +238,8 @@ class HelloService(Service):
                 inFlight=inFlight,
                 elapsed=f"{clock.seconds() - started:.2f}",
             )
-        factory.accessLog.flush()
+        factory.accessLog.close()
         if self.threadPool is not None:
             self.threadPool.stop()
+        adminPorts, self.adminPorts = self.adminPorts, []
+        await DeferredList([maybeDeferred(port.stopListening) for port in adminPorts])

@@ -14,6 +14,7 @@ from twisted.python import usage
 from twisted.python.threadpool import ThreadPool
 
 from hello_service import http
+from hello_service.accesslog import FORMATS, AccessLog
 from hello_service.deadlines import Timeouts
 from hello_service.pages import PageError, loadPages
 from hello_service.protocol import HelloFactory
@@ -72,7 +73,18 @@ def _workers(value: str) -> int:
 _workers.coerceDoc = ""  # type: ignore[attr-defined]
 
 #: Options that only the main process takes: a worker is given the rest.
-_MAIN_PROCESS_ONLY = {"listen", "workers"}
+_MAIN_PROCESS_ONLY = {"listen", "workers", "admin", "drain-delay"}
+
+
+def _accessLogFormat(value: str) -> str:
+    if value not in FORMATS:
+        raise usage.UsageError(
+            f"--access-log-format: {value!r} is not one of {', '.join(FORMATS)}"
+        )
+    return value
+
+
+_accessLogFormat.coerceDoc = ""  # type: ignore[attr-defined]
 
 
 class Options(usage.Options):
@@ -158,6 +170,34 @@ class Options(usage.Options):
             _workers,
         ],
         [
+            "admin",
+            None,
+            None,
+            "A strports description to serve /metrics, /ready and /live on, "
+            "apart from the public ports [default: none].",
+        ],
+        [
+            "drain-delay",
+            None,
+            0.0,
+            "Seconds to keep serving after SIGTERM while /ready answers 503, "
+            "before draining (so a load balancer stops sending first).",
+            _seconds("drain-delay"),
+        ],
+        [
+            "access-log",
+            None,
+            None,
+            "A file to append the access log to [default: the twistd log].",
+        ],
+        [
+            "access-log-format",
+            None,
+            "combined",
+            "The access log's lines: combined (Combined Log Format) or json.",
+            _accessLogFormat,
+        ],
+        [
             "max-body-size",
             None,
             http.DEFAULT_LIMITS.maxBody,
@@ -168,6 +208,9 @@ class Options(usage.Options):
 
     #: Set by tests to check endpoint descriptions against a fake reactor.
     _reactor: Any = None
+
+    #: In a worker process of C{--workers}: its slot and PID.
+    worker: tuple[int, int] | None = None
 
     def __init__(self) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
@@ -200,6 +243,17 @@ class Options(usage.Options):
                     f"bad --listen {description!r}: {error}"
                 ) from None
             self["endpoints"].append((description, endpoint))
+        self["adminEndpoint"] = None
+        if self["admin"] is not None:
+            try:
+                endpoint = serverFromString(reactor, self["admin"])
+            except Exception as error:
+                raise usage.UsageError(
+                    f"bad --admin {self['admin']!r}: {error}"
+                ) from None
+            if self["admin"] in self["listen"]:
+                raise usage.UsageError("--admin must not be a --listen address")
+            self["adminEndpoint"] = (self["admin"], endpoint)
         if isinstance(self["workers"], str):  # the default, not coerced
             self["workers"] = _workers(self["workers"])
         if self["workers"] > 1:
@@ -247,6 +301,8 @@ def makeService(options: Options) -> IService:
             options["workers"],
             reactor,
             shutdownTimeout=options["shutdown-timeout"],
+            admin=options["adminEndpoint"],
+            drainDelay=options["drain-delay"],
         )
     pages = options["loadedPages"]
     threadPool = None
@@ -265,6 +321,11 @@ def makeService(options: Options) -> IService:
             idle=options["idle-timeout"],
             write=options["write-timeout"],
         ),
+        accessLog=AccessLog(
+            reactor,
+            options["access-log"],
+            FORMATS[options["access-log-format"]](options.worker),
+        ),
     )
     return HelloService(
         options["endpoints"],
@@ -273,4 +334,6 @@ def makeService(options: Options) -> IService:
         threadPool=threadPool,
         shutdownTimeout=options["shutdown-timeout"],
         maxConnections=options["max-connections"],
+        admin=options["adminEndpoint"],
+        drainDelay=options["drain-delay"],
     )

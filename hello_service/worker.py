@@ -24,13 +24,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from twisted.internet import tcp, unix
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred, ensureDeferred, succeed
 from twisted.internet.interfaces import (
     IListeningPort,
     IProtocolFactory,
     IReadDescriptor,
     IStreamServerEndpoint,
 )
+from twisted.internet.task import LoopingCall
 from twisted.logger import Logger, globalLogBeginner, jsonFileLogObserver
 from twisted.python.failure import Failure
 from twisted.python.usage import UsageError
@@ -40,6 +41,9 @@ from zope.interface import implementer
 FAMILIES = {"INET": socket.AF_INET, "INET6": socket.AF_INET6, "UNIX": socket.AF_UNIX}
 
 log = Logger(namespace="hello_service.worker")
+
+#: How often a worker sends its figures to the main process, in seconds.
+REPORT_INTERVAL = 1.0
 
 
 class _AdoptedUNIXPort(unix.Port):
@@ -145,9 +149,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     globalLogBeginner.beginLoggingTo(
         [jsonFileLogObserver(sys.stdout)], redirectStandardIO=False
     )
-    # A terminal's hang-up goes to the whole process group; only the main
-    # process decides what SIGHUP means.
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    # Signals meant for the service (a terminal's Ctrl-C or hang-up, a kill
+    # of the process group) go to the main process alone, which decides
+    # when each worker stops: a worker is a process group of its own.
+    os.setpgrp()
 
     from twisted.internet import reactor
 
@@ -167,9 +172,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         endpoint = AdoptedPortEndpoint(reactor, int(descriptor), FAMILIES[family])
         endpoints.append((description, endpoint))
     options["endpoints"] = endpoints
+    options.worker = (arguments.slot, os.getpid())
     service = makeService(options)
     assert isinstance(service, HelloService)
-    service.factory.accessLog.label = f" worker={arguments.slot} pid={os.getpid()}"
 
     stopping: list[bool] = []
 
@@ -181,9 +186,26 @@ def main(argv: Sequence[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     reactorAny.addReader(ParentWatcher(0, stop))
-    reactorAny.addSystemEventTrigger("before", "shutdown", service.stopService)
+
+    def report() -> None:
+        # Not a log line: the main process keeps it for /metrics.
+        log.info("", hello_metrics=service.metricsSnapshot())
+
+    reporting = LoopingCall(report)
+    reporting.clock = reactor
+
+    async def stopService() -> None:
+        await service.stopService()
+        if reporting.running:
+            reporting.stop()
+        report()  # the last figures, with every drained request
+
+    reactorAny.addSystemEventTrigger(
+        "before", "shutdown", lambda: ensureDeferred(stopService())
+    )
     service.privilegedStartService()
     service.startService()
+    reporting.start(REPORT_INTERVAL, now=False)
     log.info(
         "worker {slot} (pid {pid}) serving",
         slot=arguments.slot,

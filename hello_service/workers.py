@@ -31,15 +31,23 @@ from collections.abc import Sequence
 from typing import Any
 
 from twisted.application.service import Service
-from twisted.internet.defer import Deferred, DeferredList, ensureDeferred
+from twisted.internet.defer import (
+    Deferred,
+    DeferredList,
+    ensureDeferred,
+    maybeDeferred,
+)
 from twisted.internet.endpoints import TCP4ServerEndpoint, TCP6ServerEndpoint
 from twisted.internet.error import ProcessDone, ProcessExitedAlready
 from twisted.internet.interfaces import IListeningPort, IStreamServerEndpoint
 from twisted.internet.protocol import Factory, ProcessProtocol
+from twisted.internet.task import deferLater
 from twisted.logger import Logger, eventFromJSON, globalLogPublisher
 from twisted.python.failure import Failure
 
-from hello_service.service import StartupError, describeAddress, listenAll
+from hello_service.admin import adminSite
+from hello_service.listening import StartupError, describeAddress, listenAll
+from hello_service.metrics import Snapshot, addSnapshots
 
 #: A worker that dies this many times within L{CRASH_WINDOW} seconds is a
 #: crash loop: the main process gives up.
@@ -245,6 +253,8 @@ class WorkerProcess(ProcessProtocol):
         self.ended: Deferred[None] = Deferred()
         #: Being replaced or stopped on purpose: its end is no failure.
         self.retiring = False
+        #: Its latest figures (it sends them every second, and as it ends).
+        self.metrics: Snapshot | None = None
         self._buffers = {1: b"", 2: b""}
 
     def connectionMade(self) -> None:
@@ -272,6 +282,9 @@ class WorkerProcess(ProcessProtocol):
             event = eventFromJSON(text)
         except ValueError:
             self.log.warn("worker {slot}: {line}", slot=self.slot, line=text)
+            return
+        if "hello_metrics" in event:
+            self.metrics = event["hello_metrics"]
             return
         globalLogPublisher(event)
         if event.get("hello_worker_ready") and not self.ready.called:
@@ -315,10 +328,16 @@ class WorkerSupervisor(Service):
         count: int,
         reactor: Any,
         shutdownTimeout: float = 30.0,
+        admin: tuple[str, IStreamServerEndpoint] | None = None,
+        drainDelay: float = 0.0,
     ) -> None:
         """
         @param workerArguments: the C{hello} options each worker gets (all
-            but C{--listen} and C{--workers}).
+            but those of the main process alone).
+        @param admin: where to serve the admin endpoint, with the figures of
+            all the workers.
+        @param drainDelay: how long, once told to stop, to keep serving while
+            C{/ready} answers 503, before the workers drain.
         """
         self.endpoints = list(endpoints)
         self.workerArguments = list(workerArguments)
@@ -332,6 +351,13 @@ class WorkerSupervisor(Service):
         #: How many workers were started in place of one that died.
         self.restarts = 0
         self.gaveUp = False
+        self.admin = admin
+        self.adminPorts: list[IListeningPort] = []
+        self.drainDelay = drainDelay
+        #: Whether it serves and means to go on: C{/ready}.
+        self.ready = False
+        #: The counters of workers that have ended, summed.
+        self._retired: Snapshot = addSnapshots([])
         self._reactor = reactor
         self._failures: deque[float] = deque()
         self._stopping = False
@@ -346,6 +372,25 @@ class WorkerSupervisor(Service):
 
     def _bind(self) -> None:
         self.listeners = bindListeners(self.endpoints, self.count)
+        if self.admin is not None:
+            site = adminSite(
+                self.metricsSnapshot, lambda: self.ready, lambda: self.restarts
+            )
+            try:
+                self.adminPorts = listenAll([self.admin], site)
+            except StartupError:
+                for listener in self.listeners:
+                    listener.close()
+                raise
+
+    def metricsSnapshot(self) -> Snapshot:
+        """
+        The figures of the whole service: every live worker's latest
+        snapshot, and the counters of those that ended.
+        """
+        return addSnapshots(
+            [self._retired] + [w.metrics for w in self.alive if w.metrics is not None]
+        )
 
     def startService(self) -> None:
         super().startService()  # type: ignore[no-untyped-call]
@@ -360,6 +405,7 @@ class WorkerSupervisor(Service):
         await DeferredList(
             [worker.ready for worker in self.current.values()], consumeErrors=True
         )
+        self.ready = not self._stopping
         self.log.info(
             "hello_service serving on {addresses} with {count} workers (pids {pids})",
             addresses=", ".join(listener.address for listener in self.listeners),
@@ -394,6 +440,9 @@ class WorkerSupervisor(Service):
         failure, replaced after a backoff, or the end of a crash loop.
         """
         self.alive.discard(worker)
+        if worker.metrics is not None:
+            counters = dict(worker.metrics, gauges={})
+            self._retired = addSnapshots([self._retired, counters])
         how = describeExit(reason)
         if worker.retiring or self._stopping:
             self.log.info(
@@ -494,6 +543,13 @@ class WorkerSupervisor(Service):
 
     async def _stop(self) -> None:
         self._stopping = True
+        self.ready = False
+        if self.drainDelay > 0:
+            self.log.info(
+                "not ready: /ready answers 503; serving {delay} s more, then draining",
+                delay=self.drainDelay,
+            )
+            await deferLater(self._reactor, self.drainDelay, lambda: None)
         if self._previousHangup is not None:
             signal.signal(signal.SIGHUP, self._previousHangup)
         workers = list(self.alive)
@@ -519,6 +575,8 @@ class WorkerSupervisor(Service):
                 )
                 worker.signal("KILL")
             await DeferredList([w.ended for w in workers], consumeErrors=True)
+        adminPorts, self.adminPorts = self.adminPorts, []
+        await DeferredList([maybeDeferred(p.stopListening) for p in adminPorts])
 
 
 def _exitWithFailure() -> None:

@@ -22,7 +22,8 @@ from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from hello_service.limits import currentDescriptorLimit
-from hello_service.service import HelloService, StartupError
+from hello_service.listening import StartupError
+from hello_service.service import HelloService
 from hello_service.tap import DEFAULT_LISTEN, Options, makeService
 
 from .support.builders import connect, get
@@ -373,6 +374,10 @@ DOCUMENTED_DEFAULTS = {
     "write-timeout": "30.0",
     "max-body-size": "65536",
     "workers": "1",
+    "admin": "none",
+    "drain-delay": "0.0",
+    "access-log": "the twistd log",
+    "access-log-format": "combined",
 }
 
 

@@ -1,0 +1,102 @@
+# -*- test-case-name: tests.test_admin -*-
+"""
+The admin endpoint (C{--admin DESCRIPTION}), apart from the public ports:
+
+  - C{GET /metrics}: the Prometheus text exposition, by C{prometheus_client};
+  - C{GET /ready}: 200 while serving, 503 from the moment a drain starts, so
+    a load balancer's health check takes the instance out before any
+    connection is refused;
+  - C{GET /live}: 200 while the process runs.
+
+It is a small C{twisted.web} site: its traffic is a few requests a second,
+and its answers are not logged (a health check every few hundred
+milliseconds would drown the access log).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import CollectorRegistry
+from twisted.web import http
+from twisted.web.resource import Resource
+from twisted.web.server import Request, Site
+
+from hello_service.metrics import HelloCollector, Snapshot
+
+
+class _Text(Resource):
+    """
+    A plain-text answer computed per request.
+    """
+
+    isLeaf = True
+
+    def __init__(self, answer: Callable[[], tuple[int, bytes]]) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self._answer = answer
+
+    def render_GET(self, request: Request) -> bytes:
+        status, body = self._answer()
+        request.setResponseCode(status)
+        request.setHeader(b"content-type", b"text/plain; charset=utf-8")
+        request.setHeader(b"cache-control", b"no-store")
+        return body
+
+
+class _Metrics(Resource):
+    """
+    The Prometheus exposition of a registry, made on the reactor thread
+    (where the figures it reads live).
+    """
+
+    isLeaf = True
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self._registry = registry
+
+    def render_GET(self, request: Request) -> bytes:
+        request.setHeader(b"content-type", CONTENT_TYPE_LATEST.encode("ascii"))
+        return generate_latest(self._registry)
+
+
+class AdminSite(Site):
+    """
+    The admin endpoint's site, whose requests are not logged.
+    """
+
+    noisy = False
+
+    def log(self, request: http.Request) -> None:
+        """
+        Health checks and scrapes come every few seconds: not logged.
+        """
+
+
+def adminSite(
+    snapshot: Callable[[], Snapshot],
+    ready: Callable[[], bool],
+    restarts: Callable[[], int] = lambda: 0,
+) -> AdminSite:
+    """
+    The admin site of a service: its figures (C{snapshot}, and how many
+    workers were restarted), and whether it is C{ready} for traffic.
+    """
+    registry = CollectorRegistry()
+    registry.register(HelloCollector(snapshot, restarts))
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
+    root = Resource()
+    root.putChild(b"metrics", _Metrics(registry))
+    root.putChild(
+        b"ready",
+        _Text(lambda: (200, b"ready\n") if ready() else (503, b"draining\n")),
+    )
+    root.putChild(b"live", _Text(lambda: (200, b"live\n")))
+    return AdminSite(root)  # type: ignore[no-untyped-call]
