@@ -41,65 +41,59 @@ class RequestCounts:
     The figures of one process's requests, as plain numbers.
 
     @ivar answered: answers by kind (L{http.answerKind}).
-    @ivar waited: how many answers did not go out in the turn their request
-        completed in, by duration bucket (the last for longer than all
-        bounds); every other answer took no measurable time.
+    @ivar waited: by kind, how many answers did not go out in the turn their
+        request completed in, by duration bucket (the last for longer than
+        all bounds); every other answer took no measurable time.
+    @ivar waitedSeconds: by kind, the sum of those durations.
     """
 
     __slots__ = ("answered", "waited", "waitedSeconds")
 
     def __init__(self) -> None:
         self.answered = [0] * MAX_ANSWER_KINDS
-        self.waited = [0] * (len(DURATION_BUCKETS) + 1)
-        self.waitedSeconds = 0.0
+        self.waited = [
+            [0] * (len(DURATION_BUCKETS) + 1) for _ in range(MAX_ANSWER_KINDS)
+        ]
+        self.waitedSeconds = [0.0] * MAX_ANSWER_KINDS
 
-    def observeWait(self, seconds: float) -> None:
+    def observeWait(self, seconds: float, kind: int) -> None:
         """
-        An answer went out C{seconds} after its request completed.
+        An answer of C{kind} went out C{seconds} after its request completed.
         """
-        self.waited[bisect_left(DURATION_BUCKETS, seconds)] += 1
-        self.waitedSeconds += seconds
+        self.waited[kind][bisect_left(DURATION_BUCKETS, seconds)] += 1
+        self.waitedSeconds[kind] += seconds
 
     def snapshot(self, **gauges: float) -> Snapshot:
         """
-        The figures as JSON-able data, with the given gauges.
+        The figures as JSON-able data, by route label and status, with the
+        given gauges.
         """
-        return {
-            "answered": [
-                [route, status.decode("ascii"), count]
-                for (route, status), count in zip(
-                    ANSWER_KINDS, self.answered, strict=False
-                )
-                if count
-            ],
-            "waited": list(self.waited),
-            "waitedSeconds": self.waitedSeconds,
-            "gauges": gauges,
-        }
+        kinds = []
+        for (label, status), answered, waited, seconds in zip(
+            ANSWER_KINDS, self.answered, self.waited, self.waitedSeconds, strict=False
+        ):
+            if answered:
+                kinds.append([label, status.decode("ascii"), answered, waited, seconds])
+        return {"kinds": kinds, "gauges": gauges}
 
 
 def addSnapshots(snapshots: Iterable[Snapshot]) -> Snapshot:
     """
     The sum of several processes' snapshots.
     """
-    answered: dict[tuple[str, str], int] = {}
-    waited = [0] * (len(DURATION_BUCKETS) + 1)
-    waitedSeconds = 0.0
+    kinds: dict[tuple[str, str], list[Any]] = {}
     gauges: dict[str, float] = {}
     for snapshot in snapshots:
-        for route, status, count in snapshot["answered"]:
-            answered[route, status] = answered.get((route, status), 0) + count
-        for index, count in enumerate(snapshot["waited"]):
-            waited[index] += count
-        waitedSeconds += snapshot["waitedSeconds"]
+        for label, status, answered, waited, seconds in snapshot["kinds"]:
+            total = kinds.setdefault(
+                (label, status), [label, status, 0, [0] * len(waited), 0.0]
+            )
+            total[2] += answered
+            total[3] = [a + b for a, b in zip(total[3], waited, strict=True)]
+            total[4] += seconds
         for name, value in snapshot["gauges"].items():
             gauges[name] = gauges.get(name, 0) + value
-    return {
-        "answered": [[r, s, c] for (r, s), c in answered.items()],
-        "waited": waited,
-        "waitedSeconds": waitedSeconds,
-        "gauges": gauges,
-    }
+    return {"kinds": list(kinds.values()), "gauges": gauges}
 
 
 #: The gauges a snapshot may carry, with their help text.
@@ -128,25 +122,29 @@ class HelloCollector(Collector):
         requests = CounterMetricFamily(
             "hello_requests", "Requests answered.", labels=["route", "status"]
         )
-        total = 0
-        for route, status, count in sorted(snapshot["answered"]):
-            requests.add_metric([route, status], count)
-            total += count
+        byRoute: dict[str, list[Any]] = {}
+        for label, status, answered, waited, seconds in sorted(snapshot["kinds"]):
+            requests.add_metric([label, status], answered)
+            route = byRoute.setdefault(label, [0, [0] * len(waited), 0.0])
+            route[0] += answered
+            route[1] = [a + b for a, b in zip(route[1], waited, strict=True)]
+            route[2] += seconds
         yield requests
-        waited = snapshot["waited"]
-        quick = total - sum(waited)  # answered in the turn they completed in
-        buckets = []
-        cumulative = quick
-        for bound, count in zip(DURATION_BUCKETS, waited, strict=False):
-            cumulative += count
-            buckets.append((repr(bound), cumulative))
-        buckets.append(("+Inf", total))
-        yield HistogramMetricFamily(
+        durations = HistogramMetricFamily(
             "hello_request_duration_seconds",
             "Time from a request's last byte to its answer.",
-            buckets=buckets,
-            sum_value=snapshot["waitedSeconds"],
+            labels=["route"],
         )
+        for label, (answered, waited, seconds) in sorted(byRoute.items()):
+            # Answers that did not wait took no measurable time.
+            cumulative = answered - sum(waited)
+            buckets = []
+            for bound, count in zip(DURATION_BUCKETS, waited, strict=False):
+                cumulative += count
+                buckets.append((repr(bound), cumulative))
+            buckets.append(("+Inf", answered))
+            durations.add_metric([label], buckets, sum_value=seconds)
+        yield durations
         for name, help in GAUGES.items():
             if name in snapshot["gauges"]:
                 yield GaugeMetricFamily(name, help, value=snapshot["gauges"][name])

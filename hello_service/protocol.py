@@ -251,7 +251,7 @@ class HelloProtocol(Protocol):
             observeWait = self.factory.counts.observeWait
         while queue and queue[0].response is not None:
             pending = queue.popleft()
-            observeWait(now - pending.since)
+            observeWait(now - pending.since, pending.response.kind)  # type: ignore[union-attr]
             self._send(pending.request, pending.response)  # type: ignore[arg-type]
             if self._phase is _CLOSED:
                 return
