@@ -17,8 +17,8 @@ which leaves out start-up:
 from __future__ import annotations
 
 import argparse
-import os
 import cProfile
+import os
 import pstats
 import re
 import subprocess
