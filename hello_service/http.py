@@ -160,6 +160,7 @@ class RequestReader:
         "_headBytes",
         "_rawHeadBytes",
         "_inBody",
+        "_inMessage",
         "_bodyBytes",
         "_hosts",
         "_referer",
@@ -173,7 +174,7 @@ class RequestReader:
         self._parser = HttpRequestParser(self)
         self._limits = limits
         self._done: list[Request] = []
-        self._inBody = False
+        self._inBody = self._inMessage = False
         self._rawHeadBytes = 0
         self._bodyBytes = 0
         self._request = UNPARSED
@@ -189,7 +190,7 @@ class RequestReader:
         """
         Whether part of a request has been received but not all of it.
         """
-        return self._rawHeadBytes > 0 or self._inBody
+        return self._inMessage
 
     def feed(self, data: bytes) -> list[Request]:
         """
@@ -228,10 +229,9 @@ class RequestReader:
         except HttpParserError as failure:
             self._fail(self._parseError(str(failure)))
         if self._rawHeadBytes > self._limits.maxHead and self.error is None:
-            if self._headerCount == 0 and not self._done:
-                self._fail(HTTPError(URI_TOO_LONG, "request line too long"))
-            else:
-                self._fail(HTTPError(HEADERS_TOO_LARGE, "request head too large"))
+            # A request target over its own limit is refused by on_url (414)
+            # before the head reaches this one: what overflows is headers.
+            self._fail(HTTPError(HEADERS_TOO_LARGE, "request head too large"))
         done = self._done
         if done:
             self._done = []
@@ -272,7 +272,12 @@ class RequestReader:
     # The parser looks each one up when it is made; those we do not need are
     # None, which it skips (a missing one would cost an AttributeError per
     # connection).
-    on_message_begin = on_chunk_header = on_chunk_complete = None
+    on_chunk_header = on_chunk_complete = None
+
+    def on_message_begin(self) -> None:
+        # The first byte of a request: it may be the last byte of a chunk
+        # that completed others, so the chunk's size cannot tell.
+        self._inMessage = True
 
     def on_url(self, url: bytes) -> None:
         url = self._url + url
@@ -335,7 +340,7 @@ class RequestReader:
 
     def on_message_complete(self) -> None:
         self._done.append(self._request)
-        self._inBody = False
+        self._inBody = self._inMessage = False
         self._bodyBytes = 0
         self.continueWanted = False  # the body is here already
 
@@ -484,9 +489,7 @@ def buildResponse(
     return Response(status[:3], head, body, label)
 
 
-def plainTextResponse(
-    status: bytes, date: bytes, extraHeaders: bytes = b""
-) -> Response:
+def plainTextResponse(status: bytes, date: bytes, extraHeaders: bytes) -> Response:
     """
     The short plain-text answer of a status that has no page: its status
     line, as text.

@@ -315,20 +315,16 @@ class HelloProtocol(Protocol):
         self._flow.resumeReading()
         self._deadline.start(Deadline.LINGER)
 
-    def closeIfIdle(self) -> bool:
+    def closeIfIdle(self) -> None:
         """
         Close the connection if no request is being received or answered
-        on it; used when the service drains.
-
-        @return: whether it was closed.
+        on it: when the service drains, or the idle timeout passes.
         """
         if self._queue or self._phase is not _READING:
-            return False
+            return
         reader = self._reader
-        if reader is not None and reader.midRequest:
-            return False
-        self._disconnect()
-        return True
+        if reader is None or not reader.midRequest:
+            self._disconnect()
 
     @property
     def requestsInFlight(self) -> int:
@@ -368,16 +364,15 @@ class HelloProtocol(Protocol):
 
     # Timeouts.
 
-    def _awaitClient(self, restart: bool = False) -> None:
+    def _awaitClient(self) -> None:
         """
-        Nothing is being answered: the client has the rest of the header
-        timeout to finish a request it started (from its first byte, or
-        from now if C{restart}: a request just completed), or the idle
-        timeout to start one.
+        Nothing is being answered any more: the client has the rest of the
+        header timeout to finish a request it started (counted from its
+        first byte), or the idle timeout to start one.
         """
         reader = self._reader
         if reader is not None and reader.midRequest:
-            self._deadline.start(_HEADER, restart)
+            self._deadline.start(_HEADER)
         else:
             self._deadline.start(_IDLE)
 

@@ -148,7 +148,7 @@ def blockingWork(
     route: Route,
     directory: Path,
     delay: float,
-    abandoned: threading.Event | None = None,
+    abandoned: threading.Event,
 ) -> http.Response | None:
     """
     The request's work as plain blocking code, as a worker thread runs it.
@@ -159,8 +159,6 @@ def blockingWork(
 
     @return: the response, or L{None} for abandoned work (nobody reads it).
     """
-    if abandoned is None:
-        abandoned = threading.Event()
     if route.delayed:
         abandoned.wait(delay)
     if abandoned.is_set():

@@ -147,6 +147,7 @@ class RequestPathTests(SynchronousTestCase):
             (b"http://host", b"/"),
             (b"http://host/a/b?c", b"/a/b"),
             (b"http:///sleep", b"/sleep"),
+            (b"http://host/x://y", b"/x://y"),
             (b"/?x=1?y=2", b"/"),
             (b"/sleep#a#b", b"/sleep"),
             (b"/a?b#c", b"/a"),

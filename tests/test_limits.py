@@ -6,10 +6,18 @@ accepting; as connections close, accept again.
 
 from __future__ import annotations
 
+import resource
+
 from twisted.internet.defer import gatherResults
+from twisted.logger import capturedLogs, formatEvent
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from hello_service.limits import ConnectionLimiter
+from hello_service.limits import (
+    ConnectionLimiter,
+    currentDescriptorLimit,
+    descriptorLimiter,
+    raiseDescriptorLimit,
+)
 
 from .support.builders import connect, get, makeFactory, response
 from .support.tcp import closing, exchange, portOf, reactor, startService
@@ -163,3 +171,57 @@ class LimitTCPTests(TestCase):
         times = sorted(done - started for _, done in results)
         self.assertTrue(0.45 <= times[0] < 0.8, times)
         self.assertTrue(0.95 <= times[1] < 1.4, times)
+
+
+class DescriptorLimitTests(SynchronousTestCase):
+    """
+    Client connections never exhaust the process's descriptors.
+    """
+
+    def test_ceiling(self) -> None:
+        """
+        The limiter is the smaller of C{--max-connections} and the open-file
+        limit less 100 spare descriptors, and says which one it is.
+        """
+        for maxConnections, openFiles, expected in [
+            (0, None, None),
+            (5, None, (5, "--max-connections")),
+            (0, 1000, (900, "file descriptor limit")),
+            (5, 1000, (5, "--max-connections")),
+            (2000, 1000, (900, "file descriptor limit")),
+            (0, 100, (1, "file descriptor limit")),
+        ]:
+            limiter = descriptorLimiter(maxConnections, openFiles)
+            found = None if limiter is None else (limiter.maximum, limiter.reason)
+            self.assertEqual(found, expected, (maxConnections, openFiles))
+
+    def test_raisedToHardLimit(self) -> None:
+        """
+        L{raiseDescriptorLimit} raises the soft limit on open files to the
+        hard limit, and says what it is now.
+        """
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        self.addCleanup(resource.setrlimit, resource.RLIMIT_NOFILE, (soft, hard))
+        lowered = 64 if hard == resource.RLIM_INFINITY else min(64, hard - 1)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (lowered, hard))
+        self.assertEqual(currentDescriptorLimit(), lowered)
+        raised = raiseDescriptorLimit()
+        self.assertEqual(resource.getrlimit(resource.RLIMIT_NOFILE), (hard, hard))
+        self.assertEqual(raised, None if hard == resource.RLIM_INFINITY else hard)
+        self.assertEqual(raiseDescriptorLimit(), raised)  # already there
+
+
+class StartupLineTests(TestCase):
+    def test_namesTheLimit(self) -> None:
+        """
+        The start-up line says the limit and where it comes from.
+        """
+        with capturedLogs() as events:
+            startService(self, "--max-connections", "2")
+        lines = [formatEvent(e) for e in events]
+        self.assertTrue(
+            any(
+                "at most 2 connections, by --max-connections" in line for line in lines
+            ),
+            lines,
+        )

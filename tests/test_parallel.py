@@ -13,7 +13,7 @@ from typing import Any
 
 from twisted.internet.defer import gatherResults
 from twisted.internet.task import Clock, deferLater
-from twisted.logger import capturedLogs
+from twisted.logger import capturedLogs, formatEvent
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from hello_service import responders
@@ -115,6 +115,11 @@ class QueuedWorkTests(SynchronousTestCase):
         errors = [e for e in events if e["log_level"].name == "error"]
         self.assertEqual(len(errors), 1)
         self.assertNotIn("log_failure", errors[0])
+        self.assertRegex(
+            formatEvent(errors[0]),
+            r"^request Request\(b'GET', b'/', b'1.1', keepAlive=False\) failed: "
+            r"page not found: .*hello\.html$",
+        )
 
 
 class ThreadTests(TestCase):

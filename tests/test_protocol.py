@@ -7,11 +7,16 @@ a L{Clock} for time.
 
 from __future__ import annotations
 
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.task import Clock
 from twisted.logger import capturedLogs
 from twisted.trial.unittest import SynchronousTestCase
 
+from hello_service import http
+from hello_service.routes import Route, render
+
 from .support.builders import (
+    EPOCH_DATE,
     HELLO,
     NOT_FOUND,
     connect,
@@ -431,3 +436,107 @@ class DirectWriteTests(SynchronousTestCase):
         )
         self.assertEqual(transport.value(), b"")
         self.assertIsNone(transport.producer)
+
+
+class EdgeTests(SynchronousTestCase):
+    """
+    Paths the ordinary exchanges do not take.
+    """
+
+    def test_oneContinueForABodyInPieces(self) -> None:
+        """
+        A body that arrives in several pieces after C{Expect: 100-continue}
+        gets one C{100 Continue}, not one per piece.
+        """
+        protocol, transport = connect(makeFactory())
+        protocol.dataReceived(
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n"
+            b"Expect: 100-continue\r\n\r\n"
+        )
+        protocol.dataReceived(b"ab")
+        protocol.dataReceived(b"cd")
+        protocol.dataReceived(b"ef")
+        self.assertEqual(transport.value().count(b"100 Continue"), 1)
+        self.assertIn(b"HTTP/1.1 405 ", transport.value())
+
+    def test_readyAnswerQueuedThenLost(self) -> None:
+        """
+        An answer ready at once but queued behind a slow one is dropped
+        quietly when the client leaves.
+        """
+        clock = Clock()
+        slow = makeFactory(clock, delay=5).responder
+
+        class Instant:
+            mode = "test"
+
+            def respond(self, route: Route) -> Deferred[http.Response]:
+                if route.delayed:
+                    return slow.respond(route)  # type: ignore[return-value]
+                return succeed(render(route, HELLO, EPOCH_DATE))
+
+        protocol, transport = connect(makeFactory(clock, responder=Instant()))
+        with capturedLogs() as events:
+            protocol.dataReceived(get(b"/sleep") + get())
+            protocol.connectionLost(None)  # type: ignore[arg-type]
+            clock.advance(5)
+        self.assertEqual(transport.value(), b"")
+        self.assertEqual([e for e in events if e["log_level"].name != "info"], [])
+
+    def test_drainKeepsARequestBeingReceived(self) -> None:
+        """
+        Draining closes idle connections, but one whose request is half
+        received gets its answer first, saying it closes.
+        """
+        factory = makeFactory()
+        idle, idleTransport = connect(factory)
+        busy, busyTransport = connect(factory)
+        busy.dataReceived(b"GET / HTTP/1.1\r\n")
+        factory.drain()
+        self.assertTrue(idleTransport.disconnecting)
+        self.assertFalse(busyTransport.disconnecting)
+        busy.dataReceived(b"Host: x\r\n\r\n")
+        self.assertEqual(busyTransport.value(), response(connection=CLOSE))
+        self.assertTrue(busyTransport.disconnecting)
+
+    def test_clientReadsAgainWithFullPipeline(self) -> None:
+        """
+        With 32 answers owed, reading stays paused when the client reads
+        again: the pipeline limit still holds.
+        """
+        clock = Clock()
+        protocol, transport = connect(makeFactory(clock, delay=1))
+        protocol.dataReceived(get(b"/sleep") * 32)
+        protocol.pauseProducing()
+        protocol.resumeProducing()
+        self.assertEqual(transport.producerState, "paused")
+
+    def test_headerTimeoutAfterAnAnswer(self) -> None:
+        """
+        A request begun behind a slow answer is held to the header timeout
+        once that answer goes out (no timer runs while the connection is
+        answering): refused with 408 then, not closed as idle.
+        """
+        clock = Clock()
+        protocol, transport = connect(makeFactory(clock, delay=3))
+        protocol.dataReceived(get(b"/sleep") + b"GET / HTTP/1.1\r\n")
+        clock.advance(3)
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 200 OK"))
+        clock.advance(9.99)
+        self.assertFalse(transport.disconnecting)
+        clock.advance(0.01)
+        self.assertIn(b"HTTP/1.1 408 Request Timeout", transport.value())
+
+    def test_dateFollowsTheClock(self) -> None:
+        """
+        Answers from memory carry the Date of the second they are made in.
+        """
+        clock = Clock()
+        protocol, transport = connect(makeFactory(clock))
+        protocol.dataReceived(get())
+        clock.advance(1)
+        protocol.dataReceived(get())
+        self.assertEqual(
+            transport.value(),
+            response() + response(date=b"Thu, 01 Jan 1970 00:00:01 GMT"),
+        )

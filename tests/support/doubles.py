@@ -38,11 +38,12 @@ class QueueingThreadPool:
         """
         onResult, func, args = self.queued.pop(index)
         try:
-            result = func(*args)
+            result, succeeded = func(*args), True
         except BaseException:
-            onResult(False, Failure())
-        else:
-            onResult(True, result)
+            result, succeeded = Failure(), False
+        # Reported outside the except block, as Twisted's pool does: no
+        # exception is being handled when the result arrives.
+        onResult(succeeded, result)
 
 
 class ImmediateReactor:
