@@ -375,6 +375,9 @@ class SystemdUnitTests(SynchronousTestCase):
         self.assertEqual(options["workers"], len(os.sched_getaffinity(0)))
         stop = re.search(r"^TimeoutStopSec=(\d+)$", text, re.MULTILINE)
         assert stop is not None
-        self.assertGreater(int(stop.group(1)), options["shutdown-timeout"] + 5)
+        self.assertGreater(
+            int(stop.group(1)),
+            options["drain-delay"] + options["shutdown-timeout"] + 5,
+        )
         self.assertIn("ExecReload=/bin/kill -HUP $MAINPID", text)
         self.assertIn("KillMode=mixed", text)

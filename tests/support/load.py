@@ -32,11 +32,13 @@ class SteadyLoad:
         self,
         port: int,
         clients: int = 4,
+        host: str = "127.0.0.1",
         rate: float = 100.0,
         seconds: float = 60.0,
         limit: int = 50_000,
     ) -> None:
         self.port = port
+        self.host = host
         self.result = LoadResult()
         self._interval = 1.0 / rate
         self._deadline = time.monotonic() + seconds
@@ -55,6 +57,13 @@ class SteadyLoad:
     def __exit__(self, *_: object) -> None:
         self.stop()
 
+    def counts(self) -> tuple[int, int]:
+        """
+        The answers and failures so far.
+        """
+        with self._lock:
+            return self.result.ok, self.result.failed
+
     def stop(self) -> LoadResult:
         self._stop.set()
         for thread in self._threads:
@@ -68,7 +77,7 @@ class SteadyLoad:
                     return
             started = time.monotonic()
             try:
-                with socket.create_connection(("127.0.0.1", self.port), 5) as client:
+                with socket.create_connection((self.host, self.port), 5) as client:
                     client.sendall(REQUEST)
                     answer = b""
                     while chunk := client.recv(65536):
