@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from email.utils import formatdate
+from typing import TYPE_CHECKING
 
 from httptools import (
     HttpParserCallbackError,
@@ -26,7 +27,11 @@ from httptools import (
     HttpRequestParser,
 )
 
+if TYPE_CHECKING:
+    from hello_service.caching import Validators
+
 OK = b"200 OK"
+NO_CONTENT = b"204 No Content"
 NOT_FOUND = b"404 NOT FOUND"
 METHOD_NOT_ALLOWED = b"405 Method Not Allowed"
 BAD_REQUEST = b"400 Bad Request"
@@ -46,6 +51,19 @@ TEXT = b"text/plain; charset=utf-8"
 KEEP_ALIVE_11 = b"\r\n"
 KEEP_ALIVE_10 = b"Connection: keep-alive\r\n\r\n"
 CLOSE = b"Connection: close\r\n\r\n"
+
+#: The request headers of conditional and range requests (see caching.py):
+#: the only ones kept besides those the service itself needs.
+CONDITION_HEADERS = frozenset(
+    {
+        b"if-match",
+        b"if-none-match",
+        b"if-modified-since",
+        b"if-unmodified-since",
+        b"range",
+        b"if-range",
+    }
+)
 
 #: The interim answer to C{Expect: 100-continue}: send your body.
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -103,7 +121,15 @@ class Request:
     One complete request, as much of it as the service needs.
     """
 
-    __slots__ = ("method", "target", "version", "keepAlive", "referer", "userAgent")
+    __slots__ = (
+        "method",
+        "target",
+        "version",
+        "keepAlive",
+        "referer",
+        "userAgent",
+        "conditions",
+    )
 
     def __init__(
         self,
@@ -113,6 +139,7 @@ class Request:
         keepAlive: bool,
         referer: bytes = b"-",
         userAgent: bytes = b"-",
+        conditions: dict[bytes, bytes] | None = None,
     ) -> None:
         self.method = method
         self.target = target
@@ -120,6 +147,9 @@ class Request:
         self.keepAlive = keepAlive
         self.referer = referer
         self.userAgent = userAgent
+        #: Its preconditions and range (L{CONDITION_HEADERS}, by lower-case
+        #: name), or L{None} when it has none, as most requests.
+        self.conditions = conditions
 
     def __repr__(self) -> str:
         return (
@@ -165,6 +195,7 @@ class RequestReader:
         "_hosts",
         "_referer",
         "_userAgent",
+        "_conditions",
         "_request",
     )
 
@@ -184,6 +215,7 @@ class RequestReader:
         self._url = b""
         self._headerCount = self._headBytes = self._hosts = 0
         self._referer = self._userAgent = b"-"
+        self._conditions: dict[bytes, bytes] | None = None
 
     @property
     def midRequest(self) -> bool:
@@ -304,6 +336,13 @@ class RequestReader:
             raise HTTPError(CONTENT_TOO_LARGE, "request body too large")
         elif name == b"expect" and value.lower() == b"100-continue":
             self._expectContinue = True
+        elif name in CONDITION_HEADERS:
+            conditions = self._conditions
+            if conditions is None:
+                conditions = self._conditions = {}
+            # A list header may come in several lines: one list.
+            previous = conditions.get(name)
+            conditions[name] = value if previous is None else previous + b", " + value
 
     def on_headers_complete(self) -> None:
         parser = self._parser
@@ -325,6 +364,7 @@ class RequestReader:
             parser.should_keep_alive(),
             self._referer,
             self._userAgent,
+            self._conditions,
         )
         self._inBody = True
         self._rawHeadBytes = 0
@@ -433,17 +473,28 @@ class Response:
     L{CLOSE} ends it), and its body.
 
     @ivar kind: what the metrics count it under (see L{answerKind}).
+    @ivar date: its Date value.
+    @ivar validators: the validators of the page it carries, if it carries
+        one that conditional and range requests may ask about.
     """
 
-    __slots__ = ("status", "head", "body", "kind")
+    __slots__ = ("status", "head", "body", "kind", "date", "validators")
 
     def __init__(
-        self, status: bytes, head: bytes, body: bytes, label: str = "other"
+        self,
+        status: bytes,
+        head: bytes,
+        body: bytes,
+        label: str = "other",
+        date: bytes = b"",
+        validators: Validators | None = None,
     ) -> None:
         self.status = status
         self.head = head
         self.body = body
         self.kind = answerKind(label, status)
+        self.date = date
+        self.validators = validators
 
     def __repr__(self) -> str:
         return f"Response({self.status!r}, {self.head!r}, {len(self.body)} bytes)"
@@ -471,11 +522,15 @@ def buildResponse(
     contentType: bytes = HTML,
     extraHeaders: bytes = b"",
     label: str = "other",
+    validators: Validators | None = None,
 ) -> Response:
     """
     Build a response with the headers every response of ours has; C{label}
-    names its route in the metrics.
+    names its route in the metrics; C{validators}, of the page it carries,
+    add their headers.
     """
+    if validators is not None:
+        extraHeaders += validators.headers
     head = (
         b"HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nDate: %s\r\n%s"
         % (
@@ -486,7 +541,7 @@ def buildResponse(
             extraHeaders,
         )
     )
-    return Response(status[:3], head, body, label)
+    return Response(status[:3], head, body, label, date, validators)
 
 
 def plainTextResponse(status: bytes, date: bytes, extraHeaders: bytes) -> Response:
@@ -495,3 +550,11 @@ def plainTextResponse(status: bytes, date: bytes, extraHeaders: bytes) -> Respon
     line, as text.
     """
     return buildResponse(status, status + b"\n", date, TEXT, extraHeaders)
+
+
+def noContentResponse(date: bytes, extraHeaders: bytes, label: str) -> Response:
+    """
+    A 204: no body, and so no Content-Length or Content-Type.
+    """
+    head = b"HTTP/1.1 %s\r\nDate: %s\r\n%s" % (NO_CONTENT, date, extraHeaders)
+    return Response(NO_CONTENT[:3], head, b"", label, date)

@@ -28,13 +28,15 @@ class PageError(Exception):
 @dataclass(frozen=True)
 class Pages:
     """
-    The bytes of both pages, read once, and the directory they came from (the
+    The bytes of both pages, read once, the modification time of the hello
+    page's file (its Last-Modified), and the directory they came from (the
     parallel path reads them from there again for every request).
     """
 
     directory: Path
     hello: bytes
     notFound: bytes
+    helloModified: float = 0.0
 
 
 def readPage(directory: Path, name: str) -> bytes:
@@ -54,6 +56,22 @@ def readPage(directory: Path, name: str) -> bytes:
         raise PageError(f"cannot read page {path}: {error.strerror}") from None
 
 
+def readPageAndTime(directory: Path, name: str) -> tuple[bytes, float]:
+    """
+    Read one page, with its file's modification time.
+
+    @raise PageError: as L{readPage}.
+    """
+    body = readPage(directory, name)
+    try:
+        modified = (directory / name).stat().st_mtime
+    except OSError as error:
+        raise PageError(
+            f"cannot read page {directory / name}: {error.strerror}"
+        ) from None
+    return body, modified
+
+
 def loadPages(directory: Path | str | None = None) -> Pages:
     """
     Load both pages from C{directory}, or the shipped ones when it is L{None}.
@@ -63,8 +81,10 @@ def loadPages(directory: Path | str | None = None) -> Pages:
     root = DEFAULT_PAGES_DIRECTORY if directory is None else Path(directory)
     if not root.is_dir():
         raise PageError(f"pages directory not found: {root}")
+    hello, helloModified = readPageAndTime(root, HELLO_PAGE)
     return Pages(
         directory=root,
-        hello=readPage(root, HELLO_PAGE),
+        hello=hello,
         notFound=readPage(root, NOT_FOUND_PAGE),
+        helloModified=helloModified,
     )

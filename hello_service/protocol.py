@@ -33,6 +33,7 @@ from zope.interface import implementer
 
 from hello_service import http
 from hello_service.accesslog import AccessLog
+from hello_service.caching import evaluate
 from hello_service.deadlines import (
     DEFAULT_TIMEOUTS,
     Deadline,
@@ -262,6 +263,8 @@ class HelloProtocol(Protocol):
         self._awaitClient()
 
     def _send(self, request: http.Request, response: http.Response) -> None:
+        if request.conditions is not None:
+            response = evaluate(request, response)
         factory = self.factory
         keepAlive = request.keepAlive and not factory.draining
         data = response.toBytes(request, keepAlive)

@@ -29,8 +29,9 @@ from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
 from hello_service import http
-from hello_service.pages import HELLO_PAGE, NOT_FOUND_PAGE, Pages, readPage
-from hello_service.routes import Route, render
+from hello_service.caching import Validators
+from hello_service.pages import HELLO_PAGE, NOT_FOUND_PAGE, Pages, readPageAndTime
+from hello_service.routes import DEFAULT_CACHE_CONTROL, Route, render
 
 Answer = Union[http.Response, "Deferred[http.Response]"]
 
@@ -57,8 +58,16 @@ class ConcurrentResponder:
 
     mode = "concurrent"
 
-    def __init__(self, pages: Pages, delay: float, clock: IReactorTime) -> None:
+    def __init__(
+        self,
+        pages: Pages,
+        delay: float,
+        clock: IReactorTime,
+        cacheControl: bytes = DEFAULT_CACHE_CONTROL,
+    ) -> None:
         self._bodies = {HELLO_PAGE: pages.hello, NOT_FOUND_PAGE: pages.notFound}
+        self._cacheControl = cacheControl
+        self._validators = Validators(pages.hello, pages.helloModified, cacheControl)
         self._delay = delay
         self._clock = clock
         self._date = http.DateCache()
@@ -88,7 +97,9 @@ class ConcurrentResponder:
         if response is None:
             name = route.pageName
             body = self._bodies[name] if name is not None else b""
-            response = self._responses[route] = render(route, body, date)
+            response = self._responses[route] = render(
+                route, body, date, self._cacheControl, self._validators
+            )
         return response
 
 
@@ -108,8 +119,10 @@ class ParallelResponder:
         delay: float,
         reactor: IReactorFromThreads,
         pool: ThreadPool,
+        cacheControl: bytes = DEFAULT_CACHE_CONTROL,
     ) -> None:
         self._directory = pages.directory
+        self._cacheControl = cacheControl
         self._delay = delay
         self._reactor = reactor
         self._pool = pool
@@ -124,6 +137,7 @@ class ParallelResponder:
             self._directory,
             self._delay,
             abandoned,
+            self._cacheControl,
         )
         # Cancelling the answer (the client left) tells the work to stop:
         # queued work is skipped, a sleeping worker wakes and is free again.
@@ -149,6 +163,7 @@ def blockingWork(
     directory: Path,
     delay: float,
     abandoned: threading.Event,
+    cacheControl: bytes = DEFAULT_CACHE_CONTROL,
 ) -> http.Response | None:
     """
     The request's work as plain blocking code, as a worker thread runs it.
@@ -164,5 +179,10 @@ def blockingWork(
     if abandoned.is_set():
         return None
     name = route.pageName
-    body = readPage(directory, name) if name is not None else b""
-    return render(route, body, http.httpDate(time.time()))
+    if name is None:
+        return render(route, b"", http.httpDate(time.time()), cacheControl)
+    body, modified = readPageAndTime(directory, name)
+    # The validators come from the bytes just read: an edited page gets a
+    # new ETag with its first answer.
+    validators = Validators(body, modified, cacheControl) if route.validated else None
+    return render(route, body, http.httpDate(time.time()), cacheControl, validators)

@@ -12,10 +12,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hello_service import http
+from hello_service.caching import Validators
 from hello_service.pages import HELLO_PAGE, NOT_FOUND_PAGE
 
 #: The methods served; any other is answered 405 with this list.
-SERVED_METHODS = (b"GET", b"HEAD")
+SERVED_METHODS = (b"GET", b"HEAD", b"OPTIONS")
+
+#: The default of C{--cache-control} for the hello and 404 pages: caches
+#: may serve the page for a minute without asking, then revalidate it (a
+#: 304 from its ETag).  A minute keeps an edited page from lingering in
+#: caches, and a revalidation costs a 304, not the page.
+DEFAULT_CACHE_CONTROL = b"max-age=60"
+
+#: C{/sleep} is never stored: a cached answer would hide the delay it is
+#: there to show.
+NO_STORE = b"Cache-Control: no-store\r\n"
 
 #: The header of a 405 answer, naming the methods served.
 ALLOW = b"Allow: " + b", ".join(SERVED_METHODS) + b"\r\n"
@@ -25,9 +36,11 @@ ALLOW = b"Allow: " + b", ".join(SERVED_METHODS) + b"\r\n"
 class Route:
     """
     What to answer: a status, the file name of the page to send (or L{None}
-    for a short plain-text body), whether the answer comes only after the
-    delay, any header of its own, and its label in the metrics.  Routes
-    compare by identity: there is one of each.
+    for none), whether the answer comes only after the delay, any header of
+    its own, its label in the metrics, and how caches may keep it:
+    C{validated} pages carry validators (and answer conditional and range
+    requests) and the service's C{Cache-Control}, C{fresh} ones only the
+    C{Cache-Control}.  Routes compare by identity: there is one of each.
     """
 
     status: bytes
@@ -35,12 +48,16 @@ class Route:
     delayed: bool = False
     extraHeaders: bytes = b""
     label: str = "other"
+    validated: bool = False
+    fresh: bool = False
 
 
-HELLO = Route(http.OK, HELLO_PAGE, label="/")
-SLOW_HELLO = Route(http.OK, HELLO_PAGE, delayed=True, label="/sleep")
-UNKNOWN_PATH = Route(http.NOT_FOUND, NOT_FOUND_PAGE)
+HELLO = Route(http.OK, HELLO_PAGE, label="/", validated=True)
+SLOW_HELLO = Route(http.OK, HELLO_PAGE, True, NO_STORE, "/sleep")
+UNKNOWN_PATH = Route(http.NOT_FOUND, NOT_FOUND_PAGE, fresh=True)
 UNSERVED_METHOD = Route(http.METHOD_NOT_ALLOWED, None, extraHeaders=ALLOW)
+#: C{OPTIONS} on a route, or C{OPTIONS *}: the methods, no body.
+OPTIONS = Route(http.NO_CONTENT, None, extraHeaders=ALLOW)
 
 _BY_PATH = {b"/": HELLO, b"/sleep": SLOW_HELLO}
 _SERVED = frozenset(SERVED_METHODS)
@@ -50,23 +67,44 @@ def route(request: http.Request) -> Route:
     """
     Choose the answer to C{request}.
     """
-    if request.method not in _SERVED:
+    method = request.method
+    if method not in _SERVED:
         return UNSERVED_METHOD
     found = _BY_PATH.get(request.target)
     if found is None:
         found = _BY_PATH.get(http.requestPath(request.target), UNKNOWN_PATH)
+    if method == b"OPTIONS" and (found is not UNKNOWN_PATH or request.target == b"*"):
+        return OPTIONS
     return found
 
 
-def render(route: Route, body: bytes, date: bytes) -> http.Response:
+def render(
+    route: Route,
+    body: bytes,
+    date: bytes,
+    cacheControl: bytes = DEFAULT_CACHE_CONTROL,
+    validators: Validators | None = None,
+) -> http.Response:
     """
     The response for C{route}, given the bytes of its page (ignored by a
-    route without one) and the Date value.
+    route without one), the Date value, the service's C{Cache-Control} for
+    pages, and the page's validators (for a C{validated} route).
     """
+    if route.status == http.NO_CONTENT:
+        return http.noContentResponse(date, route.extraHeaders, route.label)
     if route.pageName is None:
         return http.plainTextResponse(route.status, date, route.extraHeaders)
+    extra = route.extraHeaders
+    if route.fresh:
+        extra += b"Cache-Control: " + cacheControl + b"\r\n"
     return http.buildResponse(
-        route.status, body, date, http.HTML, route.extraHeaders, route.label
+        route.status,
+        body,
+        date,
+        http.HTML,
+        extra,
+        route.label,
+        validators if route.validated else None,
     )
 
 

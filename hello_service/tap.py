@@ -19,6 +19,7 @@ from hello_service.deadlines import Timeouts
 from hello_service.pages import PageError, loadPages
 from hello_service.protocol import HelloFactory
 from hello_service.responders import ConcurrentResponder, ParallelResponder, Responder
+from hello_service.routes import DEFAULT_CACHE_CONTROL
 from hello_service.service import HelloService
 from hello_service.workers import WorkerSupervisor, workerCount
 
@@ -85,6 +86,17 @@ def _accessLogFormat(value: str) -> str:
 
 
 _accessLogFormat.coerceDoc = ""  # type: ignore[attr-defined]
+
+
+def _cacheControl(value: str) -> str:
+    if not value or not all(" " <= c <= "~" for c in value):
+        raise usage.UsageError(
+            f"--cache-control: {value!r} is not a header value (printable ASCII)"
+        )
+    return value
+
+
+_cacheControl.coerceDoc = ""  # type: ignore[attr-defined]
 
 
 class Options(usage.Options):
@@ -168,6 +180,13 @@ class Options(usage.Options):
             "Worker processes serving the same sockets, or 'auto' for one per "
             "CPU this process may use (1: this process serves, as without it).",
             _workers,
+        ],
+        [
+            "cache-control",
+            None,
+            DEFAULT_CACHE_CONTROL.decode(),
+            "The Cache-Control of the hello and 404 pages (/sleep is always no-store).",
+            _cacheControl,
         ],
         [
             "admin",
@@ -305,13 +324,16 @@ def makeService(options: Options) -> IService:
             drainDelay=options["drain-delay"],
         )
     pages = options["loadedPages"]
+    cacheControl = options["cache-control"].encode("ascii")
     threadPool = None
     responder: Responder
     if options["parallel"]:
         threadPool = ThreadPool(0, options["threads"], "hello_service")
-        responder = ParallelResponder(pages, options["sleep"], reactor, threadPool)
+        responder = ParallelResponder(
+            pages, options["sleep"], reactor, threadPool, cacheControl
+        )
     else:
-        responder = ConcurrentResponder(pages, options["sleep"], reactor)
+        responder = ConcurrentResponder(pages, options["sleep"], reactor, cacheControl)
     factory = HelloFactory(
         responder,
         reactor,

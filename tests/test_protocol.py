@@ -25,6 +25,7 @@ from .support.builders import (
     get,
     makeFactory,
     response,
+    sleepResponse,
 )
 from .support.doubles import ChokingSocket
 
@@ -86,7 +87,7 @@ class ExactBytesTests(SynchronousTestCase):
 
     def test_methodNotAllowed(self) -> None:
         """
-        Any other method answers 405 with C{Allow: GET, HEAD}; the
+        Any other method answers 405 with C{Allow: GET, HEAD, OPTIONS}; the
         connection stays usable since the request was well-formed.
         """
         body = b"405 Method Not Allowed\n"
@@ -97,7 +98,7 @@ class ExactBytesTests(SynchronousTestCase):
                     b"405 Method Not Allowed",
                     body,
                     contentType=b"text/plain; charset=utf-8",
-                    extra=b"Allow: GET, HEAD\r\n",
+                    extra=b"Allow: GET, HEAD, OPTIONS\r\n",
                 ),
                 False,
             ),
@@ -111,7 +112,9 @@ class ExactBytesTests(SynchronousTestCase):
         self.assertEqual(
             self.exchange(get(method=b"BREW")),
             (
-                errorResponse(b"405 Method Not Allowed", b"Allow: GET, HEAD\r\n"),
+                errorResponse(
+                    b"405 Method Not Allowed", b"Allow: GET, HEAD, OPTIONS\r\n"
+                ),
                 True,
             ),
         )
@@ -203,7 +206,7 @@ class PipeliningTests(SynchronousTestCase):
         # Each Date says when its answer was made, not when it was sent.
         self.assertEqual(
             transport.value(),
-            response(date=b"Thu, 01 Jan 1970 00:00:05 GMT")
+            sleepResponse(date=b"Thu, 01 Jan 1970 00:00:05 GMT")
             + response(b"404 NOT FOUND", NOT_FOUND),
         )
 
@@ -229,7 +232,7 @@ class PipeliningTests(SynchronousTestCase):
         clock.advance(1)
         self.assertEqual(
             transport.value(),
-            response(date=b"Thu, 01 Jan 1970 00:00:01 GMT")
+            sleepResponse(date=b"Thu, 01 Jan 1970 00:00:01 GMT")
             + errorResponse(b"400 Bad Request"),
         )
         self.assertTrue(transport.disconnecting)
@@ -251,7 +254,7 @@ class SleepTests(SynchronousTestCase):
         self.assertEqual(transport.value(), b"")
         clock.advance(0.001)
         self.assertEqual(
-            transport.value(), response(date=b"Thu, 01 Jan 1970 00:00:05 GMT")
+            transport.value(), sleepResponse(date=b"Thu, 01 Jan 1970 00:00:05 GMT")
         )
 
     def test_otherConnectionsNotDelayed(self) -> None:

@@ -63,9 +63,9 @@ class RouteTests(SynchronousTestCase):
 
     def test_allowNamesTheServedMethods(self) -> None:
         """
-        The 405 answer names exactly GET and HEAD.
+        The 405 answer names exactly GET, HEAD and OPTIONS.
         """
-        self.assertEqual(ALLOW, b"Allow: GET, HEAD\r\n")
+        self.assertEqual(ALLOW, b"Allow: GET, HEAD, OPTIONS\r\n")
 
 
 class RenderTests(SynchronousTestCase):
@@ -77,7 +77,8 @@ class RenderTests(SynchronousTestCase):
         self.assertEqual(
             response.head,
             b"HTTP/1.1 404 NOT FOUND\r\nContent-Type: text/html; charset=utf-8\r\n"
-            b"Content-Length: 9\r\nDate: " + DATE + b"\r\n",
+            b"Content-Length: 9\r\nDate: " + DATE + b"\r\n"
+            b"Cache-Control: max-age=60\r\n",
         )
         self.assertEqual((response.status, response.body), (b"404", b"<p>no</p>"))
 

@@ -374,6 +374,7 @@ DOCUMENTED_DEFAULTS = {
     "write-timeout": "30.0",
     "max-body-size": "65536",
     "workers": "1",
+    "cache-control": "max-age=60",
     "admin": "none",
     "drain-delay": "0.0",
     "access-log": "the twistd log",

@@ -5,6 +5,7 @@ L{StringTransport}, and the exact bytes a response should have.
 
 from __future__ import annotations
 
+from hashlib import blake2b
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,23 @@ def connect(
     return protocol, transport
 
 
+#: The entity tag of L{HELLO}: a BLAKE2b digest of 10 bytes, in hex.
+HELLO_ETAG = b'"' + blake2b(HELLO, digest_size=10).hexdigest().encode() + b'"'
+
+#: The caching headers of the hello page of L{PAGES} (modified at time 0),
+#: with the default Cache-Control.
+HELLO_CACHING = (
+    b"ETag: " + HELLO_ETAG + b"\r\n"
+    b"Last-Modified: Thu, 01 Jan 1970 00:00:00 GMT\r\n"
+    b"Cache-Control: max-age=60\r\n"
+    b"Accept-Ranges: bytes\r\n"
+)
+
+#: The caching header of the 404 page, and of C{/sleep}.
+NOT_FOUND_CACHING = b"Cache-Control: max-age=60\r\n"
+SLEEP_CACHING = b"Cache-Control: no-store\r\n"
+
+
 def response(
     status: bytes = b"200 OK",
     body: bytes = HELLO,
@@ -63,11 +81,20 @@ def response(
     head: bool = False,
     date: bytes = EPOCH_DATE,
     contentType: bytes = b"text/html; charset=utf-8",
-    extra: bytes = b"",
+    extra: bytes | None = None,
 ) -> bytes:
     """
-    The exact bytes of a response, written out by hand.
+    The exact bytes of a response, written out by hand.  Unless C{extra}
+    says otherwise, the hello page (200) carries its caching headers and the
+    404 page its Cache-Control.
     """
+    if extra is None:
+        if status == b"200 OK" and body == HELLO:
+            extra = HELLO_CACHING
+        elif status == b"404 NOT FOUND" and body == NOT_FOUND:
+            extra = NOT_FOUND_CACHING
+        else:
+            extra = b""
     return (
         b"HTTP/1.1 " + status + b"\r\n"
         b"Content-Type: " + contentType + b"\r\n"
@@ -80,6 +107,13 @@ def response(
         + b"\r\n"
         + (b"" if head else body)
     )
+
+
+def sleepResponse(date: bytes, connection: bytes = b"") -> bytes:
+    """
+    The exact bytes of the answer to C{/sleep}: the hello page, never stored.
+    """
+    return response(date=date, connection=connection, extra=SLEEP_CACHING)
 
 
 def errorResponse(status: bytes, extra: bytes = b"") -> bytes:

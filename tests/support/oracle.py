@@ -47,6 +47,13 @@ VALID_REQUESTS = [
     b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\nhello",
     b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
     b"GET /sleep HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"OPTIONS /sleep HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: x\r\nIf-None-Match: *\r\n\r\n",
+    b'HEAD / HTTP/1.1\r\nHost: x\r\nIf-None-Match: "nope", *\r\n\r\n',
+    b"GET / HTTP/1.1\r\nHost: x\r\nRange: bytes=2-5\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: x\r\nRange: bytes=99-\r\n\r\n",
+    b"GET /sleep HTTP/1.1\r\nHost: x\r\nIf-None-Match: *\r\n\r\n",
 ]
 
 #: Pieces that break requests in interesting ways when spliced in.
@@ -215,14 +222,16 @@ def _finishWork(pool: QueueingThreadPool, order: tuple[int, ...]) -> None:
 class Expected:
     """
     One answer the connection owes: its status code, the body a GET of it
-    carries, whether its body is left out (HEAD), and how the connection
-    goes on after it (C{b""} for HTTP/1.1 keep-alive).
+    carries, whether its body is left out (HEAD), how the connection goes
+    on after it (C{b""} for HTTP/1.1 keep-alive), and whether it is framed
+    by a Content-Length (204 and 304 have no body and none).
     """
 
     status: bytes
     body: bytes
     head: bool
     connection: bytes
+    framed: bool = True
 
 
 _PLAIN_TEXT_405 = b"405 Method Not Allowed\n"
@@ -230,21 +239,34 @@ _PLAIN_TEXT_405 = b"405 Method Not Allowed\n"
 
 def _answerTo(request: http.Request) -> tuple[bytes, bytes]:
     """
-    The status code and page of a request, by the rules of the route table
-    written out again: GET and HEAD of C{/} and C{/sleep} (whatever the
-    query) get the hello page, of anything else the 404 page; any other
-    method a 405.
+    The status code and body of a request, by the rules of the route table
+    and of conditional and range requests written out again: GET and HEAD of
+    C{/} and C{/sleep} (whatever the query) get the hello page, of anything
+    else the 404 page; OPTIONS of a route or of C{*} a 204; any other method
+    a 405.  The hello page (not C{/sleep}) answers C{If-None-Match: *} with a
+    304, and a GET of C{Range: bytes=2-5} with a 206 of those bytes, and of
+    a range past its end with a 416.
     """
-    if request.method not in (b"GET", b"HEAD"):
+    method, target = request.method, request.target
+    if method not in (b"GET", b"HEAD", b"OPTIONS"):
         return b"405", _PLAIN_TEXT_405
-    target = request.target
     if b"://" in target and not target.startswith(b"/"):
         rest = target.split(b"://", 1)[1]
         target = rest[rest.find(b"/") :] if b"/" in rest else b"/"
     path = target.split(b"?", 1)[0].split(b"#", 1)[0]
-    if path in (b"/", b"/sleep"):
-        return b"200", HELLO
-    return b"404", NOT_FOUND
+    if method == b"OPTIONS" and (path in (b"/", b"/sleep") or target == b"*"):
+        return b"204", b""
+    if path not in (b"/", b"/sleep"):
+        return b"404", NOT_FOUND
+    conditions = request.conditions or {}
+    if path == b"/" and b"*" in conditions.get(b"if-none-match", b"").split(b", "):
+        return b"304", b""
+    if path == b"/" and method == b"GET":
+        if conditions.get(b"range") == b"bytes=2-5":
+            return b"206", HELLO[2:6]
+        if conditions.get(b"range") == b"bytes=99-":
+            return b"416", b"416 Range Not Satisfiable\n"
+    return b"200", HELLO
 
 
 def expectedAnswers(chunks: list[bytes], how: Conditions = PLAIN) -> list[Expected]:
@@ -268,7 +290,15 @@ def expectedAnswers(chunks: list[bytes], how: Conditions = PLAIN) -> list[Expect
             connection = b"keep-alive"
         else:
             connection = b""
-        answers.append(Expected(status, body, request.method == b"HEAD", connection))
+        answers.append(
+            Expected(
+                status,
+                body,
+                request.method == b"HEAD",
+                connection,
+                framed=status not in (b"204", b"304"),
+            )  # fmt: skip
+        )
         if not request.keepAlive:
             return answers
     error = reader.error
@@ -319,9 +349,13 @@ def checkAnswers(written: bytes, closing: bool, expected: list[Expected]) -> Non
             status, fields, at = _parseHead(written, at)
         assert status == answer.status, (index, status, expected, written)
         length = fields.get(b"content-length")
-        assert length is not None and length.isdigit(), fields
-        assert int(length) == len(answer.body), (index, fields, answer)
-        assert b"date" in fields and b"content-type" in fields, fields
+        assert b"date" in fields, fields
+        if answer.framed:
+            assert length is not None and length.isdigit(), fields
+            assert int(length) == len(answer.body), (index, fields, answer)
+            assert b"content-type" in fields, fields
+        else:
+            assert length is None and b"content-type" not in fields, fields
         assert fields.get(b"connection", b"") == answer.connection, (index, fields)
         if not answer.head:
             assert written[at : at + len(answer.body)] == answer.body, (
