@@ -36,6 +36,7 @@ from run import (
     ROOT,
     Running,
     Server,
+    cpuSeconds,
     listen,
     measuredCommit,
     platformLine,
@@ -110,21 +111,6 @@ SERVERS = [
     ),
     Server("nginx (2 workers, static)", nginx2),
 ]
-
-
-def cpuSeconds(pids: list[int]) -> float:
-    """
-    User and system CPU time of C{pids}, in seconds.
-    """
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / ticks
 
 
 def measure(running: Running, seconds: float, close: bool) -> dict[str, object]:

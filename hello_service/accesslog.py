@@ -202,6 +202,11 @@ class AccessLog:
     #: How long a line may wait for others to share its event.
     interval = 0.01
 
+    #: How many lines one event may hold: formatting and writing a batch
+    #: stalls the requests behind it, so under load a batch is emitted as
+    #: soon as it is this big, keeping each stall short (the tail latency).
+    maxBatch = 128
+
     def __init__(
         self,
         clock: IReactorTime,
@@ -230,6 +235,8 @@ class AccessLog:
         if not pending:
             self._flushCall = self._clock.callLater(self.interval, self.flush)
         pending.append((client, request, status, size))
+        if len(pending) >= self.maxBatch:
+            self.flush()
 
     def flush(self) -> None:
         """

@@ -12,10 +12,9 @@ C{--idle-timeout} and C{--header-timeout} to L{Timeouts} and L{Deadline}.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from twisted.internet.interfaces import IDelayedCall, IReactorTime
@@ -78,6 +77,14 @@ class Timeouts:
 DEFAULT_TIMEOUTS = Timeouts()
 
 
+class DeadlineOwner(Protocol):
+    """
+    What a L{DeadlineTimer} tells when a deadline passes.
+    """
+
+    def deadlinePassed(self, deadline: Deadline) -> None: ...
+
+
 class DeadlineTimer:
     """
     One connection's single timer: the L{Deadline} it waits for, when that
@@ -91,20 +98,19 @@ class DeadlineTimer:
     L{release}.
     """
 
-    __slots__ = ("_clock", "_timeouts", "_expired", "_call", "_due", "kind", "_held")
+    __slots__ = ("_clock", "_timeouts", "_owner", "_call", "_due", "kind", "_held")
 
     def __init__(
-        self,
-        clock: IReactorTime,
-        timeouts: Timeouts,
-        expired: Callable[[Deadline], None],
+        self, clock: IReactorTime, timeouts: Timeouts, owner: DeadlineOwner
     ) -> None:
         """
-        @param expired: called with the deadline that passed.
+        @param owner: told when a deadline passes.  (An object rather than a
+            callback: a bound method would be one more object per
+            connection.)
         """
         self._clock = clock
         self._timeouts = timeouts
-        self._expired = expired
+        self._owner = owner
         self._call: IDelayedCall | None = None
         self._due = 0.0
         self._held = False
@@ -183,4 +189,4 @@ class DeadlineTimer:
             self._call = clock.callLater(remaining, self._check)
             return
         self.kind = _NONE
-        self._expired(kind)
+        self._owner.deadlinePassed(kind)

@@ -48,7 +48,7 @@ class FlowControl:
     """
 
     __slots__ = (
-        "_transport",
+        "transport",
         "_producer",
         "_watching",
         "readingPaused",
@@ -56,7 +56,7 @@ class FlowControl:
     )
 
     def __init__(self, transport: ITransport, producer: IPushProducer) -> None:
-        self._transport = transport
+        self.transport = transport
         self._producer = producer
         self._watching = False
         #: We asked the transport to stop reading.
@@ -67,12 +67,12 @@ class FlowControl:
     def pauseReading(self) -> None:
         if not self.readingPaused:
             self.readingPaused = True
-            self._transport.pauseProducing()  # type: ignore[attr-defined]
+            self.transport.pauseProducing()  # type: ignore[attr-defined]
 
     def resumeReading(self) -> None:
         if self.readingPaused:
             self.readingPaused = False
-            self._transport.resumeProducing()  # type: ignore[attr-defined]
+            self.transport.resumeProducing()  # type: ignore[attr-defined]
 
     def watchWriteBuffer(self) -> None:
         """
@@ -80,7 +80,7 @@ class FlowControl:
         its write buffer fills up and drains.
         """
         self._watching = True
-        self._transport.registerProducer(self._producer, True)  # type: ignore[attr-defined]
+        self.transport.registerProducer(self._producer, True)  # type: ignore[attr-defined]
 
     def stopWatching(self) -> None:
         """
@@ -88,7 +88,7 @@ class FlowControl:
         """
         if self._watching:
             self._watching = False
-            self._transport.unregisterProducer()  # type: ignore[attr-defined]
+            self.transport.unregisterProducer()  # type: ignore[attr-defined]
 
     def clientStopped(self) -> None:
         """
@@ -120,16 +120,15 @@ class ResponseWriter:
     so it is told to pause us then (L{FlowControl.watchWriteBuffer}).
     """
 
-    __slots__ = ("_socket", "_transport", "_flow")
+    __slots__ = ("_socket", "_flow")
 
-    def __init__(
-        self, transport: ITransport, flow: FlowControl, socket: Sendable | None
-    ) -> None:
+    def __init__(self, flow: FlowControl, socket: Sendable | None) -> None:
         """
-        @param socket: the socket under C{transport} (see L{directSocket}),
+        @param flow: the flow control of the connection, whose transport
+            this writes to.
+        @param socket: the socket under the transport (see L{directSocket}),
             or L{None} to write through the transport only.
         """
-        self._transport = transport
         self._flow = flow
         self._socket = socket
         if socket is None:
@@ -148,7 +147,7 @@ class ResponseWriter:
                 return
             self._throughTransport()
             data = data[sent:]
-        self._transport.write(data)
+        self._flow.transport.write(data)
 
     def writeLast(self, data: bytes) -> None:
         """
@@ -158,7 +157,7 @@ class ResponseWriter:
         empty send).
         """
         self._socket = None
-        self._transport.write(data)
+        self._flow.transport.write(data)
 
     @property
     def direct(self) -> bool:

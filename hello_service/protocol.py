@@ -120,8 +120,8 @@ class HelloProtocol(Protocol):
         transport: ITransport = self.transport  # type: ignore[assignment]
         factory = self.factory
         self._flow = flow = FlowControl(transport, self)
-        self._writer = ResponseWriter(transport, flow, factory.directSocket(transport))
-        self._deadline = DeadlineTimer(factory.clock, factory.timeouts, self._expired)
+        self._writer = ResponseWriter(flow, factory.directSocket(transport))
+        self._deadline = DeadlineTimer(factory.clock, factory.timeouts, self)
         factory.connectionOpened(self)
 
     def admit(self) -> None:
@@ -379,9 +379,9 @@ class HelloProtocol(Protocol):
         else:
             self._deadline.start(_IDLE)
 
-    def _expired(self, deadline: Deadline) -> None:
+    def deadlinePassed(self, deadline: Deadline) -> None:
         """
-        The client took too long.
+        The client took too long (called by the L{DeadlineTimer}).
         """
         if deadline is Deadline.WRITE or deadline is Deadline.LINGER:
             self._phase = _CLOSED
@@ -425,6 +425,7 @@ class HelloFactory(Factory):
         self.counts = RequestCounts()
         self.answered = self.counts.answered
         self.connections: set[HelloProtocol] = set()
+        self._clients: dict[str, str] = {}
         self.draining = False
         self._drained: list[Deferred[None]] = []
 
@@ -444,7 +445,15 @@ class HelloFactory(Factory):
         return refusal(error, http.httpDate(self.clock.seconds()))
 
     def buildProtocol(self, addr: IAddress | None) -> HelloProtocol:  # type: ignore[override]
-        return HelloProtocol(self, getattr(addr, "host", None) or "-")
+        host = getattr(addr, "host", None) or "-"
+        # One string per client address, shared by its connections.
+        clients = self._clients
+        client = clients.get(host)
+        if client is None:
+            if len(clients) >= 4096:
+                clients.clear()
+            client = clients[host] = host
+        return HelloProtocol(self, client)
 
     def connectionOpened(self, protocol: HelloProtocol) -> None:
         """

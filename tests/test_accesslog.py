@@ -83,3 +83,19 @@ class BatchingTests(SynchronousTestCase):
             log.flush()
         self.assertEqual(len(events), 1)
         self.assertEqual(clock.getDelayedCalls(), [])
+
+    def test_batchesAreBounded(self) -> None:
+        """
+        Under load a batch is emitted as soon as it holds 128 lines, so no
+        single event stalls the requests behind it for long.
+        """
+        clock = Clock()
+        log = AccessLog(clock)
+        request = Request(b"GET", b"/", b"1.1", True)
+        with capturedLogs() as events:
+            for _ in range(300):
+                log.record("c", request, b"200", 5)
+            self.assertEqual([e["count"] for e in events], [128, 128])
+            clock.advance(log.interval)
+        self.assertEqual([e["count"] for e in events], [128, 128, 44])
+        self.assertEqual(clock.getDelayedCalls(), [])

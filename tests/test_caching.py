@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 from twisted.internet.task import Clock
+from twisted.logger import capturedLogs, formatEvent
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 from hello_service.caching import parseRange
@@ -382,3 +383,20 @@ class RedbotTests(SynchronousTestCase):
         The same in parallel mode.
         """
         self.assertClean(self.lint("--parallel"))
+
+
+class OptionsAccountingTests(SynchronousTestCase):
+    def test_loggedAndCounted(self) -> None:
+        """
+        An C{OPTIONS} answer is logged as a 204 with no body and counted
+        under route C{other}.
+        """
+        clock = Clock()
+        factory = makeFactory(clock)
+        protocol, _ = connect(factory)
+        with capturedLogs() as events:
+            protocol.dataReceived(get(b"*", method=b"OPTIONS"))
+            clock.advance(1)
+        [line] = [formatEvent(e) for e in events]
+        self.assertTrue(line.endswith('"OPTIONS * HTTP/1.1" 204 - "-" "-"'), line)
+        self.assertEqual(factory.counts.snapshot()["kinds"][0][:3], ["other", "204", 1])

@@ -177,3 +177,32 @@ class DateTests(SynchronousTestCase):
         self.assertIs(cache.at(10.9), first)
         self.assertEqual(cache.at(11.0), b"Thu, 01 Jan 1970 00:00:11 GMT")
         self.assertEqual(cache.at(3.0), b"Thu, 01 Jan 1970 00:00:03 GMT")
+
+
+class ReaderEdgeTests(SynchronousTestCase):
+    def test_nothingRefusedAfterAClosingRequest(self) -> None:
+        """
+        Bytes after a request that closes the connection are never read, so
+        they cannot be refused either.
+        """
+        reader = http.RequestReader()
+        requests = reader.feed(
+            b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n\x00garbage"
+        )
+        self.assertEqual([r.keepAlive for r in requests], [False])
+        self.assertIsNone(reader.error)
+
+    def test_ourBugIsA500(self) -> None:
+        """
+        A bug of ours inside a parser callback is the client's connection's
+        500, not an exception out of the reader.
+        """
+
+        class Broken(http.RequestReader):
+            def on_url(self, url: bytes) -> None:
+                raise RuntimeError("oops")
+
+        reader = Broken()
+        self.assertEqual(reader.feed(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"), [])
+        assert reader.error is not None
+        self.assertEqual(reader.error.status, http.INTERNAL_ERROR)

@@ -225,3 +225,14 @@ class StartupLineTests(TestCase):
             ),
             lines,
         )
+
+
+class UnlimitedFilesTests(SynchronousTestCase):
+    def test_noCeilingWithoutALimit(self) -> None:
+        """
+        Where open files are unlimited, there is no descriptor ceiling.
+        """
+        infinite = resource.RLIM_INFINITY
+        self.patch(resource, "getrlimit", lambda which: (infinite, infinite))
+        self.assertIsNone(raiseDescriptorLimit())
+        self.assertIsNone(currentDescriptorLimit())

@@ -121,6 +121,23 @@ class QueuedWorkTests(SynchronousTestCase):
             r"page not found: .*hello\.html$",
         )
 
+    def test_failedAnswerQueuedThenLost(self) -> None:
+        """
+        A failed answer (500) waiting behind another, when the client
+        leaves, is dropped with nothing more logged than the failure.
+        """
+        (self.directory / "404.html").unlink()
+        with capturedLogs() as events:
+            self.protocol.dataReceived(get() + get(b"/missing"))
+            self.pool.finish(1)  # the 404's work fails first
+            self.protocol.connectionLost(None)  # type: ignore[arg-type]
+            self.pool.finish()
+        self.assertEqual(self.transport.value(), b"")
+        self.assertEqual(
+            [e["log_level"].name for e in events if e["log_level"].name != "info"],
+            ["error"],
+        )
+
 
 class ThreadTests(TestCase):
     """
