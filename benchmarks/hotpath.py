@@ -35,6 +35,7 @@ from hello_service.protocol import HelloFactory
 from hello_service.responders import ConcurrentResponder
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:7878\r\n\r\n"  # what wrk sends
+CLOSING = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:7878\r\nConnection: close\r\n\r\n"
 
 
 class _Socket:
@@ -58,6 +59,24 @@ def connection() -> tuple[object, HelloFactory]:
     return protocol, factory
 
 
+def runConnections(count: int) -> None:
+    """
+    C{count} whole connections of one request each, as C{wrk -H "Connection:
+    close"} makes them: made, one request answered, closed, lost.  Twisted's
+    own work for the socket (accept, the transport, close) is not in it.
+    """
+    _, factory = connection()
+    client = IPv4Address("TCP", "127.0.0.1", 40000)
+    for index in range(count):
+        protocol = factory.buildProtocol(client)
+        protocol.makeConnection(StringTransport(peerAddress=client))
+        protocol.dataReceived(CLOSING)
+        protocol.connectionLost(None)
+        if index % 500 == 499:
+            factory.accessLog.flush()
+    factory.accessLog.flush()
+
+
 def run(requests: int) -> None:
     protocol, factory = connection()
     receive = protocol.dataReceived  # type: ignore[attr-defined]
@@ -68,14 +87,14 @@ def run(requests: int) -> None:
     factory.accessLog.flush()
 
 
-def instructions(requests: int) -> int:
+def instructions(requests: int, extra: list[str]) -> int:
     """
     The instructions callgrind counts for a whole run of C{requests}.
     """
     result = subprocess.run(
         [
             "valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-            sys.executable, __file__, "--requests", str(requests), "--quiet",
+            sys.executable, __file__, "--requests", str(requests), "--quiet", *extra,
         ],
         capture_output=True, text=True, check=True,
         # The same hashes every run: dictionaries then do the same work.
@@ -92,29 +111,35 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--quiet", action="store_true")
     parser.add_argument(
+        "--connections",
+        action="store_true",
+        help="whole one-request connections instead of keep-alive requests",
+    )
+    parser.add_argument(
         "--callgrind",
         action="store_true",
         help="instructions per request, under valgrind's callgrind",
     )
     arguments = parser.parse_args()
+    extra = ["--connections"] if arguments.connections else []
+    unit = "connection" if arguments.connections else "request"
     if arguments.callgrind:
-        small, large = instructions(5_000), instructions(25_000)
-        print(f"{(large - small) / 20_000:,.0f} instructions per request (callgrind)")
+        small, large = instructions(5_000, extra), instructions(25_000, extra)
+        print(f"{(large - small) / 20_000:,.0f} instructions per {unit} (callgrind)")
         return
+    work = runConnections if arguments.connections else run
     if arguments.profile:
         profiler = cProfile.Profile()
-        profiler.runcall(run, arguments.requests)
+        profiler.runcall(work, arguments.requests)
         pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
         return
     best = float("inf")
     for _ in range(1 if arguments.quiet else 5):
         started = time.perf_counter()
-        run(arguments.requests // (1 if arguments.quiet else 5))
+        work(arguments.requests // (1 if arguments.quiet else 5))
         best = min(best, time.perf_counter() - started)
     if not arguments.quiet:
-        print(
-            f"{best / (arguments.requests // 5) * 1e6:.2f} us per request (best of 5)"
-        )
+        print(f"{best / (arguments.requests // 5) * 1e6:.2f} us per {unit} (best of 5)")
 
 
 if __name__ == "__main__":

@@ -46,6 +46,9 @@ _HEADER = Deadline.HEADER
 _WRITE = Deadline.WRITE
 
 
+_FIELDS = {deadline: deadline.value for deadline in Deadline}
+
+
 @dataclass(frozen=True)
 class Timeouts:
     """
@@ -70,7 +73,9 @@ class Timeouts:
         """
         The seconds allowed for C{deadline}.
         """
-        seconds: float = getattr(self, deadline.value)
+        # By the member's name, not its value: Enum.value is a property, and
+        # this runs twice per connection.
+        seconds: float = getattr(self, _FIELDS[deadline])
         return seconds
 
 

@@ -85,6 +85,7 @@ class Phase(Enum):
 # As module globals, for the checks on every request (see deadlines.py).
 _IDLE = Deadline.IDLE
 _HEADER = Deadline.HEADER
+_WRITE = Deadline.WRITE
 _READING = Phase.READING
 _FINISHING = Phase.FINISHING
 _CLOSED = Phase.CLOSED
@@ -131,7 +132,7 @@ class HelloProtocol(Protocol):
         """
         if self._phase is _READING:
             self._flow.resumeReading()
-        self._deadline.start(Deadline.IDLE)
+        self._deadline.start(_IDLE)
 
     def hold(self) -> None:
         """
@@ -297,7 +298,7 @@ class HelloProtocol(Protocol):
         else:
             # The transport may still hold data for a client that does not
             # read it; loseConnection would wait for it forever.
-            self._deadline.start(Deadline.WRITE)
+            self._deadline.start(_WRITE)
 
     def _lingeringClose(self) -> None:
         """
