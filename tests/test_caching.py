@@ -330,6 +330,28 @@ class ParallelTests(SynchronousTestCase):
                 self.withoutDate(self.ask(*headers)), self.withoutDate(expected)
             )
 
+    def test_cacheControlAndPagelessAnswers(self) -> None:
+        """
+        The service's Cache-Control reaches the pages read in a thread, and
+        answers without a page carry their own Date.
+        """
+        responder = ParallelResponder(
+            loadPages(self.directory),
+            0.0,
+            ImmediateReactor(),  # type: ignore[arg-type]
+            self.pool,  # type: ignore[arg-type]
+            cacheControl=b"no-cache",
+        )
+        protocol, transport = connect(makeFactory(responder=responder))
+        protocol.dataReceived(get() + get(method=b"DELETE"))
+        while self.pool.queued:
+            self.pool.finish()
+        first, second = transport.value().split(b"HTTP/1.1 405")
+        self.assertIn(b"\r\nCache-Control: no-cache\r\n", first)
+        self.assertRegex(
+            second, rb"\r\nDate: \w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT\r\n"
+        )
+
     def test_editedPageNewTag(self) -> None:
         """
         A page edited on disk gets a new ETag with its next answer, and a
