@@ -259,14 +259,34 @@ def _answerTo(request: http.Request) -> tuple[bytes, bytes]:
     if path not in (b"/", b"/sleep"):
         return b"404", NOT_FOUND
     conditions = request.conditions or {}
-    if path == b"/" and b"*" in conditions.get(b"if-none-match", b"").split(b", "):
+    tags = [t.strip() for t in conditions.get(b"if-none-match", b"").split(b",")]
+    if path == b"/" and b"*" in tags:
         return b"304", b""
-    if path == b"/" and method == b"GET":
-        if conditions.get(b"range") == b"bytes=2-5":
-            return b"206", HELLO[2:6]
-        if conditions.get(b"range") == b"bytes=99-":
-            return b"416", b"416 Range Not Satisfiable\n"
+    if path == b"/" and method == b"GET" and b"range" in conditions:
+        return _rangeAnswer(conditions[b"range"])
     return b"200", HELLO
+
+
+def _rangeAnswer(value: bytes) -> tuple[bytes, bytes]:
+    """
+    The answer to a GET of the hello page with C{Range: value}, by RFC 9110
+    section 14 written out again: one byte range (C{a-b}, C{a-} or C{-n})
+    gets its bytes, one past the end a 416, anything else the whole page.
+    """
+    size = len(HELLO)
+    found = re.fullmatch(rb"\s*bytes\s*=\s*(\d*)-(\d*)\s*", value, re.IGNORECASE)
+    if not found or not (found.group(1) or found.group(2)):
+        return b"200", HELLO
+    first, last = found.group(1), found.group(2)
+    if not first:
+        if int(last) == 0:
+            return b"416", b"416 Range Not Satisfiable\n"
+        return b"206", HELLO[-int(last) :]
+    if last and int(last) < int(first):
+        return b"200", HELLO
+    if int(first) >= size:
+        return b"416", b"416 Range Not Satisfiable\n"
+    return b"206", HELLO[int(first) : (int(last) + 1 if last else size)]
 
 
 def expectedAnswers(chunks: list[bytes], how: Conditions = PLAIN) -> list[Expected]:
