@@ -64,9 +64,10 @@ def listen(port: int) -> str:
     return f"tcp:{port}:interface=127.0.0.1:backlog=4096"
 
 
-def nginxCommand(port: int, sleep: float, tmp: Path) -> list[str]:
+def nginxCommand(port: int, sleep: float, tmp: Path, workers: int = 1) -> list[str]:
     conf = (HERE / "peers" / "nginx.conf").read_text()
     pages = ROOT / "hello_service" / "pages"
+    conf = conf.replace("worker_processes 1;", f"worker_processes {workers};")
     conf = conf.replace("__PORT__", str(port)).replace("__ROOT__", str(pages))
     conf = conf.replace("__TMP__", str(tmp))
     (tmp / "nginx.conf").write_text(conf)

@@ -39,6 +39,7 @@ from run import (
     cpuSeconds,
     listen,
     measuredCommit,
+    nginxCommand,
     platformLine,
     twistd,
 )
@@ -50,19 +51,7 @@ CONNECTIONS = 100
 
 
 def nginx2(port: int, sleep: float, tmp: Path) -> list[str]:
-    conf = (HERE / "peers" / "nginx.conf").read_text()
-    pages = ROOT / "hello_service" / "pages"
-    conf = conf.replace("worker_processes 1;", "worker_processes 2;")
-    conf = conf.replace("__PORT__", str(port)).replace("__ROOT__", str(pages))
-    conf = conf.replace("__TMP__", str(tmp))
-    (tmp / "nginx.conf").write_text(conf)
-    return [
-        shutil.which("nginx") or "nginx",
-        "-c",
-        str(tmp / "nginx.conf"),
-        "-p",
-        str(tmp),
-    ]
+    return nginxCommand(port, sleep, tmp, workers=2)
 
 
 def uvicorn(*extra: str) -> object:

@@ -1,7 +1,8 @@
 # -*- test-case-name: tests.test_tap,tests.test_workers -*-
 """
 Listening on C{--listen} and C{--admin} descriptions, at once or not at all,
-and naming what was bound the way an operator reads it.
+naming what was bound the way an operator reads it, and the grace of
+C{--drain-delay} before listening stops.
 """
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ from typing import Any
 from twisted.internet.interfaces import (
     IListeningPort,
     IProtocolFactory,
+    IReactorTime,
     IStreamServerEndpoint,
 )
+from twisted.internet.task import deferLater
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 
@@ -65,3 +69,17 @@ def listenAll(
             raise StartupError(f"hello: cannot listen on {description}: {reason}")
         ports.append(results[0])
     return ports
+
+
+async def serveBeforeDraining(log: Logger, clock: IReactorTime, delay: float) -> None:
+    """
+    C{--drain-delay}: once C{/ready} answers 503, keep serving C{delay}
+    seconds more, so that load balancers stop sending before any connection
+    is refused.
+    """
+    if delay > 0:
+        log.info(
+            "not ready: /ready answers 503; serving {delay} s more, then draining",
+            delay=delay,
+        )
+        await deferLater(clock, delay, lambda: None)

@@ -26,7 +26,6 @@ from twisted.internet.interfaces import (
     IReactorTime,
     IStreamServerEndpoint,
 )
-from twisted.internet.task import deferLater
 from twisted.logger import Logger
 from twisted.python.threadpool import ThreadPool
 
@@ -36,7 +35,12 @@ from hello_service.limits import (
     descriptorLimiter,
     raiseDescriptorLimit,
 )
-from hello_service.listening import StartupError, describeAddress, listenAll
+from hello_service.listening import (
+    StartupError,
+    describeAddress,
+    listenAll,
+    serveBeforeDraining,
+)
 from hello_service.metrics import Snapshot
 from hello_service.protocol import HelloFactory
 
@@ -192,12 +196,7 @@ class HelloService(Service):
 
     async def _stop(self) -> None:
         self.ready = False
-        if self.drainDelay > 0:
-            self.log.info(
-                "not ready: /ready answers 503; serving {delay} s more, then draining",
-                delay=self.drainDelay,
-            )
-            await deferLater(self._reactor, self.drainDelay, lambda: None)  # type: ignore[arg-type]
+        await serveBeforeDraining(self.log, self._reactor, self.drainDelay)  # type: ignore[arg-type]
         ports, self.ports = self.ports, []
         limiter = self.factory.connectionLimiter
         for port in ports:

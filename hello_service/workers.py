@@ -41,12 +41,16 @@ from twisted.internet.endpoints import TCP4ServerEndpoint, TCP6ServerEndpoint
 from twisted.internet.error import ProcessDone, ProcessExitedAlready
 from twisted.internet.interfaces import IListeningPort, IStreamServerEndpoint
 from twisted.internet.protocol import Factory, ProcessProtocol
-from twisted.internet.task import deferLater
 from twisted.logger import Logger, eventFromJSON, globalLogPublisher
 from twisted.python.failure import Failure
 
 from hello_service.admin import adminSite
-from hello_service.listening import StartupError, describeAddress, listenAll
+from hello_service.listening import (
+    StartupError,
+    describeAddress,
+    listenAll,
+    serveBeforeDraining,
+)
 from hello_service.metrics import Snapshot, addSnapshots
 
 #: A worker that dies this many times within L{CRASH_WINDOW} seconds is a
@@ -544,12 +548,7 @@ class WorkerSupervisor(Service):
     async def _stop(self) -> None:
         self._stopping = True
         self.ready = False
-        if self.drainDelay > 0:
-            self.log.info(
-                "not ready: /ready answers 503; serving {delay} s more, then draining",
-                delay=self.drainDelay,
-            )
-            await deferLater(self._reactor, self.drainDelay, lambda: None)
+        await serveBeforeDraining(self.log, self._reactor, self.drainDelay)
         if self._previousHangup is not None:
             signal.signal(signal.SIGHUP, self._previousHangup)
         workers = list(self.alive)
