@@ -88,6 +88,14 @@ def uvicorn(port: int, *extra: str) -> list[str]:
     ]  # fmt: skip
 
 
+def granian(port: int, *extra: str) -> list[str]:
+    return [
+        str(BIN / "granian"), "--interface", "rsgi", "--loop", "uvloop",
+        "--http", "1", "--no-ws", "--host", "127.0.0.1", "--port", str(port),
+        "--backlog", "4096", *extra, "peers.rsgi_app:app",
+    ]  # fmt: skip
+
+
 SERVERS = [
     Server(
         "hello",
@@ -118,29 +126,9 @@ SERVERS = [
     ),
     Server(
         "granian (RSGI, 1 worker)",
-        lambda port, sleep, tmp: [
-            str(BIN / "granian"),
-            "--interface",
-            "rsgi",
-            "--workers",
-            "1",
-            "--runtime-mode",
-            "mt",
-            "--runtime-threads",
-            "2",
-            "--loop",
-            "uvloop",
-            "--http",
-            "1",
-            "--no-ws",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--backlog",
-            "4096",
-            "peers.rsgi_app:app",
-        ],  # fmt: skip
+        lambda port, sleep, tmp: granian(
+            port, "--workers", "1", "--runtime-mode", "mt", "--runtime-threads", "2"
+        ),
     ),
     Server(
         "bare Twisted protocol",

@@ -30,18 +30,18 @@ import time
 from pathlib import Path
 
 from run import (
-    BIN,
     HERE,
-    PYTHON,
     ROOT,
     Running,
     Server,
     cpuSeconds,
+    granian,
     listen,
     measuredCommit,
     nginxCommand,
     platformLine,
     twistd,
+    uvicorn,
 )
 
 sys.path.insert(0, str(ROOT))
@@ -52,14 +52,6 @@ CONNECTIONS = 100
 
 def nginx2(port: int, sleep: float, tmp: Path) -> list[str]:
     return nginxCommand(port, sleep, tmp, workers=2)
-
-
-def uvicorn(*extra: str) -> object:
-    return lambda port, sleep, tmp: [
-        PYTHON, "-m", "uvicorn", "peers.asgi_app:app", "--http", "httptools",
-        "--loop", "uvloop", "--host", "127.0.0.1", "--port", str(port),
-        "--backlog", "4096", "--workers", "2", *extra,
-    ]  # fmt: skip
 
 
 SERVERS = [
@@ -74,29 +66,17 @@ SERVERS = [
         ),
         readyLine=r"with 2 workers",
     ),
-    Server("uvicorn --workers 2", uvicorn()),  # type: ignore[arg-type]
-    Server("uvicorn --workers 2 --no-access-log", uvicorn("--no-access-log")),  # type: ignore[arg-type]
+    Server(
+        "uvicorn --workers 2",
+        lambda port, sleep, tmp: uvicorn(port, "--workers", "2"),
+    ),
+    Server(
+        "uvicorn --workers 2 --no-access-log",
+        lambda port, sleep, tmp: uvicorn(port, "--workers", "2", "--no-access-log"),
+    ),
     Server(
         "granian --workers 2 (RSGI)",
-        lambda port, sleep, tmp: [
-            str(BIN / "granian"),
-            "--interface",
-            "rsgi",
-            "--http",
-            "1",
-            "--loop",
-            "uvloop",
-            "--workers",
-            "2",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--backlog",
-            "4096",
-            "--no-ws",
-            "peers.rsgi_app:app",
-        ],  # fmt: skip
+        lambda port, sleep, tmp: granian(port, "--workers", "2"),
     ),
     Server("nginx (2 workers, static)", nginx2),
 ]

@@ -22,10 +22,12 @@ from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import CollectorRegistry
+from twisted.internet.interfaces import IListeningPort, IStreamServerEndpoint
 from twisted.web import http
 from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
 
+from hello_service.listening import StartupError, listenAll
 from hello_service.metrics import HelloCollector, Snapshot
 
 
@@ -100,3 +102,17 @@ def adminSite(
     )
     root.putChild(b"live", _Text(lambda: (200, b"live\n")))
     return AdminSite(root)  # type: ignore[no-untyped-call]
+
+
+def listenAdmin(
+    admin: tuple[str, IStreamServerEndpoint], site: AdminSite, undo: Callable[[], None]
+) -> list[IListeningPort]:
+    """
+    Listen on the admin endpoint; if it cannot, C{undo} what the service
+    already opened, then fail with the one-line L{StartupError}.
+    """
+    try:
+        return listenAll([admin], site)
+    except StartupError:
+        undo()
+        raise

@@ -36,7 +36,6 @@ from hello_service.limits import (
     raiseDescriptorLimit,
 )
 from hello_service.listening import (
-    StartupError,
     describeAddress,
     listenAll,
     serveBeforeDraining,
@@ -177,18 +176,18 @@ class HelloService(Service):
         limiter = self._limitConnections()
         self.ports = listenAll(self.endpoints, self.factory)
         if self.admin is not None:
-            from hello_service.admin import adminSite
+            from hello_service.admin import adminSite, listenAdmin
 
             site = adminSite(self.metricsSnapshot, lambda: self.ready)
-            try:
-                self.adminPorts = listenAll([self.admin], site)
-            except StartupError:
-                for port in self.ports:
-                    port.stopListening()
-                raise
+            self.adminPorts = listenAdmin(self.admin, site, self._closePorts)
         if limiter is not None:
             for port in self.ports:
                 limiter.addPort(port)  # type: ignore[arg-type]
+
+    def _closePorts(self) -> None:
+        for port in self.ports:
+            port.stopListening()
+        self.ports = []
 
     def stopService(self) -> Deferred[None]:
         super().stopService()  # type: ignore[no-untyped-call]

@@ -44,7 +44,7 @@ from twisted.internet.protocol import Factory, ProcessProtocol
 from twisted.logger import Logger, eventFromJSON, globalLogPublisher
 from twisted.python.failure import Failure
 
-from hello_service.admin import adminSite
+from hello_service.admin import adminSite, listenAdmin
 from hello_service.listening import (
     StartupError,
     describeAddress,
@@ -380,12 +380,12 @@ class WorkerSupervisor(Service):
             site = adminSite(
                 self.metricsSnapshot, lambda: self.ready, lambda: self.restarts
             )
-            try:
-                self.adminPorts = listenAll([self.admin], site)
-            except StartupError:
-                for listener in self.listeners:
-                    listener.close()
-                raise
+            self.adminPorts = listenAdmin(self.admin, site, self._closeListeners)
+
+    def _closeListeners(self) -> None:
+        for listener in self.listeners:
+            listener.close()
+        self.listeners = []
 
     def metricsSnapshot(self) -> Snapshot:
         """
@@ -557,9 +557,7 @@ class WorkerSupervisor(Service):
             worker.retire()
         # The workers stop listening as they begin to drain; once no process
         # holds the sockets, new connections are refused, as by one process.
-        for listener in self.listeners:
-            listener.close()
-        self.listeners = []
+        self._closeListeners()
         ended = DeferredList([w.ended for w in workers], consumeErrors=True)
         # Each worker bounds its own drain by the shutdown timeout.
         ended.addTimeout(self.shutdownTimeout + 5, self._reactor)

@@ -17,9 +17,13 @@ from twisted.internet.task import deferLater
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from hello_service import http
+from hello_service.limits import currentDescriptorLimit
+from hello_service.listening import StartupError
 from hello_service.metrics import HelloCollector, RequestCounts, addSnapshots
+from hello_service.service import HelloService
+from hello_service.tap import Options, makeService
 
-from .support.processes import request, startHello
+from .support.processes import request, startHello, takenPort
 from .support.tcp import closing, exchange, portOf, reactor, startService
 
 
@@ -195,3 +199,24 @@ class AccessLogFileTests(SynchronousTestCase):
             self.assertRegex(entry["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
             self.assertIsNone(entry["referer"])
         self.assertNotRegex(process.output, re.compile("GET / HTTP/1.1"))
+
+
+class AdminStartupTests(SynchronousTestCase):
+    def test_takenAdminPortClosesEverything(self) -> None:
+        """
+        An admin port already taken is a one-line start-up error, and the
+        public port opened before it is closed again.
+        """
+        taken = takenPort(self)
+        options = Options()
+        options.parseOptions(
+            ["--listen", "tcp:0:interface=127.0.0.1",
+             "--admin", f"tcp:{taken}:interface=127.0.0.1"]
+        )  # fmt: skip
+        service = makeService(options)
+        assert isinstance(service, HelloService)
+        service.descriptorLimit = currentDescriptorLimit  # type: ignore[method-assign]
+        with self.assertRaises(StartupError) as raised:
+            service.privilegedStartService()
+        self.assertIn(f"hello: cannot listen on tcp:{taken}", str(raised.exception))
+        self.assertEqual(service.ports, [])
