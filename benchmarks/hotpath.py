@@ -30,6 +30,7 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
+from hello_service.answers import Answerer
 from hello_service.pages import Pages
 from hello_service.protocol import HelloFactory
 from hello_service.responders import ConcurrentResponder
@@ -51,7 +52,9 @@ def connection() -> tuple[object, HelloFactory]:
     clock = Clock()
     clock.seconds = time.time  # type: ignore[method-assign]
     pages = Pages(Path("."), b"<h1>Hello!</h1>\n" * 11, b"<h1>Oops!</h1>\n")
-    factory = HelloFactory(ConcurrentResponder(pages, 5.0, clock), clock)
+    factory = HelloFactory(
+        Answerer(ConcurrentResponder(pages, 5.0, clock), clock), clock
+    )
     factory.directSocket = lambda transport: _Socket()  # type: ignore[method-assign]
     client = IPv4Address("TCP", "127.0.0.1", 40000)
     protocol = factory.buildProtocol(client)

@@ -17,7 +17,7 @@ from typing import TextIO
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 
-from hello_service.http import Request
+from hello_service.requests import Request
 
 #: What the request path records of an answered request: the client, the
 #: request, the status code and the body bytes sent.

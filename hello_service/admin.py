@@ -8,27 +8,94 @@ The admin endpoint (C{--admin DESCRIPTION}), apart from the public ports:
     connection is refused;
   - C{GET /live}: 200 while the process runs.
 
-It is a small C{twisted.web} site: its traffic is a few requests a second,
+The figures are counted as plain numbers on the request path
+(L{hello_service.counting}); L{HelloCollector} hands them to
+C{prometheus_client} only when it is scraped.  It is a small C{twisted.web} site: its traffic is a few requests a second,
 and its answers are not logged (a health check every few hundred
 milliseconds would drown the access log).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
-from prometheus_client.registry import CollectorRegistry
+from prometheus_client.registry import Collector, CollectorRegistry
 from twisted.internet.interfaces import IListeningPort, IStreamServerEndpoint
 from twisted.web import http
 from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
 
+from hello_service.counting import DURATION_BUCKETS, Snapshot
 from hello_service.listening import StartupError, listenAll
-from hello_service.metrics import HelloCollector, Snapshot
+
+#: The gauges a snapshot may carry, with their help text.
+GAUGES = {
+    "hello_connections_open": "Client connections open.",
+    "hello_requests_in_flight": "Requests received, in part or whole, not yet answered.",
+    "hello_connections_waiting": "Connections held unread at --max-connections.",
+    "hello_threadpool_busy": "Request threads running work (--parallel).",
+    "hello_threadpool_queued": "Request work waiting for a thread (--parallel).",
+}
+
+
+class HelloCollector(Collector):
+    """
+    The service's figures for C{prometheus_client}, read at scrape time.
+    """
+
+    def __init__(
+        self, snapshot: Callable[[], Snapshot], restarts: Callable[[], int]
+    ) -> None:
+        self._snapshot = snapshot
+        self._restarts = restarts
+
+    def collect(self) -> Iterable[Metric]:
+        snapshot = self._snapshot()
+        requests = CounterMetricFamily(
+            "hello_requests", "Requests answered.", labels=["route", "status"]
+        )
+        byRoute: dict[str, list[Any]] = {}
+        for label, status, answered, waited, seconds in sorted(snapshot["kinds"]):
+            requests.add_metric([label, status], answered)
+            route = byRoute.setdefault(label, [0, [0] * len(waited), 0.0])
+            route[0] += answered
+            route[1] = [a + b for a, b in zip(route[1], waited, strict=True)]
+            route[2] += seconds
+        yield requests
+        durations = HistogramMetricFamily(
+            "hello_request_duration_seconds",
+            "Time from a request's last byte to its answer.",
+            labels=["route"],
+        )
+        for label, (answered, waited, seconds) in sorted(byRoute.items()):
+            # Answers that did not wait took no measurable time.
+            cumulative = answered - sum(waited)
+            buckets = []
+            for bound, count in zip(DURATION_BUCKETS, waited, strict=False):
+                cumulative += count
+                buckets.append((repr(bound), cumulative))
+            buckets.append(("+Inf", answered))
+            durations.add_metric([label], buckets, sum_value=seconds)
+        yield durations
+        for name, help in GAUGES.items():
+            if name in snapshot["gauges"]:
+                yield GaugeMetricFamily(name, help, value=snapshot["gauges"][name])
+        yield CounterMetricFamily(
+            "hello_worker_restarts",
+            "Workers started in place of one that died.",
+            value=self._restarts(),
+        )
 
 
 class _Text(Resource):

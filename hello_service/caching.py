@@ -1,11 +1,10 @@
 # -*- test-case-name: tests.test_caching -*-
 """
-HTTP caching semantics, free of I/O: validators for a page, conditional
-requests (RFC 9110 section 13) and byte ranges (section 14).
+HTTP caching semantics, free of I/O: conditional requests (RFC 9110
+section 13) and byte ranges (section 14).
 
 A page answer carries its L{Validators}: a strong entity tag made from the
-page's bytes (so it changes whenever the bytes do, in either concurrency
-model) and the page file's modification time.  L{evaluate} turns a 200 for a
+page's bytes and the page file's modification time.  L{evaluate} turns a 200 for a
 page into the answer a request's preconditions and range ask for, in the
 order of RFC 9110 section 13.2.2: C{If-Match}, then C{If-Unmodified-Since}
 (only without C{If-Match}), then C{If-None-Match}, then C{If-Modified-Since}
@@ -15,51 +14,22 @@ without validators (the 404 page, C{/sleep}, refusals) pass unchanged.
 
 from __future__ import annotations
 
-from email.utils import mktime_tz, parsedate_tz
-from hashlib import blake2b
-
-from hello_service import http
-
-NOT_MODIFIED = b"304 Not Modified"
-PARTIAL_CONTENT = b"206 Partial Content"
-PRECONDITION_FAILED = b"412 Precondition Failed"
-RANGE_NOT_SATISFIABLE = b"416 Range Not Satisfiable"
-
-
-class Validators:
-    """
-    What a cache compares a stored page with: its entity tag and its
-    modification time, and the header lines that send them with the
-    freshness the service gives pages.
-
-    @ivar etag: the strong entity tag, quotes included.
-    @ivar lastModified: the modification time, in whole seconds.
-    @ivar headers: C{ETag}, C{Last-Modified}, C{Cache-Control} and
-        C{Accept-Ranges} lines, as a 200, 206 or 304 for the page sends them.
-    """
-
-    __slots__ = ("etag", "lastModified", "headers")
-
-    def __init__(self, body: bytes, modified: float, cacheControl: bytes) -> None:
-        self.etag = b'"' + blake2b(body, digest_size=10).hexdigest().encode() + b'"'
-        self.lastModified = int(modified)
-        self.headers = (
-            b"ETag: %s\r\nLast-Modified: %s\r\nCache-Control: %s\r\n"
-            b"Accept-Ranges: bytes\r\n"
-            % (self.etag, http.httpDate(self.lastModified), cacheControl)
-        )
-
-
-def _httpDate(value: bytes) -> int | None:
-    """
-    The POSIX time of an HTTP date (any of RFC 9110's three forms), or
-    L{None} if it is not one: an invalid date is ignored, not refused.
-    """
-    try:
-        parsed = parsedate_tz(value.decode("latin-1"))
-        return None if parsed is None else int(mktime_tz(parsed))
-    except (ValueError, OverflowError):
-        return None
+from hello_service.dates import parseHttpDate
+from hello_service.requests import Request
+from hello_service.responses import (
+    HTML,
+    Response,
+    bodilessResponse,
+    buildResponse,
+    plainTextResponse,
+)
+from hello_service.statuses import (
+    NOT_MODIFIED,
+    PARTIAL_CONTENT,
+    PRECONDITION_FAILED,
+    RANGE_NOT_SATISFIABLE,
+)
+from hello_service.validators import Validators
 
 
 def _tags(value: bytes) -> list[bytes]:
@@ -84,7 +54,7 @@ def _strongMatch(value: bytes, etag: bytes) -> bool:
     return any(tag == b"*" or tag == etag for tag in _tags(value))
 
 
-def evaluate(request: http.Request, response: http.Response) -> http.Response:
+def evaluate(request: Request, response: Response) -> Response:
     """
     The answer to C{request}, given the answer it would get without its
     preconditions and range (C{response}).
@@ -107,7 +77,7 @@ def evaluate(request: http.Request, response: http.Response) -> http.Response:
             return _preconditionFailed(response)
     else:
         since = conditions.get(b"if-unmodified-since")
-        date = None if since is None else _httpDate(since)
+        date = None if since is None else parseHttpDate(since)
         if date is not None and validators.lastModified > date:
             return _preconditionFailed(response)
     ifNoneMatch = conditions.get(b"if-none-match")
@@ -116,7 +86,7 @@ def evaluate(request: http.Request, response: http.Response) -> http.Response:
             return _notModified(response, validators)
     else:
         since = conditions.get(b"if-modified-since")
-        date = None if since is None else _httpDate(since)
+        date = None if since is None else parseHttpDate(since)
         if date is not None and validators.lastModified <= date:
             return _notModified(response, validators)
     ranges = conditions.get(b"range")
@@ -136,7 +106,7 @@ def _ifRangeHolds(value: bytes, validators: Validators) -> bool:
     value = value.strip()
     if value.startswith((b'"', b"W/")):
         return value == validators.etag
-    return _httpDate(value) == validators.lastModified
+    return parseHttpDate(value) == validators.lastModified
 
 
 def parseRange(value: bytes, length: int) -> tuple[int, int] | None | bool:
@@ -168,45 +138,38 @@ def parseRange(value: bytes, length: int) -> tuple[int, int] | None | bool:
     return start, end
 
 
-def _ranged(
-    value: bytes, response: http.Response, validators: Validators
-) -> http.Response:
+def _ranged(value: bytes, response: Response, validators: Validators) -> Response:
     body = response.body
     found = parseRange(value, len(body))
     if found is None:
         return response
     if found is False:
-        return http.plainTextResponse(
+        return plainTextResponse(
             RANGE_NOT_SATISFIABLE,
             response.date,
             b"Content-Range: bytes */%d\r\n" % len(body),
         )
     first, last = found  # type: ignore[misc]
-    return http.buildResponse(
+    return buildResponse(
         PARTIAL_CONTENT,
         body[first : last + 1],
         response.date,
-        http.HTML,
+        HTML,
         b"Content-Range: bytes %d-%d/%d\r\n" % (first, last, len(body))
         + validators.headers,
-        label=http.ANSWER_KINDS[response.kind][0],
+        label=response.label,
     )
 
 
-def _notModified(response: http.Response, validators: Validators) -> http.Response:
+def _notModified(response: Response, validators: Validators) -> Response:
     """
     A 304: the validators and freshness of the page, no body and no
     Content-Length or Content-Type.
     """
-    head = b"HTTP/1.1 %s\r\nDate: %s\r\n%s" % (
-        NOT_MODIFIED,
-        response.date,
-        validators.headers,
-    )
-    return http.Response(
-        NOT_MODIFIED[:3], head, b"", http.ANSWER_KINDS[response.kind][0]
+    return bodilessResponse(
+        NOT_MODIFIED, response.date, validators.headers, response.label
     )
 
 
-def _preconditionFailed(response: http.Response) -> http.Response:
-    return http.plainTextResponse(PRECONDITION_FAILED, response.date, b"")
+def _preconditionFailed(response: Response) -> Response:
+    return plainTextResponse(PRECONDITION_FAILED, response.date)

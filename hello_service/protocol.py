@@ -3,9 +3,9 @@
 A L{HelloProtocol} per connection, made by a L{HelloFactory}: the
 C{handle_connection} of the original, as reactor events.
 
-The protocol only moves bytes: it feeds what arrives to an
-L{http.RequestReader}, asks the factory's responder for each request's
-answer, and writes the answers strictly in the order the requests came, even
+The protocol only moves bytes: it feeds what arrives to a
+L{RequestReader}, asks the factory's L{Answerer} for each request's answer
+(it holds no HTTP rule of its own), and writes the answers strictly in the order the requests came, even
 when an earlier one is still waiting (on a timer or in a thread).  Its other
 jobs each have an object of their own: whether it reads and how its answers
 are written (L{hello_service.flow}), and how long the client may take
@@ -31,9 +31,8 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from hello_service import http
 from hello_service.accesslog import AccessLog
-from hello_service.caching import evaluate
+from hello_service.counting import RequestCounts
 from hello_service.deadlines import (
     DEFAULT_TIMEOUTS,
     Deadline,
@@ -41,12 +40,20 @@ from hello_service.deadlines import (
     Timeouts,
 )
 from hello_service.flow import FlowControl, ResponseWriter, directSocket
-from hello_service.metrics import RequestCounts
-from hello_service.routes import refusal, route
+from hello_service.requests import (
+    DEFAULT_LIMITS,
+    UNPARSED,
+    HTTPError,
+    Request,
+    RequestLimits,
+    RequestReader,
+)
+from hello_service.responses import CONTINUE, Response
+from hello_service.statuses import INTERNAL_ERROR, REQUEST_TIMEOUT
 
 if TYPE_CHECKING:
+    from hello_service.answers import Answerer
     from hello_service.limits import ConnectionLimiter
-    from hello_service.responders import Responder
 
 #: Requests of one connection being answered at once before we stop reading
 #: more of them: a client pipelining faster than we answer waits in TCP.
@@ -60,10 +67,10 @@ class _Pending:
 
     __slots__ = ("request", "response", "deferred", "since")
 
-    def __init__(self, request: http.Request, since: float) -> None:
+    def __init__(self, request: Request, since: float) -> None:
         self.request = request
-        self.response: http.Response | None = None
-        self.deferred: Deferred[http.Response] | None = None
+        self.response: Response | None = None
+        self.deferred: Deferred[Response] | None = None
         #: When the request was complete, for the duration metrics.
         self.since = since
 
@@ -108,7 +115,7 @@ class HelloProtocol(Protocol):
     # only what differs, which keeps an idle connection small and cheap to
     # make.
     _phase = _READING
-    _reader: http.RequestReader | None = None
+    _reader: RequestReader | None = None
     _queue: deque[_Pending] | None = None
 
     def __init__(self, factory: HelloFactory, client: str) -> None:
@@ -158,7 +165,7 @@ class HelloProtocol(Protocol):
             return
         reader = self._reader
         if reader is None:
-            reader = self._reader = http.RequestReader(self.factory.requestLimits)
+            reader = self._reader = RequestReader(self.factory.requestLimits)
         requests = reader.feed(data)
         for request in requests:
             self._dispatch(request)
@@ -167,7 +174,7 @@ class HelloProtocol(Protocol):
         if reader.continueWanted:
             reader.continueWanted = False
             if not self._queue:  # behind other answers, the client goes ahead
-                self._writer.write(http.CONTINUE)
+                self._writer.write(CONTINUE)
         if reader.error is not None:
             self._refuse(reader.error)
         elif not self._queue:
@@ -177,16 +184,16 @@ class HelloProtocol(Protocol):
             else:
                 self._deadline.start(_IDLE)
 
-    def _dispatch(self, request: http.Request) -> None:
-        answer = self.factory.responder.respond(route(request))
+    def _dispatch(self, request: Request) -> None:
+        answer = self.factory.answerer.answer(request)
         queue = self._queue
-        if type(answer) is http.Response and not queue:
+        if type(answer) is Response and not queue:
             self._send(request, answer)  # and closes, if the request said so
             return
         if not request.keepAlive:
             self._stopReading()  # nothing after it will be answered
         pending = _Pending(request, self.factory.clock.seconds())
-        if type(answer) is http.Response:
+        if type(answer) is Response:
             pending.response = answer
         else:
             pending.deferred = answer  # type: ignore[assignment]
@@ -207,15 +214,15 @@ class HelloProtocol(Protocol):
             self._flow.pauseReading()
         self._flush()
 
-    def _refuse(self, error: http.HTTPError) -> None:
-        response = self.factory.refuse(error)
+    def _refuse(self, error: HTTPError) -> None:
+        response = self.factory.answerer.refuse(error)
         if self._queue:
             self._stopReading()
-            pending = _Pending(http.UNPARSED, self.factory.clock.seconds())
+            pending = _Pending(UNPARSED, self.factory.clock.seconds())
             pending.response = response
             self._queue.append(pending)
         else:
-            self._send(http.UNPARSED, response)  # then lingers, reading to drop
+            self._send(UNPARSED, response)  # then lingers, reading to drop
 
     def _stopReading(self) -> None:
         self._phase = _FINISHING
@@ -223,7 +230,7 @@ class HelloProtocol(Protocol):
 
     # Writing responses, in order.
 
-    def _ready(self, response: http.Response, pending: _Pending) -> None:
+    def _ready(self, response: Response, pending: _Pending) -> None:
         pending.response = response
         pending.deferred = None
         if self._queue:
@@ -240,8 +247,8 @@ class HelloProtocol(Protocol):
             error=reason.getErrorMessage(),
         )
         pending.request.keepAlive = False
-        pending.response = self.factory.refuse(
-            http.HTTPError(http.INTERNAL_ERROR, reason.getErrorMessage())
+        pending.response = self.factory.answerer.refuse(
+            HTTPError(INTERNAL_ERROR, reason.getErrorMessage())
         )
         if self._queue:
             self._flush()
@@ -263,9 +270,7 @@ class HelloProtocol(Protocol):
             self._flow.resumeReading()
         self._awaitClient()
 
-    def _send(self, request: http.Request, response: http.Response) -> None:
-        if request.conditions is not None:
-            response = evaluate(request, response)
+    def _send(self, request: Request, response: Response) -> None:
         factory = self.factory
         keepAlive = request.keepAlive and not factory.draining
         data = response.toBytes(request, keepAlive)
@@ -280,7 +285,7 @@ class HelloProtocol(Protocol):
             self._writer.write(data)
             return
         self._writer.writeLast(data)
-        if request is http.UNPARSED:
+        if request is UNPARSED:
             self._lingeringClose()
         else:
             self._disconnect()
@@ -388,7 +393,7 @@ class HelloProtocol(Protocol):
             self._phase = _CLOSED
             self.transport.abortConnection()  # type: ignore[union-attr]
         elif deadline is Deadline.HEADER:
-            self._refuse(http.HTTPError(http.REQUEST_TIMEOUT, "request too slow"))
+            self._refuse(HTTPError(REQUEST_TIMEOUT, "request too slow"))
         else:
             self.closeIfIdle()
 
@@ -397,7 +402,7 @@ class HelloProtocol(Protocol):
 class HelloFactory(Factory):
     """
     Makes a L{HelloProtocol} per connection and holds what they share: the
-    responder, the request limits, the timeouts, the connection limiter, the
+    answer layer, the request limits, the timeouts, the connection limiter, the
     access log and the set of open connections (for draining at shutdown).
     """
 
@@ -409,14 +414,14 @@ class HelloFactory(Factory):
 
     def __init__(
         self,
-        responder: Responder,
+        answerer: Answerer,
         clock: IReactorTime,
-        requestLimits: http.RequestLimits = http.DEFAULT_LIMITS,
+        requestLimits: RequestLimits = DEFAULT_LIMITS,
         timeouts: Timeouts = DEFAULT_TIMEOUTS,
         connectionLimiter: ConnectionLimiter | None = None,
         accessLog: AccessLog | None = None,
     ) -> None:
-        self.responder = responder
+        self.answerer = answerer
         self.clock = clock
         self.requestLimits = requestLimits
         self.timeouts = timeouts
@@ -436,14 +441,6 @@ class HelloFactory(Factory):
         client offering ALPN, as curl and browsers do, gets a TLS alert.)
         """
         return [b"http/1.1"]
-
-    def refuse(self, error: http.HTTPError) -> http.Response:
-        """
-        The answer to input that breaks a rule, whatever the concurrency
-        model: always built at once, on the reactor thread.  (Refusals are
-        rare and close their connection, so the Date is formatted afresh.)
-        """
-        return refusal(error, http.httpDate(self.clock.seconds()))
 
     def buildProtocol(self, addr: IAddress | None) -> HelloProtocol:  # type: ignore[override]
         host = getattr(addr, "host", None) or "-"

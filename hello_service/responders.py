@@ -28,12 +28,13 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
-from hello_service import http
-from hello_service.caching import Validators
+from hello_service.dates import DateCache, httpDate
 from hello_service.pages import HELLO_PAGE, NOT_FOUND_PAGE, Pages, readPageAndTime
+from hello_service.responses import Response
 from hello_service.routes import DEFAULT_CACHE_CONTROL, Route, render
+from hello_service.validators import Validators
 
-Answer = Union[http.Response, "Deferred[http.Response]"]
+Answer = Union[Response, "Deferred[Response]"]
 
 
 class Responder(TypingProtocol):
@@ -45,7 +46,7 @@ class Responder(TypingProtocol):
 
     def respond(self, route: Route) -> Answer:
         """
-        Answer C{route}: a L{http.Response}, or a L{Deferred} firing with one
+        Answer C{route}: a L{Response}, or a L{Deferred} firing with one
         on the reactor thread.  Cancelling the L{Deferred} abandons the work.
         """
 
@@ -70,9 +71,9 @@ class ConcurrentResponder:
         self._validators = Validators(pages.hello, pages.helloModified, cacheControl)
         self._delay = delay
         self._clock = clock
-        self._date = http.DateCache()
+        self._date = DateCache()
         # The responses made with the Date value of the current second.
-        self._responses: dict[Route, http.Response] = {}
+        self._responses: dict[Route, Response] = {}
         self._responsesDate = b""
 
     def respond(self, route: Route) -> Answer:
@@ -85,7 +86,7 @@ class ConcurrentResponder:
                 return response
         return self._fromMemory(route)
 
-    def _fromMemory(self, route: Route) -> http.Response:
+    def _fromMemory(self, route: Route) -> Response:
         """
         This second's response for C{route}, made if it is not made yet.
         """
@@ -141,12 +142,12 @@ class ParallelResponder:
         )
         # Cancelling the answer (the client left) tells the work to stop:
         # queued work is skipped, a sleeping worker wakes and is free again.
-        answer: Deferred[http.Response] = Deferred(lambda _: abandoned.set())
+        answer: Deferred[Response] = Deferred(lambda _: abandoned.set())
         work.addBoth(_deliver, answer)
         return answer
 
 
-def _deliver(result: object, answer: Deferred[http.Response]) -> None:
+def _deliver(result: object, answer: Deferred[Response]) -> None:
     """
     Pass the work's result on, unless the answer was cancelled meanwhile:
     then the late result (or failure) is dropped quietly.
@@ -164,7 +165,7 @@ def blockingWork(
     delay: float,
     abandoned: threading.Event,
     cacheControl: bytes = DEFAULT_CACHE_CONTROL,
-) -> http.Response | None:
+) -> Response | None:
     """
     The request's work as plain blocking code, as a worker thread runs it.
 
@@ -180,9 +181,9 @@ def blockingWork(
         return None
     name = route.pageName
     if name is None:
-        return render(route, b"", http.httpDate(time.time()), cacheControl)
+        return render(route, b"", httpDate(time.time()), cacheControl)
     body, modified = readPageAndTime(directory, name)
     # The validators come from the bytes just read: an edited page gets a
     # new ETag with its first answer.
     validators = Validators(body, modified, cacheControl) if route.validated else None
-    return render(route, body, http.httpDate(time.time()), cacheControl, validators)
+    return render(route, body, httpDate(time.time()), cacheControl, validators)

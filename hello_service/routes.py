@@ -11,9 +11,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hello_service import http
-from hello_service.caching import Validators
+from hello_service import statuses
 from hello_service.pages import HELLO_PAGE, NOT_FOUND_PAGE
+from hello_service.requests import HTTPError, Request, requestPath
+from hello_service.responses import (
+    HTML,
+    Response,
+    bodilessResponse,
+    buildResponse,
+    plainTextResponse,
+)
+from hello_service.validators import Validators
 
 #: The methods served; any other is answered 405 with this list.
 SERVED_METHODS = (b"GET", b"HEAD", b"OPTIONS")
@@ -52,18 +60,18 @@ class Route:
     fresh: bool = False
 
 
-HELLO = Route(http.OK, HELLO_PAGE, label="/", validated=True)
-SLOW_HELLO = Route(http.OK, HELLO_PAGE, True, NO_STORE, "/sleep")
-UNKNOWN_PATH = Route(http.NOT_FOUND, NOT_FOUND_PAGE, fresh=True)
-UNSERVED_METHOD = Route(http.METHOD_NOT_ALLOWED, None, extraHeaders=ALLOW)
+HELLO = Route(statuses.OK, HELLO_PAGE, label="/", validated=True)
+SLOW_HELLO = Route(statuses.OK, HELLO_PAGE, True, NO_STORE, "/sleep")
+UNKNOWN_PATH = Route(statuses.NOT_FOUND, NOT_FOUND_PAGE, fresh=True)
+UNSERVED_METHOD = Route(statuses.METHOD_NOT_ALLOWED, None, extraHeaders=ALLOW)
 #: C{OPTIONS} on a route, or C{OPTIONS *}: the methods, no body.
-OPTIONS = Route(http.NO_CONTENT, None, extraHeaders=ALLOW)
+OPTIONS = Route(statuses.NO_CONTENT, None, extraHeaders=ALLOW)
 
 _BY_PATH = {b"/": HELLO, b"/sleep": SLOW_HELLO}
 _SERVED = frozenset(SERVED_METHODS)
 
 
-def route(request: http.Request) -> Route:
+def route(request: Request) -> Route:
     """
     Choose the answer to C{request}.
     """
@@ -72,7 +80,7 @@ def route(request: http.Request) -> Route:
         return UNSERVED_METHOD
     found = _BY_PATH.get(request.target)
     if found is None:
-        found = _BY_PATH.get(http.requestPath(request.target), UNKNOWN_PATH)
+        found = _BY_PATH.get(requestPath(request.target), UNKNOWN_PATH)
     if method == b"OPTIONS" and (found is not UNKNOWN_PATH or request.target == b"*"):
         return OPTIONS
     return found
@@ -84,34 +92,36 @@ def render(
     date: bytes,
     cacheControl: bytes = DEFAULT_CACHE_CONTROL,
     validators: Validators | None = None,
-) -> http.Response:
+) -> Response:
     """
     The response for C{route}, given the bytes of its page (ignored by a
     route without one), the Date value, the service's C{Cache-Control} for
     pages, and the page's validators (for a C{validated} route).
     """
-    if route.status == http.NO_CONTENT:
-        return http.noContentResponse(date, route.extraHeaders, route.label)
+    if route.status == statuses.NO_CONTENT:
+        return bodilessResponse(
+            statuses.NO_CONTENT, date, route.extraHeaders, route.label
+        )
     if route.pageName is None:
-        return http.plainTextResponse(route.status, date, route.extraHeaders)
+        return plainTextResponse(route.status, date, route.extraHeaders)
     extra = route.extraHeaders
     if route.fresh:
         extra += b"Cache-Control: " + cacheControl + b"\r\n"
-    return http.buildResponse(
+    return buildResponse(
         route.status,
         body,
         date,
-        http.HTML,
+        HTML,
         extra,
         route.label,
         validators if route.validated else None,
     )
 
 
-def refusal(error: http.HTTPError, date: bytes) -> http.Response:
+def refusal(error: HTTPError, date: bytes) -> Response:
     """
     The answer to input refused by the HTTP rules: its status as plain
     text, and the methods served if the method was the reason.
     """
-    extra = ALLOW if error.status == http.METHOD_NOT_ALLOWED else b""
-    return http.plainTextResponse(error.status, date, extra)
+    extra = ALLOW if error.status == statuses.METHOD_NOT_ALLOWED else b""
+    return plainTextResponse(error.status, date, extra)

@@ -29,6 +29,7 @@ from twisted.internet.interfaces import (
 from twisted.logger import Logger
 from twisted.python.threadpool import ThreadPool
 
+from hello_service.counting import Snapshot
 from hello_service.limits import (
     BY_DESCRIPTORS,
     ConnectionLimiter,
@@ -40,7 +41,6 @@ from hello_service.listening import (
     listenAll,
     serveBeforeDraining,
 )
-from hello_service.metrics import Snapshot
 from hello_service.protocol import HelloFactory
 
 
@@ -131,7 +131,7 @@ class HelloService(Service):
                     self.endpoints, self.ports, strict=True
                 )
             ),
-            mode=self.factory.responder.mode,
+            mode=self.factory.answerer.mode,
             threads=(
                 f", {self.threadPool.max} threads"
                 if self.threadPool is not None

@@ -13,11 +13,12 @@ from twisted.internet.endpoints import serverFromString
 from twisted.python import usage
 from twisted.python.threadpool import ThreadPool
 
-from hello_service import http
 from hello_service.accesslog import FORMATS, AccessLog
+from hello_service.answers import Answerer
 from hello_service.deadlines import Timeouts
 from hello_service.pages import PageError, loadPages
 from hello_service.protocol import HelloFactory
+from hello_service.requests import DEFAULT_LIMITS, RequestLimits
 from hello_service.responders import ConcurrentResponder, ParallelResponder, Responder
 from hello_service.routes import DEFAULT_CACHE_CONTROL
 from hello_service.service import HelloService
@@ -219,7 +220,7 @@ class Options(usage.Options):
         [
             "max-body-size",
             None,
-            http.DEFAULT_LIMITS.maxBody,
+            DEFAULT_LIMITS.maxBody,
             "Largest request body read (and discarded), in bytes; larger: 413.",
             _count("max-body-size"),
         ],
@@ -335,9 +336,9 @@ def makeService(options: Options) -> IService:
     else:
         responder = ConcurrentResponder(pages, options["sleep"], reactor, cacheControl)
     factory = HelloFactory(
-        responder,
+        Answerer(responder, reactor),
         reactor,
-        requestLimits=http.RequestLimits(maxBody=options["max-body-size"]),
+        requestLimits=RequestLimits(maxBody=options["max-body-size"]),
         timeouts=Timeouts(
             header=options["header-timeout"],
             idle=options["idle-timeout"],

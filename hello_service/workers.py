@@ -45,13 +45,13 @@ from twisted.logger import Logger, eventFromJSON, globalLogPublisher
 from twisted.python.failure import Failure
 
 from hello_service.admin import adminSite, listenAdmin
+from hello_service.counting import Snapshot, addSnapshots
 from hello_service.listening import (
     StartupError,
     describeAddress,
     listenAll,
     serveBeforeDraining,
 )
-from hello_service.metrics import Snapshot, addSnapshots
 
 #: A worker that dies this many times within L{CRASH_WINDOW} seconds is a
 #: crash loop: the main process gives up.

@@ -10,7 +10,7 @@ from twisted.logger import capturedLogs, formatEvent
 from twisted.trial.unittest import SynchronousTestCase
 
 from hello_service.accesslog import AccessLog, clfTimestamp, formatEntry
-from hello_service.http import UNPARSED, Request
+from hello_service.requests import UNPARSED, Request
 
 
 class FormatTests(SynchronousTestCase):

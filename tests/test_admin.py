@@ -16,10 +16,11 @@ from twisted.internet.defer import ensureDeferred
 from twisted.internet.task import deferLater
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from hello_service import http
+from hello_service import counting
+from hello_service.admin import HelloCollector
+from hello_service.counting import RequestCounts, addSnapshots
 from hello_service.limits import currentDescriptorLimit
 from hello_service.listening import StartupError
-from hello_service.metrics import HelloCollector, RequestCounts, addSnapshots
 from hello_service.service import HelloService
 from hello_service.tap import Options, makeService
 
@@ -126,7 +127,7 @@ class SnapshotTests(SynchronousTestCase):
         Snapshots add up: counters and histogram buckets by key, gauges too.
         """
         one, two = RequestCounts(), RequestCounts()
-        ok = http.answerKind("/", b"200")
+        ok = counting.answerKind("/", b"200")
         one.answered[ok] += 2
         two.answered[ok] += 3
         two.observeWait(0.3, ok)
@@ -147,7 +148,7 @@ class SnapshotTests(SynchronousTestCase):
         that did not wait fall in the first bucket.
         """
         counts = RequestCounts()
-        sleep = http.answerKind("/sleep", b"200")
+        sleep = counting.answerKind("/sleep", b"200")
         counts.answered[sleep] += 4
         counts.observeWait(5.0, sleep)
         families = {

@@ -7,20 +7,28 @@ from __future__ import annotations
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from hello_service import http
+from hello_service import dates, statuses
+from hello_service.requests import (
+    DEFAULT_LIMITS,
+    HTTPError,
+    Request,
+    RequestLimits,
+    RequestReader,
+    requestPath,
+)
 
 
 def read(
-    data: bytes, limits: http.RequestLimits = http.DEFAULT_LIMITS
-) -> tuple[list[http.Request], http.HTTPError | None]:
-    reader = http.RequestReader(limits)
+    data: bytes, limits: RequestLimits = DEFAULT_LIMITS
+) -> tuple[list[Request], HTTPError | None]:
+    reader = RequestReader(limits)
     requests = reader.feed(data)
     return requests, reader.error
 
 
 class RequestReaderTests(SynchronousTestCase):
     """
-    L{http.RequestReader} turns bytes into requests, or into the status of
+    L{RequestReader} turns bytes into requests, or into the status of
     what was wrong with them.
     """
 
@@ -57,38 +65,36 @@ class RequestReaderTests(SynchronousTestCase):
         """
         Each broken rule maps to its status.
         """
-        small = http.RequestLimits(
-            maxRequestLine=64, maxHead=256, maxHeaders=3, maxBody=10
-        )
+        small = RequestLimits(maxRequestLine=64, maxHead=256, maxHeaders=3, maxBody=10)
         for data, status in [
             (
                 b"GET /" + b"a" * 100 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
-                http.URI_TOO_LONG,
+                statuses.URI_TOO_LONG,
             ),
             (
                 b"GET / HTTP/1.1\r\nHost: x\r\nA: " + b"a" * 300 + b"\r\n\r\n",
-                http.HEADERS_TOO_LARGE,
+                statuses.HEADERS_TOO_LARGE,
             ),
             (
                 b"GET / HTTP/1.1\r\nHost: x\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n",
-                http.HEADERS_TOO_LARGE,
+                statuses.HEADERS_TOO_LARGE,
             ),
             (
                 b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n",
-                http.CONTENT_TOO_LARGE,
+                statuses.CONTENT_TOO_LARGE,
             ),
             (
                 b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nb\r\nhello world\r\n",
-                http.CONTENT_TOO_LARGE,
+                statuses.CONTENT_TOO_LARGE,
             ),
-            (b"GET / HTTP/1.1\r\n\r\n", http.BAD_REQUEST),
-            (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", http.BAD_REQUEST),
+            (b"GET / HTTP/1.1\r\n\r\n", statuses.BAD_REQUEST),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", statuses.BAD_REQUEST),
             (
                 b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
-                http.BAD_REQUEST,
+                statuses.BAD_REQUEST,
             ),
-            (b"GET / HTTP/3.0\r\nHost: a\r\n\r\n", http.VERSION_NOT_SUPPORTED),
-            (b"G(T / HTTP/1.1\r\nHost: a\r\n\r\n", http.BAD_REQUEST),
+            (b"GET / HTTP/3.0\r\nHost: a\r\n\r\n", statuses.VERSION_NOT_SUPPORTED),
+            (b"G(T / HTTP/1.1\r\nHost: a\r\n\r\n", statuses.BAD_REQUEST),
         ]:
             requests, error = read(data, small)
             self.assertEqual(requests, [], data)
@@ -100,20 +106,20 @@ class RequestReaderTests(SynchronousTestCase):
         A head that never ends is refused once it passes the limit, however
         it is split.
         """
-        reader = http.RequestReader(http.RequestLimits(maxHead=1024))
+        reader = RequestReader(RequestLimits(maxHead=1024))
         reader.feed(b"GET / HTTP/1.1\r\nHost: x\r\nX-Long: ")
         for _ in range(200):
             self.assertEqual(reader.feed(b"aaaaaaaaaa"), [])
             if reader.error is not None:
                 break
         assert reader.error is not None
-        self.assertEqual(reader.error.status, http.HEADERS_TOO_LARGE)
+        self.assertEqual(reader.error.status, statuses.HEADERS_TOO_LARGE)
 
     def test_nothingAfterError(self) -> None:
         """
         After an error the reader accepts nothing more.
         """
-        reader = http.RequestReader()
+        reader = RequestReader()
         reader.feed(b"BAD\x00\r\n\r\n")
         self.assertIsNotNone(reader.error)
         self.assertEqual(reader.feed(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"), [])
@@ -132,7 +138,7 @@ class RequestReaderTests(SynchronousTestCase):
 
 class RequestPathTests(SynchronousTestCase):
     """
-    L{http.requestPath} is what routing looks at.
+    L{requestPath} is what routing looks at.
     """
 
     def test_forms(self) -> None:
@@ -153,7 +159,7 @@ class RequestPathTests(SynchronousTestCase):
             (b"/a?b#c", b"/a"),
             (b"*", b"*"),
         ]:
-            self.assertEqual(http.requestPath(target), path)
+            self.assertEqual(requestPath(target), path)
 
 
 class DateTests(SynchronousTestCase):
@@ -165,14 +171,14 @@ class DateTests(SynchronousTestCase):
         """
         Dates are the IMF-fixdate of RFC 9110.
         """
-        self.assertEqual(http.httpDate(784111777), b"Sun, 06 Nov 1994 08:49:37 GMT")
+        self.assertEqual(dates.httpDate(784111777), b"Sun, 06 Nov 1994 08:49:37 GMT")
 
     def test_cachedPerSecond(self) -> None:
         """
         The same second shares one value; the next second gets a new one,
         and so does a clock that went back.
         """
-        cache = http.DateCache()
+        cache = dates.DateCache()
         first = cache.at(10.1)
         self.assertIs(cache.at(10.9), first)
         self.assertEqual(cache.at(11.0), b"Thu, 01 Jan 1970 00:00:11 GMT")
@@ -185,7 +191,7 @@ class ReaderEdgeTests(SynchronousTestCase):
         Bytes after a request that closes the connection are never read, so
         they cannot be refused either.
         """
-        reader = http.RequestReader()
+        reader = RequestReader()
         requests = reader.feed(
             b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n\x00garbage"
         )
@@ -198,11 +204,11 @@ class ReaderEdgeTests(SynchronousTestCase):
         500, not an exception out of the reader.
         """
 
-        class Broken(http.RequestReader):
+        class Broken(RequestReader):
             def on_url(self, url: bytes) -> None:
                 raise RuntimeError("oops")
 
         reader = Broken()
         self.assertEqual(reader.feed(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"), [])
         assert reader.error is not None
-        self.assertEqual(reader.error.status, http.INTERNAL_ERROR)
+        self.assertEqual(reader.error.status, statuses.INTERNAL_ERROR)

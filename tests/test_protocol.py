@@ -12,13 +12,15 @@ from twisted.internet.task import Clock
 from twisted.logger import capturedLogs
 from twisted.trial.unittest import SynchronousTestCase
 
-from hello_service import http
+from hello_service import responses
+from hello_service.responders import ConcurrentResponder
 from hello_service.routes import Route, render
 
 from .support.builders import (
     EPOCH_DATE,
     HELLO,
     NOT_FOUND,
+    PAGES,
     connect,
     connectDirect,
     errorResponse,
@@ -468,12 +470,12 @@ class EdgeTests(SynchronousTestCase):
         quietly when the client leaves.
         """
         clock = Clock()
-        slow = makeFactory(clock, delay=5).responder
+        slow = ConcurrentResponder(PAGES, 5, clock)
 
         class Instant:
             mode = "test"
 
-            def respond(self, route: Route) -> Deferred[http.Response]:
+            def respond(self, route: Route) -> Deferred[responses.Response]:
                 if route.delayed:
                     return slow.respond(route)  # type: ignore[return-value]
                 return succeed(render(route, HELLO, EPOCH_DATE))

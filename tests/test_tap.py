@@ -242,7 +242,7 @@ class OptionsTakeEffectTests(SynchronousTestCase):
         threads, started and stopped with the service.
         """
         service, _ = built("--parallel", "--threads", "4")
-        self.assertEqual(service.factory.responder.mode, "parallel")
+        self.assertEqual(service.factory.answerer.mode, "parallel")
         pool = service.threadPool
         assert pool is not None
         self.assertEqual((pool.min, pool.max), (0, 4))

@@ -13,6 +13,7 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
+from hello_service.answers import Answerer
 from hello_service.pages import Pages
 from hello_service.protocol import HelloFactory, HelloProtocol
 from hello_service.responders import ConcurrentResponder, Responder
@@ -42,7 +43,7 @@ def makeFactory(
         clock = Clock()
     if responder is None:
         responder = ConcurrentResponder(PAGES, delay, clock)
-    return HelloFactory(responder, clock, **kwargs)
+    return HelloFactory(Answerer(responder, clock), clock, **kwargs)
 
 
 def connect(

@@ -26,9 +26,10 @@ from hypothesis import strategies as st
 from twisted.internet.task import Clock
 from twisted.logger import capturedLogs
 
-from hello_service import http
+from hello_service import statuses
 from hello_service.deadlines import Timeouts
 from hello_service.pages import loadPages
+from hello_service.requests import HTTPError, Request, RequestReader
 from hello_service.responders import ParallelResponder
 
 from .builders import HELLO, NOT_FOUND, connect, connectDirect, makeFactory
@@ -237,7 +238,7 @@ class Expected:
 _PLAIN_TEXT_405 = b"405 Method Not Allowed\n"
 
 
-def _answerTo(request: http.Request) -> tuple[bytes, bytes]:
+def _answerTo(request: Request) -> tuple[bytes, bytes]:
     """
     The status code and body of a request, by the rules of the route table
     and of conditional and range requests written out again: GET and HEAD of
@@ -297,8 +298,8 @@ def expectedAnswers(chunks: list[bytes], how: Conditions = PLAIN) -> list[Expect
     refusal; or, when the timeouts expire on a request begun and not
     finished, a 408.
     """
-    reader = http.RequestReader()
-    requests: list[http.Request] = []
+    reader = RequestReader()
+    requests: list[Request] = []
     for chunk in chunks:
         requests.extend(reader.feed(chunk))
     answers = []
@@ -323,7 +324,7 @@ def expectedAnswers(chunks: list[bytes], how: Conditions = PLAIN) -> list[Expect
             return answers
     error = reader.error
     if error is None and how.timeOut and reader.midRequest:
-        error = http.HTTPError(http.REQUEST_TIMEOUT, "request too slow")
+        error = HTTPError(statuses.REQUEST_TIMEOUT, "request too slow")
     if error is not None:
         answers.append(
             Expected(error.status[:3], error.status + b"\n", False, b"close")

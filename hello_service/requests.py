@@ -1,22 +1,19 @@
-# -*- test-case-name: tests.test_http -*-
+# -*- test-case-name: tests.test_requests -*-
 """
-The HTTP/1.1 rules of the service, free of I/O: bytes in, requests out;
-responses in, bytes out.
+The request side of HTTP/1.1, free of I/O: bytes in, requests out.
 
 Parsing is done by C{httptools} (the llhttp parser of Node.js), which already
 refuses the request-smuggling forms (Content-Length with Transfer-Encoding,
 duplicate Content-Length, unknown codings, bad chunk sizes, bare LF, obs-fold,
 NUL or CR in fields).  This module adds what a server must decide on top of
-it: size limits, the Host rule, supported versions, keep-alive, and the exact
-bytes of every response.  It imports nothing from Twisted, so it is tested
-with byte strings alone.
+it: size limits, the Host rule, supported versions and keep-alive.  It
+imports nothing from Twisted, so it is tested with byte strings alone; the
+answers live in L{hello_service.responses}.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from email.utils import formatdate
-from typing import TYPE_CHECKING
 
 from httptools import (
     HttpParserCallbackError,
@@ -27,30 +24,15 @@ from httptools import (
     HttpRequestParser,
 )
 
-if TYPE_CHECKING:
-    from hello_service.caching import Validators
-
-OK = b"200 OK"
-NO_CONTENT = b"204 No Content"
-NOT_FOUND = b"404 NOT FOUND"
-METHOD_NOT_ALLOWED = b"405 Method Not Allowed"
-BAD_REQUEST = b"400 Bad Request"
-REQUEST_TIMEOUT = b"408 Request Timeout"
-CONTENT_TOO_LARGE = b"413 Content Too Large"
-URI_TOO_LONG = b"414 URI Too Long"
-HEADERS_TOO_LARGE = b"431 Request Header Fields Too Large"
-INTERNAL_ERROR = b"500 Internal Server Error"
-VERSION_NOT_SUPPORTED = b"505 HTTP Version Not Supported"
-
-HTML = b"text/html; charset=utf-8"
-TEXT = b"text/plain; charset=utf-8"
-
-#: What ends a response head, by what the connection does next.  An HTTP/1.1
-#: connection is persistent unless it says otherwise; an HTTP/1.0 one that
-#: asked for keep-alive must be told it got it.
-KEEP_ALIVE_11 = b"\r\n"
-KEEP_ALIVE_10 = b"Connection: keep-alive\r\n\r\n"
-CLOSE = b"Connection: close\r\n\r\n"
+from hello_service.statuses import (
+    BAD_REQUEST,
+    CONTENT_TOO_LARGE,
+    HEADERS_TOO_LARGE,
+    INTERNAL_ERROR,
+    METHOD_NOT_ALLOWED,
+    URI_TOO_LONG,
+    VERSION_NOT_SUPPORTED,
+)
 
 #: The request headers of conditional and range requests (see caching.py):
 #: the only ones kept besides those the service itself needs.
@@ -64,9 +46,6 @@ CONDITION_HEADERS = frozenset(
         b"if-range",
     }
 )
-
-#: The interim answer to C{Expect: 100-continue}: send your body.
-CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 #: llhttp's reasons for refusing a version; the HTTP/2 connection preface
 #: ("PRI * HTTP/2.0") is one too.
@@ -173,6 +152,8 @@ class RequestReader:
     error, then close.
 
     @ivar error: what was wrong with the input, or L{None}.
+    @ivar midRequest: whether part of a request has been received but not
+        all of it.
     @ivar continueWanted: the request being read asked, with C{Expect:
         100-continue}, to hear that it may send its body, and has not sent
         it yet.
@@ -190,7 +171,7 @@ class RequestReader:
         "_headBytes",
         "_rawHeadBytes",
         "_inBody",
-        "_inMessage",
+        "midRequest",
         "_bodyBytes",
         "_hosts",
         "_referer",
@@ -205,24 +186,11 @@ class RequestReader:
         self._parser = HttpRequestParser(self)
         self._limits = limits
         self._done: list[Request] = []
-        self._inBody = self._inMessage = False
+        self._inBody = self.midRequest = False
         self._rawHeadBytes = 0
         self._bodyBytes = 0
         self._request = UNPARSED
-        self._startHead()
-
-    def _startHead(self) -> None:
-        self._url = b""
-        self._headerCount = self._headBytes = self._hosts = 0
-        self._referer = self._userAgent = b"-"
         self._conditions: dict[bytes, bytes] | None = None
-
-    @property
-    def midRequest(self) -> bool:
-        """
-        Whether part of a request has been received but not all of it.
-        """
-        return self._inMessage
 
     def feed(self, data: bytes) -> list[Request]:
         """
@@ -308,8 +276,13 @@ class RequestReader:
 
     def on_message_begin(self) -> None:
         # The first byte of a request: it may be the last byte of a chunk
-        # that completed others, so the chunk's size cannot tell.
-        self._inMessage = True
+        # that completed others, so the chunk's size cannot tell.  The head
+        # being read starts afresh here.
+        self.midRequest = True
+        self._url = b""
+        self._headerCount = self._headBytes = self._hosts = 0
+        self._referer = self._userAgent = b"-"
+        self._conditions = None
 
     def on_url(self, url: bytes) -> None:
         url = self._url + url
@@ -371,7 +344,6 @@ class RequestReader:
         if self._expectContinue:
             self._expectContinue = False
             self.continueWanted = versionBytes == b"1.1"
-        self._startHead()
 
     def on_body(self, body: bytes) -> None:
         self._bodyBytes += len(body)
@@ -380,7 +352,7 @@ class RequestReader:
 
     def on_message_complete(self) -> None:
         self._done.append(self._request)
-        self._inBody = self._inMessage = False
+        self._inBody = self.midRequest = False
         self._bodyBytes = 0
         self.continueWanted = False  # the body is here already
 
@@ -402,159 +374,3 @@ def requestPath(target: bytes) -> bytes:
         if end >= 0:
             target = target[:end]
     return target
-
-
-def httpDate(seconds: float) -> bytes:
-    """
-    The IMF-fixdate of RFC 9110 for a POSIX time, as a Date header wants it.
-    """
-    return formatdate(seconds, usegmt=True).encode("ascii")
-
-
-class DateCache:
-    """
-    The Date header value, recomputed at most once a second.
-
-    Formatting a date costs more than answering a request from memory, so
-    every response of the same second shares one.
-
-    @ivar value: the Date value of the second from C{validFrom} (included)
-        to C{validUntil} (excluded).
-    """
-
-    __slots__ = ("value", "validFrom", "validUntil")
-
-    def __init__(self) -> None:
-        self.value = b""
-        self.validFrom = 0.0
-        self.validUntil = -1.0
-
-    def at(self, now: float) -> bytes:
-        """
-        The Date value for time C{now}; a new second, or a clock set back,
-        makes a new one.
-        """
-        if not self.validFrom <= now < self.validUntil:
-            second = float(int(now))
-            self.value = httpDate(second)
-            self.validFrom = second
-            self.validUntil = second + 1.0
-        return self.value
-
-
-#: Every kind of answer the metrics count, as (route label, status code), in
-#: the order they were first made: a kind is its index here, so that the
-#: request path counts an answer with one list increment.
-ANSWER_KINDS: list[tuple[str, bytes]] = []
-_KIND_INDEXES: dict[tuple[str, bytes], int] = {}
-
-#: At most this many kinds: route labels times status codes.
-MAX_ANSWER_KINDS = 64
-
-
-def answerKind(label: str, status: bytes) -> int:
-    """
-    The index of the answers of route C{label} with C{status}.
-    """
-    key = (label, status)
-    index = _KIND_INDEXES.get(key)
-    if index is None:
-        index = _KIND_INDEXES[key] = len(ANSWER_KINDS)
-        if index >= MAX_ANSWER_KINDS:
-            raise RuntimeError(f"more than {MAX_ANSWER_KINDS} kinds of answer")
-        ANSWER_KINDS.append(key)
-    return index
-
-
-class Response:
-    """
-    A response ready to send but for how the connection goes on: its status,
-    its head without the final line (L{KEEP_ALIVE_11}, L{KEEP_ALIVE_10} or
-    L{CLOSE} ends it), and its body.
-
-    @ivar kind: what the metrics count it under (see L{answerKind}).
-    @ivar date: its Date value.
-    @ivar validators: the validators of the page it carries, if it carries
-        one that conditional and range requests may ask about.
-    """
-
-    __slots__ = ("status", "head", "body", "kind", "date", "validators")
-
-    def __init__(
-        self,
-        status: bytes,
-        head: bytes,
-        body: bytes,
-        label: str = "other",
-        date: bytes = b"",
-        validators: Validators | None = None,
-    ) -> None:
-        self.status = status
-        self.head = head
-        self.body = body
-        self.kind = answerKind(label, status)
-        self.date = date
-        self.validators = validators
-
-    def __repr__(self) -> str:
-        return f"Response({self.status!r}, {self.head!r}, {len(self.body)} bytes)"
-
-    def toBytes(self, request: Request, keepAlive: bool) -> bytes:
-        """
-        The bytes on the wire when answering C{request}: the body is left out
-        for HEAD, and the last header says whether the connection goes on.
-        """
-        if not keepAlive:
-            ending = CLOSE
-        elif request.version == b"1.1":
-            ending = KEEP_ALIVE_11
-        else:
-            ending = KEEP_ALIVE_10
-        if request.method == b"HEAD":
-            return self.head + ending
-        return self.head + ending + self.body
-
-
-def buildResponse(
-    status: bytes,
-    body: bytes,
-    date: bytes,
-    contentType: bytes = HTML,
-    extraHeaders: bytes = b"",
-    label: str = "other",
-    validators: Validators | None = None,
-) -> Response:
-    """
-    Build a response with the headers every response of ours has; C{label}
-    names its route in the metrics; C{validators}, of the page it carries,
-    add their headers.
-    """
-    if validators is not None:
-        extraHeaders += validators.headers
-    head = (
-        b"HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nDate: %s\r\n%s"
-        % (
-            status,
-            contentType,
-            len(body),
-            date,
-            extraHeaders,
-        )
-    )
-    return Response(status[:3], head, body, label, date, validators)
-
-
-def plainTextResponse(status: bytes, date: bytes, extraHeaders: bytes) -> Response:
-    """
-    The short plain-text answer of a status that has no page: its status
-    line, as text.
-    """
-    return buildResponse(status, status + b"\n", date, TEXT, extraHeaders)
-
-
-def noContentResponse(date: bytes, extraHeaders: bytes, label: str) -> Response:
-    """
-    A 204: no body, and so no Content-Length or Content-Type.
-    """
-    head = b"HTTP/1.1 %s\r\nDate: %s\r\n%s" % (NO_CONTENT, date, extraHeaders)
-    return Response(NO_CONTENT[:3], head, b"", label, date)

@@ -1,0 +1,113 @@
+# -*- test-case-name: tests.test_counting -*-
+"""
+What the service counts, as plain numbers, free of Twisted and of
+C{prometheus_client}.
+
+The request path only adds to plain integers (L{RequestCounts}): one list
+increment per answer, indexed by the answer's kind (its route label and
+status, L{answerKind}), and, for answers that waited (C{/sleep}, the thread
+pool, a pipelined request behind them), one histogram bucket.  The admin
+endpoint reads a L{Snapshot} of them when it is scraped: in one process the
+live figures, with C{--workers} the sum of every worker's latest snapshot
+(each worker sends one every second to the main process, and a last one when
+it stops).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Iterable
+from typing import Any
+
+from hello_service import statuses
+
+#: The route labels the metrics know: those of the route table
+#: (L{hello_service.routes}), and C{other} for everything else.
+ROUTE_LABELS = ("/", "/sleep", "other")
+
+#: Every kind of answer the metrics count, as (route label, status code):
+#: a kind is its index here, so that the request path counts an answer with
+#: one list increment.  The table is fixed: nothing grows at request time.
+ANSWER_KINDS: tuple[tuple[str, bytes], ...] = tuple(
+    (label, status[:3]) for label in ROUTE_LABELS for status in statuses.ALL
+)
+_KIND_INDEXES = {kind: index for index, kind in enumerate(ANSWER_KINDS)}
+
+
+def answerKind(label: str, status: bytes) -> int:
+    """
+    The index of the answers of route C{label} with C{status} (its code, or
+    its whole status line).
+    """
+    try:
+        return _KIND_INDEXES[label, status[:3]]
+    except KeyError:
+        raise ValueError(f"no answer kind {label!r} {status!r}") from None
+
+
+#: Upper bounds of the request duration histogram, in seconds: answers from
+#: memory land in the first; C{/sleep} (5 s by default) near the last.
+DURATION_BUCKETS = (0.001, 0.005, 0.025, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+#: A JSON-able snapshot of the figures: see L{RequestCounts.snapshot}.
+Snapshot = dict[str, Any]
+
+
+class RequestCounts:
+    """
+    The figures of one process's requests, as plain numbers.
+
+    @ivar answered: answers by kind (L{answerKind}).
+    @ivar waited: by kind, how many answers did not go out in the turn their
+        request completed in, by duration bucket (the last for longer than
+        all bounds); every other answer took no measurable time.
+    @ivar waitedSeconds: by kind, the sum of those durations.
+    """
+
+    __slots__ = ("answered", "waited", "waitedSeconds")
+
+    def __init__(self) -> None:
+        self.answered = [0] * len(ANSWER_KINDS)
+        self.waited = [
+            [0] * (len(DURATION_BUCKETS) + 1) for _ in range(len(ANSWER_KINDS))
+        ]
+        self.waitedSeconds = [0.0] * len(ANSWER_KINDS)
+
+    def observeWait(self, seconds: float, kind: int) -> None:
+        """
+        An answer of C{kind} went out C{seconds} after its request completed.
+        """
+        self.waited[kind][bisect_left(DURATION_BUCKETS, seconds)] += 1
+        self.waitedSeconds[kind] += seconds
+
+    def snapshot(self, **gauges: float) -> Snapshot:
+        """
+        The figures as JSON-able data, by route label and status, with the
+        given gauges.
+        """
+        kinds = []
+        for (label, status), answered, waited, seconds in zip(
+            ANSWER_KINDS, self.answered, self.waited, self.waitedSeconds, strict=True
+        ):
+            if answered:
+                kinds.append([label, status.decode("ascii"), answered, waited, seconds])
+        return {"kinds": kinds, "gauges": gauges}
+
+
+def addSnapshots(snapshots: Iterable[Snapshot]) -> Snapshot:
+    """
+    The sum of several processes' snapshots.
+    """
+    kinds: dict[tuple[str, str], list[Any]] = {}
+    gauges: dict[str, float] = {}
+    for snapshot in snapshots:
+        for label, status, answered, waited, seconds in snapshot["kinds"]:
+            total = kinds.setdefault(
+                (label, status), [label, status, 0, [0] * len(waited), 0.0]
+            )
+            total[2] += answered
+            total[3] = [a + b for a, b in zip(total[3], waited, strict=True)]
+            total[4] += seconds
+        for name, value in snapshot["gauges"].items():
+            gauges[name] = gauges.get(name, 0) + value
+    return {"kinds": list(kinds.values()), "gauges": gauges}
