@@ -1,23 +1,26 @@
-# -*- test-case-name: tests.test_tap,tests.test_workers -*-
+# -*- test-case-name: tests.test_listening,tests.test_tap,tests.test_workers -*-
 """
 Listening on C{--listen} and C{--admin} descriptions, at once or not at all,
-naming what was bound the way an operator reads it, and the grace of
-C{--drain-delay} before listening stops.
+and naming what was bound the way an operator reads it; and binding the
+sockets that the workers of C{--workers} serve (L{bindListeners}): a TCP
+endpoint is bound once per worker slot with C{SO_REUSEPORT}, so the kernel
+spreads new connections evenly across the workers; UNIX and systemd sockets
+are shared by all workers.
 """
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Sequence
 from typing import Any
 
+from twisted.internet.endpoints import TCP4ServerEndpoint, TCP6ServerEndpoint
 from twisted.internet.interfaces import (
     IListeningPort,
     IProtocolFactory,
-    IReactorTime,
     IStreamServerEndpoint,
 )
-from twisted.internet.task import deferLater
-from twisted.logger import Logger
+from twisted.internet.protocol import Factory
 from twisted.python.failure import Failure
 
 
@@ -26,6 +29,14 @@ class StartupError(SystemExit):
     The service cannot start.  twistd lets a L{SystemExit} through, so the
     operator sees this one-line message and a non-zero exit, not a traceback.
     """
+
+
+def formatAddress(kind: str, host: str, port: int) -> str:
+    """
+    A network address as the start-up line names it: C{tcp:127.0.0.1:7878},
+    or C{tcp6:[::1]:7878} with brackets around an IPv6 host.
+    """
+    return f"{kind}:[{host}]:{port}" if ":" in host else f"{kind}:{host}:{port}"
 
 
 def describeAddress(description: str, port: IListeningPort) -> str:
@@ -38,9 +49,9 @@ def describeAddress(description: str, port: IListeningPort) -> str:
     address: Any = port.getHost()
     host = getattr(address, "host", None)
     if host is not None:
-        if ":" in host:
-            return f"{'tcp6' if kind == 'tcp' else kind}:[{host}]:{address.port}"
-        return f"{kind}:{host}:{address.port}"
+        if ":" in host and kind == "tcp":
+            kind = "tcp6"
+        return formatAddress(kind, host, address.port)
     name = getattr(address, "name", None)
     if isinstance(name, bytes):
         name = name.decode("utf-8", "replace")
@@ -71,15 +82,148 @@ def listenAll(
     return ports
 
 
-async def serveBeforeDraining(log: Logger, clock: IReactorTime, delay: float) -> None:
+class _NoAccepting(Factory):
     """
-    C{--drain-delay}: once C{/ready} answers 503, keep serving C{delay}
-    seconds more, so that load balancers stop sending before any connection
-    is refused.
+    The factory of the main process's listening ports, which never accept:
+    the workers do.
     """
-    if delay > 0:
-        log.info(
-            "not ready: /ready answers 503; serving {delay} s more, then draining",
-            delay=delay,
+
+    noisy = False
+
+
+def tcpEndpointAddress(endpoint: object) -> tuple[str, int, int] | None:
+    """
+    The interface, port and backlog of a C{tcp:} or C{tcp6:} endpoint, or
+    L{None} for any other kind.  Twisted keeps them in private attributes
+    (C{tests.test_listening} fails loudly if a release renames them).
+    """
+    if not isinstance(endpoint, TCP4ServerEndpoint | TCP6ServerEndpoint):
+        return None
+    found: tuple[str, int, int] = (
+        endpoint._interface,
+        endpoint._port,
+        endpoint._backlog,
+    )
+    return found
+
+
+class Listener:
+    """
+    One C{--listen} endpoint as the workers get it: the descriptor each
+    worker slot serves, bound by the main process, which keeps it open for
+    the replacements of that slot's worker.
+    """
+
+    description: str
+    #: The address family, by the name a worker takes (INET, INET6, UNIX).
+    family: str
+    #: The address bound, as the start-up line shows it.
+    address: str
+
+    def descriptorFor(self, slot: int) -> int:
+        raise NotImplementedError()
+
+    def close(self) -> None:
+        raise NotImplementedError()
+
+
+class ReusePortListener(Listener):
+    """
+    A TCP endpoint served through one socket per worker slot, all bound to
+    the same address with C{SO_REUSEPORT}: the kernel spreads new
+    connections across the slots evenly, whichever worker is busy.  A
+    slot's socket outlives its worker: a replacement (after a crash or on
+    SIGHUP) takes over the same socket, so a connection waiting in its queue
+    is served, never reset.
+    """
+
+    def __init__(
+        self,
+        description: str,
+        endpoint: object,
+        slots: int,
+        address: tuple[str, int, int],
+    ) -> None:
+        interface, port, backlog = address
+        family = (
+            socket.AF_INET6
+            if isinstance(endpoint, TCP6ServerEndpoint)
+            else socket.AF_INET
         )
-        await deferLater(clock, delay, lambda: None)
+        self.description = description
+        self.family = "INET6" if family == socket.AF_INET6 else "INET"
+        self._sockets: dict[int, socket.socket] = {}
+        try:
+            for slot in range(1, slots + 1):
+                listening = socket.socket(family, socket.SOCK_STREAM)
+                self._sockets[slot] = listening
+                listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+                listening.bind((interface, port))
+                port = listening.getsockname()[1]  # the one tcp:0 chose, for all
+                listening.listen(backlog)
+                listening.setblocking(False)
+        except OSError as error:
+            self.close()
+            raise StartupError(
+                f"hello: cannot listen on {description}: {error}"
+            ) from None
+        host = self._sockets[1].getsockname()[0]
+        self.address = formatAddress(description.split(":", 1)[0].lower(), host, port)
+
+    def descriptorFor(self, slot: int) -> int:
+        return self._sockets[slot].fileno()
+
+    def close(self) -> None:
+        for listening in self._sockets.values():
+            listening.close()
+        self._sockets = {}
+
+
+class SharedListener(Listener):
+    """
+    An endpoint served through one socket shared by every worker (UNIX
+    sockets, and a socket passed by systemd): the kernel wakes every worker
+    for a new connection and the first to run accepts it.
+    """
+
+    def __init__(self, description: str, port: IListeningPort) -> None:
+        port.stopReading()  # type: ignore[attr-defined]
+        self.description = description
+        family = port.addressFamily  # type: ignore[attr-defined]
+        self.family = {socket.AF_INET: "INET", socket.AF_INET6: "INET6"}.get(
+            family, "UNIX"
+        )
+        self.address = describeAddress(description, port)
+        self._port = port
+
+    def descriptorFor(self, slot: int) -> int:
+        return self._port.fileno()  # type: ignore[attr-defined,no-any-return]
+
+    def close(self) -> None:
+        self._port.stopListening()
+
+
+def bindListeners(
+    endpoints: Sequence[tuple[str, IStreamServerEndpoint]], slots: int
+) -> list[Listener]:
+    """
+    Bind every endpoint for C{slots} workers, or none: a one-line
+    L{StartupError} names the first that cannot listen.
+    """
+    listeners: list[Listener] = []
+    try:
+        for description, endpoint in endpoints:
+            address = tcpEndpointAddress(endpoint)
+            if address is not None:
+                listeners.append(
+                    ReusePortListener(description, endpoint, slots, address)
+                )
+            else:
+                (port,) = listenAll([(description, endpoint)], _NoAccepting())
+                listeners.append(SharedListener(description, port))
+    except StartupError:
+        for listener in listeners:
+            listener.close()
+        raise
+    return listeners

@@ -29,6 +29,7 @@ from twisted.internet.interfaces import (
 from twisted.logger import Logger
 from twisted.python.threadpool import ThreadPool
 
+from hello_service.admin import AdminEndpoint
 from hello_service.counting import Snapshot
 from hello_service.limits import (
     BY_DESCRIPTORS,
@@ -36,11 +37,7 @@ from hello_service.limits import (
     descriptorLimiter,
     raiseDescriptorLimit,
 )
-from hello_service.listening import (
-    describeAddress,
-    listenAll,
-    serveBeforeDraining,
-)
+from hello_service.listening import describeAddress, listenAll
 from hello_service.protocol import HelloFactory
 
 
@@ -82,11 +79,8 @@ class HelloService(Service):
         self.shutdownTimeout = shutdownTimeout
         self.maxConnections = maxConnections
         self.ports: list[IListeningPort] = []
-        self.drainDelay = drainDelay
-        #: Whether it serves and means to go on: C{/ready}.
-        self.ready = False
-        self.admin = admin
-        self.adminPorts: list[IListeningPort] = []
+        #: The admin site, readiness and drain delay.
+        self.admin = AdminEndpoint(admin, reactor, drainDelay)  # type: ignore[arg-type]
         self._reactor = reactor
         self._lastFullWarning: float | None = None
 
@@ -119,7 +113,7 @@ class HelloService(Service):
         super().startService()  # type: ignore[no-untyped-call]
         if not self.ports:
             self._listen()
-        self.ready = True
+        self.admin.ready = True
         if self.threadPool is not None:
             self.threadPool.start()
         limiter = self.factory.connectionLimiter
@@ -175,11 +169,7 @@ class HelloService(Service):
         """
         limiter = self._limitConnections()
         self.ports = listenAll(self.endpoints, self.factory)
-        if self.admin is not None:
-            from hello_service.admin import adminSite, listenAdmin
-
-            site = adminSite(self.metricsSnapshot, lambda: self.ready)
-            self.adminPorts = listenAdmin(self.admin, site, self._closePorts)
+        self.admin.listen(self.metricsSnapshot, self._closePorts)
         if limiter is not None:
             for port in self.ports:
                 limiter.addPort(port)  # type: ignore[arg-type]
@@ -194,8 +184,7 @@ class HelloService(Service):
         return ensureDeferred(self._stop())
 
     async def _stop(self) -> None:
-        self.ready = False
-        await serveBeforeDraining(self.log, self._reactor, self.drainDelay)  # type: ignore[arg-type]
+        await self.admin.stopBeingReady()
         ports, self.ports = self.ports, []
         limiter = self.factory.connectionLimiter
         for port in ports:
@@ -239,5 +228,4 @@ class HelloService(Service):
         factory.accessLog.close()
         if self.threadPool is not None:
             self.threadPool.stop()
-        adminPorts, self.adminPorts = self.adminPorts, []
-        await DeferredList([maybeDeferred(port.stopListening) for port in adminPorts])
+        await self.admin.close()

@@ -22,7 +22,7 @@ from hello_service.requests import DEFAULT_LIMITS, RequestLimits
 from hello_service.responders import ConcurrentResponder, ParallelResponder, Responder
 from hello_service.routes import DEFAULT_CACHE_CONTROL
 from hello_service.service import HelloService
-from hello_service.workers import WorkerSupervisor, workerCount
+from hello_service.supervisor import Supervisor, workerCount
 
 #: The endpoint kinds whose sockets workers can share.
 _WORKER_ENDPOINTS = {"tcp", "tcp6", "unix", "systemd"}
@@ -315,7 +315,7 @@ def makeService(options: Options) -> IService:
     """
     reactor = options._reactor or _installedReactor()
     if options["workers"] > 1:
-        return WorkerSupervisor(
+        return Supervisor(
             options["endpoints"],
             options.workerArguments(),
             options["workers"],

@@ -4,7 +4,7 @@ One worker process of C{twistd -n hello --workers N}:
 
     python -m hello_service.worker --slot 1 --inherit 3:INET:tcp:7878 -- [hello options]
 
-The main process (L{hello_service.workers}) binds the listening sockets and
+The supervisor (L{hello_service.supervisor}) binds the listening sockets and
 starts each worker with them as inherited descriptors; the worker adopts
 them (L{AdoptedPortEndpoint}) and serves them exactly as a single C{twistd
 -n hello} process serves its own, with the same options.  Its log events go

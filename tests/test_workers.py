@@ -22,8 +22,9 @@ from twisted.internet.endpoints import serverFromString
 from twisted.internet.testing import MemoryReactor
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
+from hello_service.listening import tcpEndpointAddress
+from hello_service.supervisor import workerCount
 from hello_service.tap import Options
-from hello_service.workers import tcpEndpointAddress, workerCount
 
 from .support.load import SteadyLoad
 from .support.processes import (

@@ -1,9 +1,9 @@
 # -*- test-case-name: tests.test_workers -*-
 """
-C{--workers N}: one main process owns the listening sockets and N worker
-processes serve them, the way gunicorn's arbiter does it.
+C{--workers N}: the supervisor.  The main process owns the listening sockets
+and N worker processes serve them, the way gunicorn's arbiter does it.
 
-The main process binds every C{--listen} endpoint (a systemd socket too),
+The supervisor binds every C{--listen} endpoint (a systemd socket too),
 never accepts on them, and starts each worker (L{hello_service.worker})
 with the sockets as inherited descriptors and the same options.  It relays
 the workers' log events into its own log, replaces a worker that dies (with
@@ -13,10 +13,8 @@ by a fresh one that is serving before the old one stops accepting and
 drains.  The sockets stay open in the main process throughout, so no
 connection is refused or reset by a restart.
 
-A TCP endpoint is bound once per worker slot with C{SO_REUSEPORT}, so the
-kernel spreads new connections evenly across the workers; UNIX and systemd
-sockets are shared by all workers (see L{ReusePortListener} and
-L{SharedListener}, and the README's "Workers" section for the figures).
+How the sockets are bound for the workers is L{hello_service.listening}'s
+job (L{bindListeners}).
 """
 
 from __future__ import annotations
@@ -24,34 +22,23 @@ from __future__ import annotations
 import atexit
 import os
 import signal
-import socket
 import sys
 from collections import deque
 from collections.abc import Sequence
+from enum import Enum
 from typing import Any
 
 from twisted.application.service import Service
-from twisted.internet.defer import (
-    Deferred,
-    DeferredList,
-    ensureDeferred,
-    maybeDeferred,
-)
-from twisted.internet.endpoints import TCP4ServerEndpoint, TCP6ServerEndpoint
+from twisted.internet.defer import Deferred, DeferredList, ensureDeferred
 from twisted.internet.error import ProcessDone, ProcessExitedAlready
-from twisted.internet.interfaces import IListeningPort, IStreamServerEndpoint
-from twisted.internet.protocol import Factory, ProcessProtocol
+from twisted.internet.interfaces import IStreamServerEndpoint
+from twisted.internet.protocol import ProcessProtocol
 from twisted.logger import Logger, eventFromJSON, globalLogPublisher
 from twisted.python.failure import Failure
 
-from hello_service.admin import adminSite, listenAdmin
+from hello_service.admin import AdminEndpoint
 from hello_service.counting import Snapshot, addSnapshots
-from hello_service.listening import (
-    StartupError,
-    describeAddress,
-    listenAll,
-    serveBeforeDraining,
-)
+from hello_service.listening import Listener, bindListeners
 
 #: A worker that dies this many times within L{CRASH_WINDOW} seconds is a
 #: crash loop: the main process gives up.
@@ -60,6 +47,23 @@ CRASH_WINDOW = 60.0
 
 #: How long a new worker may take to start serving.
 START_TIMEOUT = 30.0
+
+
+class Phase(Enum):
+    """
+    Where the supervisor is in its life.
+    """
+
+    #: Workers are starting; not ready yet.
+    STARTING = "starting"
+    #: Every slot has a worker serving.
+    SERVING = "serving"
+    #: A rolling restart is replacing the workers, one at a time.
+    RESTARTING = "restarting"
+    #: Told to stop: the workers drain, nothing is replaced.
+    STOPPING = "stopping"
+    #: A crash loop: everything stops and the process exits with status 1.
+    GAVE_UP = "gave up"
 
 
 def workerCount(value: str) -> int:
@@ -89,156 +93,6 @@ def describeExit(reason: Failure) -> str:
     return f"ended ({status})"
 
 
-class _NoAccepting(Factory):
-    """
-    The factory of the main process's listening ports, which never accept:
-    the workers do.
-    """
-
-    noisy = False
-
-
-def tcpEndpointAddress(endpoint: object) -> tuple[str, int, int] | None:
-    """
-    The interface, port and backlog of a C{tcp:} or C{tcp6:} endpoint, or
-    L{None} for any other kind.  Twisted keeps them in private attributes
-    (C{tests.test_workers} fails loudly if a release renames them).
-    """
-    if not isinstance(endpoint, TCP4ServerEndpoint | TCP6ServerEndpoint):
-        return None
-    found: tuple[str, int, int] = (
-        endpoint._interface,
-        endpoint._port,
-        endpoint._backlog,
-    )
-    return found
-
-
-class Listener:
-    """
-    One C{--listen} endpoint as the workers get it: the descriptor each
-    worker slot serves, bound by the main process, which keeps it open for
-    the replacements of that slot's worker.
-    """
-
-    description: str
-    #: The address family, by the name a worker takes (INET, INET6, UNIX).
-    family: str
-    #: The address bound, as the start-up line shows it.
-    address: str
-
-    def descriptorFor(self, slot: int) -> int:
-        raise NotImplementedError()
-
-    def close(self) -> None:
-        raise NotImplementedError()
-
-
-class ReusePortListener(Listener):
-    """
-    A TCP endpoint served through one socket per worker slot, all bound to
-    the same address with C{SO_REUSEPORT}: the kernel spreads new
-    connections across the slots evenly, whichever worker is busy.  A
-    slot's socket outlives its worker: a replacement (after a crash or on
-    SIGHUP) takes over the same socket, so a connection waiting in its queue
-    is served, never reset.
-    """
-
-    def __init__(
-        self,
-        description: str,
-        endpoint: object,
-        slots: int,
-        address: tuple[str, int, int],
-    ) -> None:
-        interface, port, backlog = address
-        family = (
-            socket.AF_INET6
-            if isinstance(endpoint, TCP6ServerEndpoint)
-            else socket.AF_INET
-        )
-        self.description = description
-        self.family = "INET6" if family == socket.AF_INET6 else "INET"
-        self._sockets: dict[int, socket.socket] = {}
-        try:
-            for slot in range(1, slots + 1):
-                listening = socket.socket(family, socket.SOCK_STREAM)
-                self._sockets[slot] = listening
-                listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-                listening.bind((interface, port))
-                port = listening.getsockname()[1]  # the one tcp:0 chose, for all
-                listening.listen(backlog)
-                listening.setblocking(False)
-        except OSError as error:
-            self.close()
-            raise StartupError(
-                f"hello: cannot listen on {description}: {error}"
-            ) from None
-        host = self._sockets[1].getsockname()[0]
-        kind = description.split(":", 1)[0].lower()
-        self.address = (
-            f"{kind}:[{host}]:{port}" if ":" in host else f"{kind}:{host}:{port}"
-        )
-
-    def descriptorFor(self, slot: int) -> int:
-        return self._sockets[slot].fileno()
-
-    def close(self) -> None:
-        for listening in self._sockets.values():
-            listening.close()
-        self._sockets = {}
-
-
-class SharedListener(Listener):
-    """
-    An endpoint served through one socket shared by every worker (UNIX
-    sockets, and a socket passed by systemd): the kernel wakes every worker
-    for a new connection and the first to run accepts it.
-    """
-
-    def __init__(self, description: str, port: IListeningPort) -> None:
-        port.stopReading()  # type: ignore[attr-defined]
-        self.description = description
-        family = port.addressFamily  # type: ignore[attr-defined]
-        self.family = {socket.AF_INET: "INET", socket.AF_INET6: "INET6"}.get(
-            family, "UNIX"
-        )
-        self.address = describeAddress(description, port)
-        self._port = port
-
-    def descriptorFor(self, slot: int) -> int:
-        return self._port.fileno()  # type: ignore[attr-defined,no-any-return]
-
-    def close(self) -> None:
-        self._port.stopListening()
-
-
-def bindListeners(
-    endpoints: Sequence[tuple[str, IStreamServerEndpoint]], slots: int
-) -> list[Listener]:
-    """
-    Bind every endpoint for C{slots} workers, or none: a one-line
-    L{StartupError} names the first that cannot listen.
-    """
-    listeners: list[Listener] = []
-    try:
-        for description, endpoint in endpoints:
-            address = tcpEndpointAddress(endpoint)
-            if address is not None:
-                listeners.append(
-                    ReusePortListener(description, endpoint, slots, address)
-                )
-            else:
-                (port,) = listenAll([(description, endpoint)], _NoAccepting())
-                listeners.append(SharedListener(description, port))
-    except StartupError:
-        for listener in listeners:
-            listener.close()
-        raise
-    return listeners
-
-
 class WorkerProcess(ProcessProtocol):
     """
     One worker, as the main process sees it: its PID, its log events, its
@@ -247,7 +101,7 @@ class WorkerProcess(ProcessProtocol):
 
     log = Logger(namespace="hello_service.workers")
 
-    def __init__(self, supervisor: WorkerSupervisor, slot: int) -> None:
+    def __init__(self, supervisor: Supervisor, slot: int) -> None:
         self.supervisor = supervisor
         self.slot = slot
         self.pid: int | None = None
@@ -317,10 +171,12 @@ class WorkerProcess(ProcessProtocol):
         self.ended.callback(None)
 
 
-class WorkerSupervisor(Service):
+class Supervisor(Service):
     """
     The main process of C{--workers N}: binds, starts, watches and replaces
     the workers, and stops them all on SIGTERM.
+
+    @ivar phase: where it is in its life (L{Phase}).
     """
 
     log = Logger(namespace="hello_service.workers")
@@ -354,18 +210,13 @@ class WorkerSupervisor(Service):
         self.alive: set[WorkerProcess] = set()
         #: How many workers were started in place of one that died.
         self.restarts = 0
-        self.gaveUp = False
-        self.admin = admin
-        self.adminPorts: list[IListeningPort] = []
-        self.drainDelay = drainDelay
-        #: Whether it serves and means to go on: C{/ready}.
-        self.ready = False
+        self.phase = Phase.STARTING
+        #: The admin site, readiness and drain delay.
+        self.admin = AdminEndpoint(admin, reactor, drainDelay)
         #: The counters of workers that have ended, summed.
         self._retired: Snapshot = addSnapshots([])
         self._reactor = reactor
         self._failures: deque[float] = deque()
-        self._stopping = False
-        self._restarting = False
         self._previousHangup: Any = None
 
     # Starting.
@@ -376,11 +227,9 @@ class WorkerSupervisor(Service):
 
     def _bind(self) -> None:
         self.listeners = bindListeners(self.endpoints, self.count)
-        if self.admin is not None:
-            site = adminSite(
-                self.metricsSnapshot, lambda: self.ready, lambda: self.restarts
-            )
-            self.adminPorts = listenAdmin(self.admin, site, self._closeListeners)
+        self.admin.listen(
+            self.metricsSnapshot, self._closeListeners, lambda: self.restarts
+        )
 
     def _closeListeners(self) -> None:
         for listener in self.listeners:
@@ -409,7 +258,9 @@ class WorkerSupervisor(Service):
         await DeferredList(
             [worker.ready for worker in self.current.values()], consumeErrors=True
         )
-        self.ready = not self._stopping
+        if self.phase is Phase.STARTING:
+            self.phase = Phase.SERVING
+            self.admin.ready = True
         self.log.info(
             "hello_service serving on {addresses} with {count} workers (pids {pids})",
             addresses=", ".join(listener.address for listener in self.listeners),
@@ -448,7 +299,7 @@ class WorkerSupervisor(Service):
             counters = dict(worker.metrics, gauges={})
             self._retired = addSnapshots([self._retired, counters])
         how = describeExit(reason)
-        if worker.retiring or self._stopping:
+        if worker.retiring or self.phase is Phase.STOPPING:
             self.log.info(
                 "worker {slot} (pid {pid}) {how}", slot=worker.slot, pid=worker.pid,
                 how="exited" if reason.check(ProcessDone) else how,
@@ -474,7 +325,7 @@ class WorkerSupervisor(Service):
         self._reactor.callLater(delay, self._replace, worker.slot)
 
     def _replace(self, slot: int) -> None:
-        if self._stopping or slot in self.current:
+        if self.phase in (Phase.STOPPING, Phase.GAVE_UP) or slot in self.current:
             return
         self.restarts += 1
         self.current[slot] = self._spawn(slot)
@@ -483,7 +334,8 @@ class WorkerSupervisor(Service):
         """
         A crash loop: stop everything and exit with status 1.
         """
-        self.gaveUp = True
+        self.phase = Phase.GAVE_UP
+        self.admin.ready = False
         self.log.critical(
             "hello: workers died {failures} times within {window} s; giving up",
             failures=failures,
@@ -506,10 +358,10 @@ class WorkerSupervisor(Service):
         return ensureDeferred(self._rollingRestart())
 
     async def _rollingRestart(self) -> None:
-        if self._restarting or self._stopping:
-            self.log.info("a rolling restart is already under way")
+        if self.phase is not Phase.SERVING:
+            self.log.info("no rolling restart while {phase}", phase=self.phase.value)
             return
-        self._restarting = True
+        self.phase = Phase.RESTARTING
         self.log.info("rolling restart of {count} workers", count=len(self.current))
         try:
             for slot in sorted(self.current):
@@ -527,7 +379,7 @@ class WorkerSupervisor(Service):
                         error=error,
                     )
                     return
-                if self._stopping:
+                if self.phase is not Phase.RESTARTING:
                     return
                 self.current[slot] = new
                 if old is not None:
@@ -537,7 +389,8 @@ class WorkerSupervisor(Service):
                 pids=", ".join(str(w.pid) for _, w in sorted(self.current.items())),
             )
         finally:
-            self._restarting = False
+            if self.phase is Phase.RESTARTING:
+                self.phase = Phase.SERVING
 
     # Stopping.
 
@@ -546,9 +399,8 @@ class WorkerSupervisor(Service):
         return ensureDeferred(self._stop())
 
     async def _stop(self) -> None:
-        self._stopping = True
-        self.ready = False
-        await serveBeforeDraining(self.log, self._reactor, self.drainDelay)
+        self.phase = Phase.STOPPING
+        await self.admin.stopBeingReady()
         if self._previousHangup is not None:
             signal.signal(signal.SIGHUP, self._previousHangup)
         workers = list(self.alive)
@@ -572,8 +424,7 @@ class WorkerSupervisor(Service):
                 )
                 worker.signal("KILL")
             await DeferredList([w.ended for w in workers], consumeErrors=True)
-        adminPorts, self.adminPorts = self.adminPorts, []
-        await DeferredList([maybeDeferred(p.stopListening) for p in adminPorts])
+        await self.admin.close()
 
 
 def _exitWithFailure() -> None:
