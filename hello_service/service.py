@@ -11,6 +11,7 @@ run with nobody waiting for it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from twisted.application.service import Service
 from twisted.internet.defer import (
@@ -29,7 +30,10 @@ from twisted.internet.interfaces import (
 from twisted.logger import Logger
 from twisted.python.threadpool import ThreadPool
 
+from hello_service.accesslog import FORMATS, AccessLog
 from hello_service.admin import AdminEndpoint
+from hello_service.answers import Answerer
+from hello_service.config import Config
 from hello_service.counting import Snapshot
 from hello_service.limits import (
     BY_DESCRIPTORS,
@@ -39,6 +43,7 @@ from hello_service.limits import (
 )
 from hello_service.listening import describeAddress, listenAll
 from hello_service.protocol import HelloFactory
+from hello_service.responders import ConcurrentResponder, ParallelResponder, Responder
 
 
 class HelloService(Service):
@@ -229,3 +234,42 @@ class HelloService(Service):
         if self.threadPool is not None:
             self.threadPool.stop()
         await self.admin.close()
+
+
+def buildService(config: Config, reactor: Any) -> HelloService:
+    """
+    The service of one process serving C{config}: its concurrency model,
+    answer layer, factory and access log, wired together.
+    """
+    threadPool = None
+    responder: Responder
+    if config.parallel:
+        threadPool = ThreadPool(0, config.threads, "hello_service")
+        responder = ParallelResponder(
+            config.pages, config.sleep, reactor, threadPool, config.cacheControl
+        )
+    else:
+        responder = ConcurrentResponder(
+            config.pages, config.sleep, reactor, config.cacheControl
+        )
+    factory = HelloFactory(
+        Answerer(responder, reactor),
+        reactor,
+        requestLimits=config.requestLimits,
+        timeouts=config.timeouts,
+        accessLog=AccessLog(
+            reactor,
+            config.accessLog,
+            FORMATS[config.accessLogFormat](config.worker),
+        ),
+    )
+    return HelloService(
+        config.endpoints,
+        factory,
+        reactor,
+        threadPool=threadPool,
+        shutdownTimeout=config.shutdownTimeout,
+        maxConnections=config.maxConnections,
+        admin=config.admin,
+        drainDelay=config.drainDelay,
+    )

@@ -24,19 +24,18 @@ import os
 import signal
 import sys
 from collections import deque
-from collections.abc import Sequence
 from enum import Enum
 from typing import Any
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredList, ensureDeferred
 from twisted.internet.error import ProcessDone, ProcessExitedAlready
-from twisted.internet.interfaces import IStreamServerEndpoint
 from twisted.internet.protocol import ProcessProtocol
 from twisted.logger import Logger, eventFromJSON, globalLogPublisher
 from twisted.python.failure import Failure
 
 from hello_service.admin import AdminEndpoint
+from hello_service.config import Config
 from hello_service.counting import Snapshot, addSnapshots
 from hello_service.listening import Listener, bindListeners
 
@@ -181,28 +180,16 @@ class Supervisor(Service):
 
     log = Logger(namespace="hello_service.workers")
 
-    def __init__(
-        self,
-        endpoints: Sequence[tuple[str, IStreamServerEndpoint]],
-        workerArguments: Sequence[str],
-        count: int,
-        reactor: Any,
-        shutdownTimeout: float = 30.0,
-        admin: tuple[str, IStreamServerEndpoint] | None = None,
-        drainDelay: float = 0.0,
-    ) -> None:
+    def __init__(self, config: Config, reactor: Any) -> None:
         """
-        @param workerArguments: the C{hello} options each worker gets (all
-            but those of the main process alone).
-        @param admin: where to serve the admin endpoint, with the figures of
-            all the workers.
-        @param drainDelay: how long, once told to stop, to keep serving while
-            C{/ready} answers 503, before the workers drain.
+        @param config: what to serve; its C{workers} is how many workers,
+            its C{admin} serves the figures of all of them.
         """
-        self.endpoints = list(endpoints)
-        self.workerArguments = list(workerArguments)
-        self.count = count
-        self.shutdownTimeout = shutdownTimeout
+        self.endpoints = list(config.endpoints)
+        #: What each worker is told to serve (L{Config.workerSettings}).
+        self.workerSettings = config.workerSettings()
+        self.count = config.workers
+        self.shutdownTimeout = config.shutdownTimeout
         self.listeners: list[Listener] = []
         #: The worker serving each slot (1 to N).
         self.current: dict[int, WorkerProcess] = {}
@@ -212,7 +199,7 @@ class Supervisor(Service):
         self.restarts = 0
         self.phase = Phase.STARTING
         #: The admin site, readiness and drain delay.
-        self.admin = AdminEndpoint(admin, reactor, drainDelay)
+        self.admin = AdminEndpoint(config.admin, reactor, config.drainDelay)
         #: The counters of workers that have ended, summed.
         self._retired: Snapshot = addSnapshots([])
         self._reactor = reactor
@@ -279,7 +266,7 @@ class Supervisor(Service):
                 "--inherit",
                 f"{descriptor}:{listener.family}:{listener.description}",
             ]
-        arguments += ["--", *self.workerArguments]
+        arguments += ["--settings", self.workerSettings]
         self._reactor.spawnProcess(
             worker, sys.executable, arguments, env=os.environ, childFDs=childFDs
         )

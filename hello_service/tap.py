@@ -1,6 +1,7 @@
 # -*- test-case-name: tests.test_tap -*-
 """
-C{twistd hello}: the command-line options and the service they make.
+C{twistd hello}: the command-line options, the L{Config} they make, and the
+service made from that.
 """
 
 from __future__ import annotations
@@ -11,17 +12,14 @@ from typing import Any
 from twisted.application.service import IService
 from twisted.internet.endpoints import serverFromString
 from twisted.python import usage
-from twisted.python.threadpool import ThreadPool
 
-from hello_service.accesslog import FORMATS, AccessLog
-from hello_service.answers import Answerer
+from hello_service.accesslog import FORMATS
+from hello_service.config import Config, Listen
 from hello_service.deadlines import Timeouts
 from hello_service.pages import PageError, loadPages
-from hello_service.protocol import HelloFactory
 from hello_service.requests import DEFAULT_LIMITS, RequestLimits
-from hello_service.responders import ConcurrentResponder, ParallelResponder, Responder
 from hello_service.routes import DEFAULT_CACHE_CONTROL
-from hello_service.service import HelloService
+from hello_service.service import buildService
 from hello_service.supervisor import Supervisor, workerCount
 
 #: The endpoint kinds whose sockets workers can share.
@@ -73,9 +71,6 @@ def _workers(value: str) -> int:
 
 
 _workers.coerceDoc = ""  # type: ignore[attr-defined]
-
-#: Options that only the main process takes: a worker is given the rest.
-_MAIN_PROCESS_ONLY = {"listen", "workers", "admin", "drain-delay"}
 
 
 def _accessLogFormat(value: str) -> str:
@@ -226,15 +221,16 @@ class Options(usage.Options):
         ],
     ]
 
-    #: Set by tests to check endpoint descriptions against a fake reactor.
-    _reactor: Any = None
-
-    #: In a worker process of C{--workers}: its slot and PID.
-    worker: tuple[int, int] | None = None
-
-    def __init__(self) -> None:
+    def __init__(self, reactor: Any = None) -> None:
+        """
+        @param reactor: the reactor to make endpoints for: the installed one
+            unless given (a test gives a fake one).
+        """
         super().__init__()  # type: ignore[no-untyped-call]
         self["listen"] = []
+        self.reactor = reactor
+        #: What the options ask for, once parsed (L{postOptions}).
+        self.config: Config | None = None
 
     def opt_listen(self, description: str) -> None:
         self["listen"].append(description)
@@ -247,33 +243,27 @@ class Options(usage.Options):
     )
 
     def postOptions(self) -> None:
+        """
+        Check the options together, and build the L{Config} they ask for:
+        the pages are loaded and the endpoints parsed here, so that a
+        mistake stops the start with one line.
+        """
         if not self["listen"]:
             self["listen"] = [DEFAULT_LISTEN]
+        if self.reactor is None:
+            self.reactor = _installedReactor()
         try:
-            self["loadedPages"] = loadPages(self["pages"])
+            pages = loadPages(self["pages"])
         except PageError as error:
             raise usage.UsageError(str(error)) from None
-        reactor = self._reactor or _installedReactor()
-        self["endpoints"] = []
-        for description in self["listen"]:
-            try:
-                endpoint = serverFromString(reactor, description)
-            except Exception as error:  # any parse or setup error of a plugin
-                raise usage.UsageError(
-                    f"bad --listen {description!r}: {error}"
-                ) from None
-            self["endpoints"].append((description, endpoint))
-        self["adminEndpoint"] = None
+        endpoints = tuple(
+            self._endpoint("--listen", description) for description in self["listen"]
+        )
+        admin = None
         if self["admin"] is not None:
-            try:
-                endpoint = serverFromString(reactor, self["admin"])
-            except Exception as error:
-                raise usage.UsageError(
-                    f"bad --admin {self['admin']!r}: {error}"
-                ) from None
+            admin = self._endpoint("--admin", self["admin"])
             if self["admin"] in self["listen"]:
                 raise usage.UsageError("--admin must not be a --listen address")
-            self["adminEndpoint"] = (self["admin"], endpoint)
         if isinstance(self["workers"], str):  # the default, not coerced
             self["workers"] = _workers(self["workers"])
         if self["workers"] > 1:
@@ -284,23 +274,33 @@ class Options(usage.Options):
                         f"not {description!r} (terminate TLS in front of the "
                         "workers, or serve it with --workers 1)"
                     )
+        self.config = Config(
+            endpoints=endpoints,
+            pages=pages,
+            sleep=self["sleep"],
+            parallel=bool(self["parallel"]),
+            threads=self["threads"],
+            maxConnections=self["max-connections"],
+            shutdownTimeout=self["shutdown-timeout"],
+            timeouts=Timeouts(
+                header=self["header-timeout"],
+                idle=self["idle-timeout"],
+                write=self["write-timeout"],
+            ),
+            requestLimits=RequestLimits(maxBody=self["max-body-size"]),
+            cacheControl=self["cache-control"].encode("ascii"),
+            accessLog=self["access-log"],
+            accessLogFormat=self["access-log-format"],
+            workers=self["workers"],
+            admin=admin,
+            drainDelay=self["drain-delay"],
+        )
 
-    def workerArguments(self) -> list[str]:
-        """
-        The options to give each worker: every option but those of the main
-        process alone, as given or defaulted.
-        """
-        arguments = []
-        for parameter in self.optParameters:
-            name: str = parameter[0]
-            value = self[name]
-            if name not in _MAIN_PROCESS_ONLY and value is not None:
-                arguments.append(f"--{name}={value}")
-        for flag in self.optFlags:
-            name = flag[0]
-            if self[name]:
-                arguments.append(f"--{name}")
-        return arguments
+    def _endpoint(self, option: str, description: str) -> Listen:
+        try:
+            return description, serverFromString(self.reactor, description)
+        except Exception as error:  # any parse or setup error of a plugin
+            raise usage.UsageError(f"bad {option} {description!r}: {error}") from None
 
 
 def _installedReactor() -> Any:
@@ -311,52 +311,11 @@ def _installedReactor() -> Any:
 
 def makeService(options: Options) -> IService:
     """
-    Build the service that C{twistd hello} runs.
+    Build the service that C{twistd hello} runs: one process serving, or
+    the supervisor of C{--workers}.
     """
-    reactor = options._reactor or _installedReactor()
-    if options["workers"] > 1:
-        return Supervisor(
-            options["endpoints"],
-            options.workerArguments(),
-            options["workers"],
-            reactor,
-            shutdownTimeout=options["shutdown-timeout"],
-            admin=options["adminEndpoint"],
-            drainDelay=options["drain-delay"],
-        )
-    pages = options["loadedPages"]
-    cacheControl = options["cache-control"].encode("ascii")
-    threadPool = None
-    responder: Responder
-    if options["parallel"]:
-        threadPool = ThreadPool(0, options["threads"], "hello_service")
-        responder = ParallelResponder(
-            pages, options["sleep"], reactor, threadPool, cacheControl
-        )
-    else:
-        responder = ConcurrentResponder(pages, options["sleep"], reactor, cacheControl)
-    factory = HelloFactory(
-        Answerer(responder, reactor),
-        reactor,
-        requestLimits=RequestLimits(maxBody=options["max-body-size"]),
-        timeouts=Timeouts(
-            header=options["header-timeout"],
-            idle=options["idle-timeout"],
-            write=options["write-timeout"],
-        ),
-        accessLog=AccessLog(
-            reactor,
-            options["access-log"],
-            FORMATS[options["access-log-format"]](options.worker),
-        ),
-    )
-    return HelloService(
-        options["endpoints"],
-        factory,
-        reactor,
-        threadPool=threadPool,
-        shutdownTimeout=options["shutdown-timeout"],
-        maxConnections=options["max-connections"],
-        admin=options["adminEndpoint"],
-        drainDelay=options["drain-delay"],
-    )
+    config = options.config
+    assert config is not None, "makeService is given parsed options"
+    if config.workers > 1:
+        return Supervisor(config, options.reactor)
+    return buildService(config, options.reactor)

@@ -2,12 +2,12 @@
 """
 One worker process of C{twistd -n hello --workers N}:
 
-    python -m hello_service.worker --slot 1 --inherit 3:INET:tcp:7878 -- [hello options]
+    python -m hello_service.worker --slot 1 --inherit 3:INET:tcp:7878 --settings JSON
 
 The supervisor (L{hello_service.supervisor}) binds the listening sockets and
-starts each worker with them as inherited descriptors; the worker adopts
-them (L{AdoptedPortEndpoint}) and serves them exactly as a single C{twistd
--n hello} process serves its own, with the same options.  Its log events go
+starts each worker with them as inherited descriptors, and with the settings
+of its L{Config}; the worker adopts the sockets (L{AdoptedPortEndpoint}) and
+serves them exactly as a single C{twistd -n hello} process serves its own.  Its log events go
 to the main process as JSON lines on standard output; standard input is a
 pipe only the main process writes to, so its end of file means the main
 process is gone, and the worker drains and exits as on SIGTERM.
@@ -34,7 +34,6 @@ from twisted.internet.interfaces import (
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger, globalLogBeginner, jsonFileLogObserver
 from twisted.python.failure import Failure
-from twisted.python.usage import UsageError
 from zope.interface import implementer
 
 #: Address families by the names the main process passes them with.
@@ -137,11 +136,13 @@ def parseArguments(argv: Sequence[str]) -> argparse.Namespace:
         metavar="FD:FAMILY:DESCRIPTION",
         help="a listening socket inherited as descriptor FD",
     )
-    parser.add_argument("options", nargs=argparse.REMAINDER)
-    arguments = parser.parse_args(argv)
-    if arguments.options[:1] == ["--"]:
-        arguments.options = arguments.options[1:]
-    return arguments
+    parser.add_argument(
+        "--settings",
+        required=True,
+        metavar="JSON",
+        help="what to serve, from the supervisor's configuration",
+    )
+    return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -156,25 +157,23 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     from twisted.internet import reactor
 
-    from hello_service.service import HelloService
-    from hello_service.tap import Options, makeService
+    from hello_service.config import Config, Listen
+    from hello_service.pages import PageError
+    from hello_service.service import buildService
 
-    options = Options()
-    options._reactor = reactor
     reactorAny: Any = reactor
-    try:
-        options.parseOptions(arguments.options)  # type: ignore[no-untyped-call]
-    except UsageError as error:
-        raise SystemExit(f"hello worker {arguments.slot}: {error}") from None
-    endpoints = []
+    endpoints: list[Listen] = []
     for inherited in arguments.inherit:
         descriptor, family, description = inherited.split(":", 2)
         endpoint = AdoptedPortEndpoint(reactor, int(descriptor), FAMILIES[family])
         endpoints.append((description, endpoint))
-    options["endpoints"] = endpoints
-    options.worker = (arguments.slot, os.getpid())
-    service = makeService(options)
-    assert isinstance(service, HelloService)
+    try:
+        config = Config.forWorker(
+            arguments.settings, tuple(endpoints), (arguments.slot, os.getpid())
+        )
+    except PageError as error:
+        raise SystemExit(f"hello worker {arguments.slot}: {error}") from None
+    service = buildService(config, reactor)
 
     stopping: list[bool] = []
 

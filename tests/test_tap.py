@@ -38,8 +38,7 @@ from .support.processes import (
 
 
 def parse(*arguments: str) -> Options:
-    options = Options()
-    options._reactor = MemoryReactor()
+    options = Options(reactor=MemoryReactor())
     options.parseOptions(list(arguments))
     return options
 
@@ -146,7 +145,9 @@ class OptionsTests(SynchronousTestCase):
             parse("--pages", str(directory))
         self.assertIn("404.html", str(raised.exception))
         (directory / "404.html").write_bytes(b"no")
-        self.assertEqual(parse("--pages", str(directory))["loadedPages"].hello, b"hi")
+        config = parse("--pages", str(directory)).config
+        assert config is not None
+        self.assertEqual(config.pages.hello, b"hi")
 
 
 def built(*arguments: str) -> tuple[HelloService, MemoryReactorClock]:
@@ -155,8 +156,7 @@ def built(*arguments: str) -> tuple[HelloService, MemoryReactorClock]:
     reactor whose clock the test moves.
     """
     reactor = MemoryReactorClock()
-    options = Options()
-    options._reactor = reactor
+    options = Options(reactor=reactor)
     options.parseOptions(list(arguments))
     service = makeService(options)
     assert isinstance(service, HelloService)

@@ -370,8 +370,7 @@ class SystemdUnitTests(SynchronousTestCase):
         systemd = "systemd:domain=INET:index=0"
         self.assertIn(systemd, arguments)
         # Without systemd's descriptors here, the socket is a TCP one.
-        options = Options()
-        options._reactor = MemoryReactor()
+        options = Options(reactor=MemoryReactor())
         options.parseOptions([a if a != systemd else "tcp:0" for a in arguments])
         self.assertEqual(options["workers"], len(os.sched_getaffinity(0)))
         stop = re.search(r"^TimeoutStopSec=(\d+)$", text, re.MULTILINE)

@@ -1,0 +1,127 @@
+# -*- test-case-name: tests.test_tap,tests.test_config -*-
+"""
+The service's configuration, typed and frozen, built from the command line
+once (L{hello_service.tap.Options}) with its I/O done: the pages loaded and
+the endpoint descriptions parsed.  The services and the workers receive it;
+nothing reads the options after that.
+
+A worker of C{--workers} is another process: the supervisor hands it the
+plain settings as JSON (L{Config.workerSettings}), and the worker makes its
+own L{Config} from them (L{Config.forWorker}), loading the pages itself and
+serving the sockets it inherited.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from twisted.internet.interfaces import IStreamServerEndpoint
+
+from hello_service.deadlines import Timeouts
+from hello_service.pages import Pages, loadPages
+from hello_service.requests import RequestLimits
+
+#: An endpoint with the description it was made from (the start-up line and
+#: the error messages name the description).
+Listen = tuple[str, IStreamServerEndpoint]
+
+
+@dataclass(frozen=True)
+class Config:
+    """
+    Everything a service needs to serve, as the options asked for it.
+
+    @ivar endpoints: where to serve the public routes.
+    @ivar pages: the hello and 404 pages, loaded.
+    @ivar sleep: the delay of C{/sleep}, in seconds.
+    @ivar parallel: whether each request's work runs in a thread pool.
+    @ivar threads: the size of that pool.
+    @ivar maxConnections: connections served at once (0: as many as the
+        descriptor limit allows).
+    @ivar shutdownTimeout: how long the requests in flight may take to
+        finish once the service stops.
+    @ivar timeouts: how long a client may take (L{Timeouts}).
+    @ivar requestLimits: how much a client may send (L{RequestLimits}).
+    @ivar cacheControl: the C{Cache-Control} of the hello and 404 pages.
+    @ivar accessLog: the file the access log is appended to, or L{None} for
+        the twistd log.
+    @ivar accessLogFormat: C{combined} or C{json}.
+    @ivar workers: worker processes (1: this process serves).
+    @ivar admin: where to serve the admin site, or L{None}.
+    @ivar drainDelay: how long to serve on, not ready, once told to stop.
+    @ivar worker: in a worker process, its slot and PID (for its log lines).
+    """
+
+    endpoints: tuple[Listen, ...]
+    pages: Pages
+    sleep: float = 5.0
+    parallel: bool = False
+    threads: int = 10
+    maxConnections: int = 0
+    shutdownTimeout: float = 30.0
+    timeouts: Timeouts = Timeouts()
+    requestLimits: RequestLimits = RequestLimits()
+    cacheControl: bytes = b"max-age=60"
+    accessLog: str | None = None
+    accessLogFormat: str = "combined"
+    workers: int = 1
+    admin: Listen | None = None
+    drainDelay: float = 0.0
+    worker: tuple[int, int] | None = None
+
+    def workerSettings(self) -> str:
+        """
+        What a worker process needs of this configuration, as JSON: every
+        setting but the endpoints (the worker inherits their sockets) and
+        those of the supervisor alone (the workers, the admin site and the
+        drain delay).
+        """
+        settings: dict[str, Any] = {
+            "pages": str(self.pages.directory),
+            "sleep": self.sleep,
+            "parallel": self.parallel,
+            "threads": self.threads,
+            "maxConnections": self.maxConnections,
+            "shutdownTimeout": self.shutdownTimeout,
+            "timeouts": [
+                self.timeouts.header,
+                self.timeouts.idle,
+                self.timeouts.write,
+                self.timeouts.linger,
+            ],
+            "maxBody": self.requestLimits.maxBody,
+            "cacheControl": self.cacheControl.decode("ascii"),
+            "accessLog": self.accessLog,
+            "accessLogFormat": self.accessLogFormat,
+        }
+        return json.dumps(settings)
+
+    @classmethod
+    def forWorker(
+        cls, settings: str, endpoints: tuple[Listen, ...], worker: tuple[int, int]
+    ) -> Config:
+        """
+        A worker's configuration, from the supervisor's L{workerSettings}
+        and the endpoints of the sockets it inherited.
+
+        @raise hello_service.pages.PageError: if the pages cannot be read.
+        """
+        given = json.loads(settings)
+        header, idle, write, linger = given["timeouts"]
+        return cls(
+            endpoints=endpoints,
+            pages=loadPages(given["pages"]),
+            sleep=given["sleep"],
+            parallel=given["parallel"],
+            threads=given["threads"],
+            maxConnections=given["maxConnections"],
+            shutdownTimeout=given["shutdownTimeout"],
+            timeouts=Timeouts(header=header, idle=idle, write=write, linger=linger),
+            requestLimits=RequestLimits(maxBody=given["maxBody"]),
+            cacheControl=given["cacheControl"].encode("ascii"),
+            accessLog=given["accessLog"],
+            accessLogFormat=given["accessLogFormat"],
+            worker=worker,
+        )

@@ -1,0 +1,108 @@
+"""
+The layout's promises, checked: each module's imports point one way (no
+cycle, type-only imports included), the HTTP rules are free of Twisted, and
+the connection holds no HTTP rule and no metrics library.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+from twisted.trial.unittest import SynchronousTestCase
+
+PACKAGE = Path(__file__).parent.parent / "hello_service"
+
+#: The modules that hold HTTP's rules, tested with bytes alone.
+FREE_OF_TWISTED = (
+    "statuses",
+    "requests",
+    "responses",
+    "dates",
+    "validators",
+    "caching",
+    "counting",
+    "routes",
+    "pages",
+)
+
+
+def imports(module: str) -> set[str]:
+    """
+    Every name C{module} imports, at run time or for types only.
+    """
+    tree = ast.parse((PACKAGE / f"{module}.py").read_text())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module is not None:
+            found.add(node.module)
+            if node.module == "hello_service":
+                found.update(f"hello_service.{a.name}" for a in node.names)
+    return found
+
+
+def ours(module: str) -> set[str]:
+    return {
+        name.removeprefix("hello_service.")
+        for name in imports(module)
+        if name.startswith("hello_service.")
+    }
+
+
+class LayoutTests(SynchronousTestCase):
+    def test_noImportCycle(self) -> None:
+        """
+        No module imports, even for types only, one that imports it back
+        (through any chain).
+        """
+        modules = [
+            path.stem for path in PACKAGE.glob("*.py") if path.stem != "__init__"
+        ]
+        graph = {module: ours(module) for module in modules}
+        done: set[str] = set()
+
+        def visit(module: str, path: tuple[str, ...]) -> None:
+            if module in path:
+                self.fail("import cycle: " + " -> ".join((*path, module)))
+            if module in done:
+                return
+            for imported in graph.get(module, ()):
+                visit(imported, (*path, module))
+            done.add(module)
+
+        for module in modules:
+            visit(module, ())
+
+    def test_httpRulesFreeOfTwisted(self) -> None:
+        """
+        The HTTP rules import nothing from Twisted.
+        """
+        for module in FREE_OF_TWISTED:
+            twisted = {name for name in imports(module) if name.startswith("twisted")}
+            self.assertEqual(twisted, set(), module)
+
+    def test_protocolOnlyMovesBytes(self) -> None:
+        """
+        Importing the connection loads neither the caching rules, the route
+        table, nor C{prometheus_client}.
+        """
+        loaded = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import sys, hello_service.protocol; print(' '.join(sys.modules))",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        for module in (
+            "hello_service.caching",
+            "hello_service.routes",
+            "prometheus_client",
+        ):
+            self.assertNotIn(module, loaded)
