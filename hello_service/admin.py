@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_admin -*-
+# -*- test-case-name: tests.test_admin,tests.system.test_admin -*-
 """
 The admin endpoint (C{--admin DESCRIPTION}), apart from the public ports:
 

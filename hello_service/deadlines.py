@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_timeouts,tests.test_deadlines -*-
+# -*- test-case-name: tests.test_deadlines -*-
 """
 How long a client may take, and the one timer per connection that holds it
 to that.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_listening,tests.test_tap,tests.test_workers -*-
+# -*- test-case-name: tests.test_listening,tests.system.test_workers -*-
 """
 Listening on C{--listen} and C{--admin} descriptions, at once or not at all,
 and naming what was bound the way an operator reads it; and binding the

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_protocol,tests.test_parallel -*-
+# -*- test-case-name: tests.test_responders,tests.test_protocol -*-
 """
 The two concurrency models of the original, as two ways to answer a route.
 

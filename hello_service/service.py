@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_shutdown,tests.test_tap -*-
+# -*- test-case-name: tests.test_tap,tests.system.test_shutdown -*-
 """
 The service: listening, the private thread pool, and an orderly stop.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_workers -*-
+# -*- test-case-name: tests.test_supervisor,tests.system.test_workers -*-
 """
 C{--workers N}: the supervisor.  The main process owns the listening sockets
 and N worker processes serve them, the way gunicorn's arbiter does it.

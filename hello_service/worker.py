@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_workers -*-
+# -*- test-case-name: tests.test_supervisor,tests.system.test_workers -*-
 """
 One worker process of C{twistd -n hello --workers N}:
 

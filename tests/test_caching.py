@@ -7,15 +7,12 @@ models, and linted by REDbot against a live server.
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
 from twisted.internet.task import Clock
 from twisted.logger import capturedLogs, formatEvent
-from twisted.trial.unittest import SkipTest, SynchronousTestCase
+from twisted.trial.unittest import SynchronousTestCase
 
 from hello_service.caching import parseRange
 from hello_service.pages import loadPages
@@ -34,7 +31,6 @@ from .support.builders import (
     sleepResponse,
 )
 from .support.doubles import ImmediateReactor, QueueingThreadPool
-from .support.processes import startHello
 
 EPOCH = b"Thu, 01 Jan 1970 00:00:00 GMT"
 LATER = b"Thu, 01 Jan 1970 00:00:01 GMT"
@@ -266,7 +262,7 @@ class RangeTests(SynchronousTestCase):
             self.assertEqual(parseRange(value, 10), expected, value)
 
 
-class OptionsTests(SynchronousTestCase):
+class OptionsMethodTests(SynchronousTestCase):
     def test_options(self) -> None:
         """
         C{OPTIONS} on a route and C{OPTIONS *} answer 204 with Allow and no
@@ -364,47 +360,6 @@ class ParallelTests(SynchronousTestCase):
         self.assertTrue(fresh.startswith(b"HTTP/1.1 200 OK\r\n"))
         self.assertNotIn(HELLO_ETAG, fresh)
         self.assertTrue(fresh.endswith(b"<p>edited</p>\n"))
-
-
-class RedbotTests(SynchronousTestCase):
-    """
-    REDbot, the HTTP linter, as a real client of a live server.
-    """
-
-    def lint(self, *arguments: str) -> list[dict[str, str]]:
-        redbot = shutil.which("redbot") or str(
-            Path(os.sys.executable).parent / "redbot"
-        )
-        if not Path(redbot).exists():
-            raise SkipTest("redbot is missing (pip install redbot, in the test extra)")
-        process = startHello(self, *arguments)
-        port = process.port()
-        result = subprocess.run(
-            [redbot, "-o", "har", f"http://127.0.0.1:{port}/"],
-            capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
-        return json.loads(result.stdout)["log"]["entries"][0]["_red_messages"]  # type: ignore[no-any-return]
-
-    def assertClean(self, notes: list[dict[str, str]]) -> None:
-        ids = {note["note_id"] for note in notes}
-        self.assertTrue({"INM_304", "IMS_304", "RANGE_CORRECT"} <= ids, ids)
-        self.assertEqual(
-            [n for n in notes if n["level"] in ("WARN", "BAD")],
-            [],
-        )
-
-    def test_concurrent(self) -> None:
-        """
-        C{/} supports If-None-Match, If-Modified-Since and ranges, and earns
-        no warning.
-        """
-        self.assertClean(self.lint())
-
-    def test_parallel(self) -> None:
-        """
-        The same in parallel mode.
-        """
-        self.assertClean(self.lint("--parallel"))
 
 
 class OptionsAccountingTests(SynchronousTestCase):

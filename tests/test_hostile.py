@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import re
 
-from twisted.trial.unittest import SynchronousTestCase, TestCase
+from twisted.trial.unittest import SynchronousTestCase
 
 from .support.builders import connect, makeFactory
-from .support.tcp import closing, exchange, portOf, startService
 
 OPEN, CLOSED = False, True
 
@@ -141,25 +140,3 @@ class HostileInMemoryTests(SynchronousTestCase):
             final = [s for s in statuses(transport.value()) if s[:1] != b"1"]
             self.assertEqual(final, expected, name)
             self.assertEqual(transport.disconnecting, closes, name)
-
-
-class HostileTCPTests(TestCase):
-    """
-    The whole table over real TCP; after each case a fresh C{GET /} still
-    works.
-    """
-
-    async def test_table(self) -> None:
-        """
-        Every case gets its statuses; connections left open answer a final
-        request, and the server answers everyone afterwards.
-        """
-        port = portOf(startService(self))
-        for name, data, expected, closes in CASES:
-            tail = b"" if closes else closing(b"/")
-            answer, _ = await exchange(port, data + tail)
-            self.assertEqual(
-                statuses(answer), expected + ([] if closes else [b"200"]), name
-            )
-            after, _ = await exchange(port, closing(b"/"))
-            self.assertEqual(statuses(after), [b"200"], name)

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import resource
 
-from twisted.internet.defer import gatherResults
-from twisted.logger import capturedLogs, formatEvent
-from twisted.trial.unittest import SynchronousTestCase, TestCase
+from twisted.trial.unittest import SynchronousTestCase
 
 from hello_service.limits import (
     ConnectionLimiter,
@@ -20,7 +18,6 @@ from hello_service.limits import (
 )
 
 from .support.builders import connect, get, makeFactory, response
-from .support.tcp import closing, exchange, portOf, reactor, startService
 
 
 class FakePort:
@@ -133,47 +130,7 @@ class ConnectionLimiterTests(SynchronousTestCase):
         self.assertEqual(secondTransport.value(), response())
 
 
-class LimitTCPTests(TestCase):
-    """
-    Over real TCP, clients past the limit wait in the backlog, and are
-    served, not refused.
-    """
-
-    async def test_threeSleepsTwoAtATime(self) -> None:
-        """
-        With --max-connections 2, three simultaneous C{/sleep} (1 s): two
-        finish at about 1 s, the third at about 2 s, all 200.
-        """
-        port = portOf(startService(self, "--max-connections", "2", "--sleep", "1"))
-        started = reactor().seconds()
-        results = await gatherResults(
-            [exchange(port, closing(b"/sleep")) for _ in range(3)]
-        )
-        self.assertEqual([r[0][:17] for r in results], [b"HTTP/1.1 200 OK\r\n"] * 3)
-        times = sorted(done - started for _, done in results)
-        self.assertTrue(0.95 <= times[0] <= times[1] < 1.5, times)
-        self.assertTrue(1.95 <= times[2] < 2.6, times)
-
-    async def test_limitInParallelMode(self) -> None:
-        """
-        The limit holds in parallel mode too, with threads to spare.
-        """
-        port = portOf(
-            startService(
-                self, "--parallel", "--threads", "8", "--max-connections", "1",
-                "--sleep", "0.5",
-            )
-        )  # fmt: skip
-        started = reactor().seconds()
-        results = await gatherResults(
-            [exchange(port, closing(b"/sleep")) for _ in range(2)]
-        )
-        times = sorted(done - started for _, done in results)
-        self.assertTrue(0.45 <= times[0] < 0.8, times)
-        self.assertTrue(0.95 <= times[1] < 1.4, times)
-
-
-class DescriptorLimitTests(SynchronousTestCase):
+class DescriptorCeilingTests(SynchronousTestCase):
     """
     Client connections never exhaust the process's descriptors.
     """
@@ -209,22 +166,6 @@ class DescriptorLimitTests(SynchronousTestCase):
         self.assertEqual(resource.getrlimit(resource.RLIMIT_NOFILE), (hard, hard))
         self.assertEqual(raised, None if hard == resource.RLIM_INFINITY else hard)
         self.assertEqual(raiseDescriptorLimit(), raised)  # already there
-
-
-class StartupLineTests(TestCase):
-    def test_namesTheLimit(self) -> None:
-        """
-        The start-up line says the limit and where it comes from.
-        """
-        with capturedLogs() as events:
-            startService(self, "--max-connections", "2")
-        lines = [formatEvent(e) for e in events]
-        self.assertTrue(
-            any(
-                "at most 2 connections, by --max-connections" in line for line in lines
-            ),
-            lines,
-        )
 
 
 class UnlimitedFilesTests(SynchronousTestCase):

@@ -26,10 +26,10 @@ from pathlib import Path
 
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
-from .support.load import SteadyLoad
-from .support.processes import HelloProcess
+from ..support.load import SteadyLoad
+from ..support.processes import CHECKOUT, HelloProcess
 
-CONFIG = Path(__file__).parent.parent / "deploy" / "haproxy" / "haproxy.cfg"
+CONFIG = CHECKOUT / "deploy" / "haproxy" / "haproxy.cfg"
 DRAIN_DELAY = "1.5"  # above HAProxy's inter 300 ms x fall 2
 
 

@@ -18,16 +18,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from twisted.internet.endpoints import serverFromString
 from twisted.internet.testing import MemoryReactor
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
-from hello_service.listening import tcpEndpointAddress
-from hello_service.supervisor import workerCount
 from hello_service.tap import Options
 
-from .support.load import SteadyLoad
-from .support.processes import (
+from ..support.load import SteadyLoad
+from ..support.processes import (
+    CHECKOUT,
     HelloProcess,
     connectionsByProcess,
     openConnections,
@@ -141,7 +139,7 @@ class SupervisionTests(WorkersTestCase):
         give up with exit status 1 and one clear line, leaving no worker.
         """
         pages = Path(self.mktemp())
-        shutil.copytree(Path(__file__).parent.parent / "hello_service" / "pages", pages)
+        shutil.copytree(CHECKOUT / "hello_service" / "pages", pages)
         process, port, pids = self.startWorkers("--pages", str(pages))
         shutil.rmtree(pages)
         os.kill(pids[0], signal.SIGKILL)
@@ -294,44 +292,13 @@ class EndpointTests(WorkersTestCase):
         self.assertTrue(all(served.values()), served)
 
 
-class UnitTests(SynchronousTestCase):
-    def test_tcpEndpointAddress(self) -> None:
-        """
-        The interface, port and backlog of a tcp endpoint are read from
-        Twisted's private attributes; this fails loudly if a release renames
-        them.
-        """
-        reactor = MemoryReactor()
-        self.assertEqual(
-            tcpEndpointAddress(
-                serverFromString(reactor, "tcp:8080:interface=127.0.0.1:backlog=7")
-            ),
-            ("127.0.0.1", 8080, 7),
-        )
-        self.assertEqual(
-            tcpEndpointAddress(serverFromString(reactor, "tcp6:8081")), ("::", 8081, 50)
-        )
-        self.assertIsNone(tcpEndpointAddress(serverFromString(reactor, "unix:/x")))
-
-    def test_workerCount(self) -> None:
-        """
-        C{--workers} takes a whole number from 1, or C{auto} for the CPUs
-        this process may run on.
-        """
-        self.assertEqual(workerCount("3"), 3)
-        self.assertEqual(workerCount("auto"), len(os.sched_getaffinity(0)))
-        for bad in ["0", "-1", "many", "1.5"]:
-            with self.assertRaises(ValueError):
-                workerCount(bad)
-
-
 class SystemdUnitTests(SynchronousTestCase):
     """
     The systemd units in C{deploy/systemd/} are valid, and their command
     line is one twistd accepts.
     """
 
-    units = Path(__file__).parent.parent / "deploy" / "systemd"
+    units = CHECKOUT / "deploy" / "systemd"
 
     def test_verify(self) -> None:
         """

@@ -15,8 +15,8 @@ from twisted.internet.defer import ensureDeferred
 from twisted.logger import capturedLogs
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from .support.processes import readUntilClosed, startHello
-from .support.tcp import exchange, portOf, reactor, startService
+from ..support.processes import readUntilClosed, startHello
+from ..support.tcp import exchange, portOf, reactor, startService
 
 SLEEP = b"GET /sleep HTTP/1.1\r\nHost: t\r\n\r\n"
 

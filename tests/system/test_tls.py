@@ -20,7 +20,7 @@ from twisted.internet.endpoints import (
 )
 from twisted.trial.unittest import TestCase
 
-from .support.tcp import Exchange, closing, reactor, startService
+from ..support.tcp import Exchange, closing, reactor, startService
 
 
 def selfSigned(directory: Path) -> tuple[Path, Path]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from twisted.internet.defer import gatherResults
 from twisted.trial.unittest import TestCase
 
-from .support.tcp import closing, exchange, portOf, reactor, startService
+from ..support.tcp import closing, exchange, portOf, reactor, startService
 
 
 class ConcurrentTCPTests(TestCase):

@@ -7,17 +7,13 @@ log are as they were.  And running out of descriptors is survived.
 from __future__ import annotations
 
 import os
-import resource
-import signal
 import socket
-import sys
 
 from twisted.internet.task import deferLater
 from twisted.logger import capturedLogs
-from twisted.trial.unittest import SynchronousTestCase, TestCase
+from twisted.trial.unittest import TestCase
 
-from .support.processes import startHello
-from .support.tcp import closing, exchange, portOf, reactor, startService
+from ..support.tcp import closing, exchange, portOf, reactor, startService
 
 HEAD = b"GET / HTTP/1.1\r\nHost: x\r\n"
 STATES = {
@@ -101,43 +97,6 @@ class AbandonedConnectionsTests(TestCase):
         In parallel mode, with work still running in threads.
         """
         await self.abandonAll("--parallel", "--threads", "4", "--sleep", "5")
-
-
-class DescriptorLimitTests(SynchronousTestCase):
-    """
-    With more clients than descriptors, the server pauses accepting instead
-    of failing, warns once, and serves everyone in turn.
-    """
-
-    def test_moreClientsThanDescriptors(self) -> None:
-        """
-        Under a limit of 160 open files, 300 simultaneous C{/sleep} all get
-        200: about 60 at a time, the rest waiting in the backlog.
-        """
-
-        def limitFiles() -> None:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (160, 160))
-
-        process = startHello(
-            self, "--sleep", "0.3",
-            preexec_fn=limitFiles,
-        )  # fmt: skip
-        port = process.port()
-        sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
-        try:
-            from burst import burst
-        finally:
-            sys.path.pop(0)
-        result = burst("127.0.0.1", port, "/sleep", 300, deadline=30)
-        process.signal(signal.SIGTERM)
-        process.wait()
-        log = process.output
-        self.assertEqual((result.ok, result.failed), (300, 0), log[-2000:])
-        self.assertGreater(result.lastAnswer, 1.0)  # several rounds of 0.3 s
-        self.assertIn("at most 60 connections, by file descriptor limit", log)
-        self.assertEqual(log.count("reach the file descriptor limit"), 1)
-        self.assertNotIn("Traceback", log)
-        self.assertNotIn("EMFILE", log)
 
 
 class UnreadResponsesTests(TestCase):

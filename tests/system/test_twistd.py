@@ -1,0 +1,249 @@
+# -*- test-case-name: tests.test_tap -*-
+"""
+The plugin, its options, and the service they make.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from twisted.internet.testing import MemoryReactor, MemoryReactorClock
+from twisted.trial.unittest import SynchronousTestCase, TestCase
+
+from hello_service.limits import currentDescriptorLimit
+from hello_service.listening import StartupError
+from hello_service.service import HelloService
+from hello_service.tap import Options, makeService
+
+from ..support.processes import (
+    CHECKOUT,
+    TWISTD,
+    checkoutEnvironment,
+    runHello,
+    takenPort,
+)
+
+
+def parse(*arguments: str) -> Options:
+    options = Options(reactor=MemoryReactor())
+    options.parseOptions(list(arguments))
+    return options
+
+
+def built(*arguments: str) -> tuple[HelloService, MemoryReactorClock]:
+    """
+    The service C{twistd hello ARGUMENTS} would run, built on a fake
+    reactor whose clock the test moves.
+    """
+    reactor = MemoryReactorClock()
+    options = Options(reactor=reactor)
+    options.parseOptions(list(arguments))
+    service = makeService(options)
+    assert isinstance(service, HelloService)
+    service.descriptorLimit = currentDescriptorLimit  # type: ignore[method-assign]
+    return service, reactor
+
+
+DOCUMENTED_DEFAULTS = {
+    "listen": "tcp:7878:interface=127.0.0.1:backlog=4096",
+    "pages": "the pages shipped with the package",
+    "parallel": "off, everything on the reactor",
+    "sleep": "5.0",
+    "threads": "10",
+    "max-connections": "0",
+    "shutdown-timeout": "30.0",
+    "header-timeout": "10.0",
+    "idle-timeout": "15.0",
+    "write-timeout": "30.0",
+    "max-body-size": "65536",
+    "workers": "1",
+    "cache-control": "max-age=60",
+    "admin": "none",
+    "drain-delay": "0.0",
+    "access-log": "the twistd log",
+    "access-log-format": "combined",
+}
+
+
+def helpDefaults(text: str) -> dict[str, str]:
+    """
+    Each option's C{[default: ...]} in C{--help}, by option name.
+    """
+    blocks = re.split(r"^\s+--", text, flags=re.MULTILINE)[1:]
+    defaults = {}
+    for block in blocks:
+        name = re.match(r"[\w-]+", block).group(0)  # type: ignore[union-attr]
+        joined = " ".join(line.strip() for line in block.splitlines())
+        found = re.search(r"\[default: (.*?)\]", joined)
+        if found:
+            defaults[name] = found.group(1)
+    return defaults
+
+
+class MakeServiceTests(TestCase):
+    """
+    C{makeService} gives a service that listens, and fails fast if it
+    cannot.
+    """
+
+    def test_listens(self) -> None:
+        """
+        The service listens on every --listen description once started.
+        """
+        options = Options()
+        options.parseOptions(
+            [
+                "--listen",
+                "tcp:0:interface=127.0.0.1",
+                "--listen",
+                "tcp:0:interface=127.0.0.1",
+            ]
+        )
+        service = makeService(options)
+        assert isinstance(service, HelloService)
+        service.privilegedStartService()
+        service.startService()
+        self.addCleanup(service.stopService)
+        self.assertEqual(len(service.ports), 2)
+        for port in service.ports:
+            client = socket.create_connection(
+                ("127.0.0.1", port.getHost().port),  # type: ignore[attr-defined]
+                timeout=1,
+            )
+            client.close()
+
+    def test_portTaken(self) -> None:
+        """
+        A port already taken is a one-line start-up error.
+        """
+        options = Options()
+        options.parseOptions(["--listen", f"tcp:{takenPort(self)}:interface=127.0.0.1"])
+        service = makeService(options)
+        with self.assertRaises(StartupError) as raised:
+            service.privilegedStartService()
+        self.assertIn("cannot listen on tcp:", str(raised.exception))
+        self.assertIn("Address already in use", str(raised.exception))
+
+
+class CommandLineTests(SynchronousTestCase):
+    """
+    C{twistd hello} itself, as an operator runs it.
+    """
+
+    def assertStartupError(self, line: str, *arguments: str) -> None:
+        """
+        twistd ends with exit status 1, C{line} is the last line it wrote,
+        and no traceback.
+        """
+        result = runHello(*arguments)
+        output = result.stdout + result.stderr
+        self.assertEqual(result.returncode, 1, output)
+        lastLine = output.strip().splitlines()[-1]
+        self.assertIn(line, lastLine)
+        self.assertNotIn("Traceback", output)
+
+    def test_helpShowsEachDefault(self) -> None:
+        """
+        C{--help} shows every option with its own default.
+        """
+        result = runHello("--help")
+        self.assertEqual(result.returncode, 0)
+        self.assertEqual(helpDefaults(result.stdout), DOCUMENTED_DEFAULTS)
+
+    def test_badOptionExits(self) -> None:
+        """
+        A bad value ends twistd with exit status 1 and a one-line reason.
+        """
+        self.assertStartupError(
+            "--sleep: 'never' is not a number of seconds (0 or more)",
+            "--sleep", "never",
+        )  # fmt: skip
+        self.assertStartupError(
+            "--threads: '0' is not a whole number (1 or more)", "--threads", "0"
+        )
+
+    def test_missingPagesExits(self) -> None:
+        """
+        A pages directory that does not exist: exit 1, naming it.
+        """
+        self.assertStartupError(
+            "pages directory not found: /nonexistent/pages",
+            "--pages", "/nonexistent/pages",
+        )  # fmt: skip
+
+    def test_badEndpointExits(self) -> None:
+        """
+        A --listen description that does not parse: exit 1, quoting it.
+        """
+        self.assertStartupError("bad --listen 'bogus:1'", "--listen", "bogus:1")
+
+    def test_portTakenExits(self) -> None:
+        """
+        A taken port ends twistd with exit status 1 and one line.
+        """
+        port = takenPort(self)
+        self.assertStartupError(
+            f"hello: cannot listen on tcp:{port}:interface=127.0.0.1: "
+            f"Couldn't listen on 127.0.0.1:{port}: [Errno 98] Address already in use.",
+            "--listen", f"tcp:{port}:interface=127.0.0.1",
+        )  # fmt: skip
+
+    def test_runsThisCheckout(self) -> None:
+        """
+        The twistd the tests start imports this checkout's package, whatever
+        copy is installed.
+        """
+        result = subprocess.run(
+            [sys.executable, "-c", "import hello_service; print(hello_service.__file__)"],
+            capture_output=True, text=True, env=checkoutEnvironment(), cwd="/",
+        )  # fmt: skip
+        self.assertEqual(
+            Path(result.stdout.strip()), CHECKOUT / "hello_service" / "__init__.py"
+        )
+
+
+class SocketActivationTests(SynchronousTestCase):
+    """
+    Deployed under systemd, the service takes the socket systemd listens on.
+    """
+
+    def test_systemdEndpoint(self) -> None:
+        """
+        With a listening socket passed as descriptor 3 and C{LISTEN_FDS},
+        C{LISTEN_PID} and C{LISTEN_FDNAMES} set as systemd sets them, C{--listen
+        systemd:domain=INET:index=0} serves on that socket.
+        """
+        listening = socket.socket()
+        listening.bind(("127.0.0.1", 0))
+        listening.listen(128)
+        self.addCleanup(listening.close)
+        port = listening.getsockname()[1]
+
+        def asDescriptor3() -> None:
+            os.dup2(listening.fileno(), 3)
+
+        twistd = shlex.join(TWISTD)
+        process = subprocess.Popen(
+            ["sh", "-c",
+             f"LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=hello exec {twistd} hello "
+             "--listen systemd:domain=INET:index=0"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            preexec_fn=asDescriptor3, pass_fds=(3,), env=checkoutEnvironment(),
+        )  # fmt: skip
+        self.addCleanup(process.kill)
+        client = socket.create_connection(("127.0.0.1", port), timeout=20)
+        client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        answer = b""
+        while chunk := client.recv(65536):
+            answer += chunk
+        client.close()
+        process.terminate()
+        output, _ = process.communicate(timeout=20)
+        self.assertTrue(answer.startswith(b"HTTP/1.1 200 OK\r\n"), output)
+        self.assertIn(b"serving on systemd:127.0.0.1:", output)

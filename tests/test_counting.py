@@ -1,0 +1,45 @@
+"""
+Tests for L{hello_service.counting}: the figures the request path keeps as
+plain numbers, and how the snapshots of several workers add up.
+"""
+
+from __future__ import annotations
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from hello_service import counting
+from hello_service.counting import RequestCounts, addSnapshots
+
+
+class SnapshotTests(SynchronousTestCase):
+    def test_sumAcrossWorkers(self) -> None:
+        """
+        Snapshots add up: counters and histogram buckets by key, gauges too.
+        """
+        one, two = RequestCounts(), RequestCounts()
+        ok = counting.answerKind("/", b"200")
+        one.answered[ok] += 2
+        two.answered[ok] += 3
+        two.observeWait(0.3, ok)
+        total = addSnapshots(
+            [
+                one.snapshot(hello_connections_open=1),
+                two.snapshot(hello_connections_open=4),
+            ]
+        )
+        [(label, status, answered, waited, seconds)] = total["kinds"]
+        self.assertEqual((label, status, answered, sum(waited)), ("/", "200", 5, 1))
+        self.assertEqual(seconds, 0.3)
+        self.assertEqual(total["gauges"], {"hello_connections_open": 5})
+
+    def test_everyKindKnownAtStart(self) -> None:
+        """
+        The answer kinds are a fixed table: every route label with every
+        status the service answers, and an unknown one is refused.
+        """
+        self.assertEqual(len(counting.ANSWER_KINDS), 3 * 15)
+        self.assertEqual(
+            counting.ANSWER_KINDS[counting.answerKind("/", b"200 OK")], ("/", b"200")
+        )
+        with self.assertRaises(ValueError):
+            counting.answerKind("/", b"299")

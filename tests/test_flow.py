@@ -1,0 +1,122 @@
+"""
+Tests for L{hello_service.flow}: whether a connection reads, and how its
+answers reach the socket, on a L{StringTransport}.
+"""
+
+from __future__ import annotations
+
+from twisted.internet.testing import StringTransport
+from twisted.trial.unittest import SynchronousTestCase
+
+from hello_service.flow import FlowControl, ResponseWriter
+
+from .support.doubles import ChokingSocket
+
+
+class Producer:
+    def pauseProducing(self) -> None:
+        pass
+
+    def resumeProducing(self) -> None:
+        pass
+
+    def stopProducing(self) -> None:
+        pass
+
+
+def flowControl() -> tuple[FlowControl, StringTransport]:
+    transport = StringTransport()
+    return FlowControl(transport, Producer()), transport  # type: ignore[arg-type]
+
+
+class FlowControlTests(SynchronousTestCase):
+    def test_pauseOnce(self) -> None:
+        """
+        Pausing twice pauses the transport once; one resume resumes it.
+        """
+        flow, transport = flowControl()
+        flow.pauseReading()
+        flow.pauseReading()
+        self.assertEqual(transport.producerState, "paused")
+        self.assertTrue(flow.readingPaused)
+        flow.resumeReading()
+        self.assertEqual(transport.producerState, "producing")
+        self.assertFalse(flow.readingPaused)
+
+    def test_clientStoppedPausesReading(self) -> None:
+        """
+        A client that does not read what we write is read no more, until
+        the connection decides to read again.
+        """
+        flow, transport = flowControl()
+        flow.clientStopped()
+        self.assertTrue(flow.clientNotReading)
+        self.assertEqual(transport.producerState, "paused")
+        flow.clientReads()
+        self.assertFalse(flow.clientNotReading)
+        self.assertEqual(transport.producerState, "paused")
+
+    def test_watchingIsUndoneOnce(self) -> None:
+        """
+        The producer registered to watch the write buffer is unregistered
+        once, when the last answer is written.
+        """
+        flow, transport = flowControl()
+        flow.stopWatching()
+        self.assertIsNone(transport.producer)
+        flow.watchWriteBuffer()
+        self.assertIsNotNone(transport.producer)
+        flow.stopWatching()
+        self.assertIsNone(transport.producer)
+
+
+class ResponseWriterTests(SynchronousTestCase):
+    def test_directWhileItFits(self) -> None:
+        """
+        Answers that fit the socket go straight to it; the transport gets
+        nothing and watches nothing.
+        """
+        flow, transport = flowControl()
+        sock = ChokingSocket(100)
+        writer = ResponseWriter(flow, sock)
+        writer.write(b"one")
+        writer.write(b"two")
+        self.assertEqual((sock.sent, transport.value()), (b"onetwo", b""))
+        self.assertTrue(writer.direct)
+        self.assertIsNone(transport.producer)
+
+    def test_restThroughTransportInOrder(self) -> None:
+        """
+        What does not fit goes to the transport, and so does everything
+        after it, in order; the transport then watches its buffer.
+        """
+        flow, transport = flowControl()
+        sock = ChokingSocket(4)
+        writer = ResponseWriter(flow, sock)
+        writer.write(b"abcdef")
+        writer.write(b"gh")
+        self.assertEqual((sock.sent, transport.value()), (b"abcd", b"efgh"))
+        self.assertFalse(writer.direct)
+        self.assertIsNotNone(transport.producer)
+
+    def test_lastAnswerThroughTransport(self) -> None:
+        """
+        The last answer goes to the transport, which closes after sending it.
+        """
+        flow, transport = flowControl()
+        sock = ChokingSocket(100)
+        writer = ResponseWriter(flow, sock)
+        writer.writeLast(b"bye")
+        self.assertEqual((sock.sent, transport.value()), (b"", b"bye"))
+        self.assertFalse(writer.direct)
+
+    def test_noSocketMeansTransport(self) -> None:
+        """
+        Without a socket (TLS), every answer goes through the transport,
+        which is watched from the start.
+        """
+        flow, transport = flowControl()
+        writer = ResponseWriter(flow, None)
+        writer.write(b"x")
+        self.assertEqual(transport.value(), b"x")
+        self.assertIsNotNone(transport.producer)
