@@ -180,6 +180,14 @@ class Supervisor(Service):
 
     log = Logger(namespace="hello_service.workers")
 
+    @staticmethod
+    def exitWithFailure() -> None:
+        """
+        Make the process exit with status 1 once the reactor has stopped:
+        twistd exits 0 after a plain stop.  (A test replaces this.)
+        """
+        atexit.register(_exitWithFailure)
+
     def __init__(self, config: Config, reactor: Any) -> None:
         """
         @param config: what to serve; its C{workers} is how many workers,
@@ -315,7 +323,8 @@ class Supervisor(Service):
         if self.phase in (Phase.STOPPING, Phase.GAVE_UP) or slot in self.current:
             return
         self.restarts += 1
-        self.current[slot] = self._spawn(slot)
+        worker = self.current[slot] = self._spawn(slot)
+        worker.ready.addErrback(lambda _: None)  # its end says why
 
     def _giveUp(self, failures: int) -> None:
         """
@@ -328,8 +337,7 @@ class Supervisor(Service):
             failures=failures,
             window=f"{CRASH_WINDOW:.0f}",
         )
-        # twistd exits 0 after a plain stop; make the failure the exit status.
-        atexit.register(_exitWithFailure)
+        self.exitWithFailure()
         self._reactor.stop()
 
     # Rolling restart.

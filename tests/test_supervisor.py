@@ -1,15 +1,52 @@
 """
-Tests for L{hello_service.supervisor} in memory.  The supervisor with real
-worker processes is tested in C{tests.system.test_workers}.
+Tests for L{hello_service.supervisor} in memory: its policy (when a worker
+counts as ready, is replaced, backed off, given up on, and what readiness
+and the counters say meanwhile) with a fake clock and fake processes.  The
+supervisor with real worker processes is tested in
+C{tests.system.test_workers}.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 
+from twisted.internet.testing import MemoryReactor
 from twisted.trial.unittest import SynchronousTestCase
 
-from hello_service.supervisor import workerCount
+from hello_service import counting
+from hello_service.supervisor import Phase, Supervisor, workerCount
+from hello_service.tap import Options
+
+from .support.doubles import FakeProcess, ProcessReactor
+
+
+def supervisor(
+    test: SynchronousTestCase, workers: int = 2
+) -> tuple[Supervisor, ProcessReactor]:
+    """
+    A supervisor of C{workers} fake workers, serving no socket, started.
+    """
+    options = Options(reactor=MemoryReactor())
+    options.parseOptions(["--workers", str(workers)])
+    assert options.config is not None
+    reactor = ProcessReactor()
+    config = options.config
+    from dataclasses import replace
+
+    made = Supervisor(replace(config, endpoints=()), reactor)
+    failures: list[bool] = []
+    made.exitWithFailure = lambda: failures.append(True)  # type: ignore[method-assign]
+    test.failures = failures  # type: ignore[attr-defined]
+    previous = signal.getsignal(signal.SIGHUP)
+    test.addCleanup(signal.signal, signal.SIGHUP, previous)
+    made.startService()
+    return made, reactor
+
+
+def ready(*processes: FakeProcess) -> None:
+    for process in processes:
+        process.say(hello_worker_ready=True)
 
 
 class WorkerCountTests(SynchronousTestCase):
@@ -23,3 +60,121 @@ class WorkerCountTests(SynchronousTestCase):
         for bad in ["0", "-1", "many", "1.5"]:
             with self.assertRaises(ValueError):
                 workerCount(bad)
+
+
+class PolicyTests(SynchronousTestCase):
+    def test_readyWhenEveryWorkerIs(self) -> None:
+        """
+        The service is ready (C{/ready} 200) only once every worker said it
+        serves.
+        """
+        made, reactor = supervisor(self)
+        first, second = reactor.spawned
+        self.assertEqual((made.phase, made.admin.ready), (Phase.STARTING, False))
+        ready(first)
+        self.assertFalse(made.admin.ready)
+        ready(second)
+        self.assertEqual((made.phase, made.admin.ready), (Phase.SERVING, True))
+        self.assertEqual(
+            [p.arguments[p.arguments.index("--slot") + 1] for p in reactor.spawned],
+            ["1", "2"],
+        )
+
+    def test_crashedWorkerReplacedWithBackoff(self) -> None:
+        """
+        A worker that dies is replaced at once the first time, then after
+        0.5 s, 1 s...; each replacement counts as a restart.
+        """
+        made, reactor = supervisor(self)
+        ready(*reactor.spawned)
+        reactor.spawned[0].end(signal=9)
+        self.assertEqual(len(reactor.spawned), 2)
+        reactor.advance(0)
+        self.assertEqual((len(reactor.spawned), made.restarts), (3, 1))
+        reactor.spawned[2].end(exitCode=1)
+        reactor.advance(0.49)
+        self.assertEqual(len(reactor.spawned), 3)
+        reactor.advance(0.01)
+        self.assertEqual((len(reactor.spawned), made.restarts), (4, 2))
+        self.assertEqual(made.current[1], reactor.spawned[3].protocol)
+        self.assertTrue(made.admin.ready)  # the other worker still serves
+
+    def test_crashLoopGivesUp(self) -> None:
+        """
+        Five deaths within a minute end the service with a failure: not
+        ready, nothing more started, the reactor stopped.
+        """
+        made, reactor = supervisor(self, workers=1)
+        ready(*reactor.spawned)
+        for _ in range(5):
+            reactor.spawned[-1].end(exitCode=1)
+            reactor.advance(10)
+        self.assertEqual(made.phase, Phase.GAVE_UP)
+        self.assertFalse(made.admin.ready)
+        self.assertTrue(reactor.stopped)
+        self.assertEqual(self.failures, [True])  # type: ignore[attr-defined]
+        self.assertEqual(len(reactor.spawned), 5)
+
+    def test_oldFailuresForgotten(self) -> None:
+        """
+        Deaths more than a minute apart never add up to a crash loop.
+        """
+        made, reactor = supervisor(self, workers=1)
+        for _ in range(10):
+            reactor.spawned[-1].end(exitCode=1)
+            reactor.advance(61)
+        self.assertIsNot(made.phase, Phase.GAVE_UP)
+        self.assertEqual(made.restarts, 10)
+
+    def test_rollingRestart(self) -> None:
+        """
+        SIGHUP's restart starts each slot's new worker and retires the old
+        one only once the new one serves; restarts count only deaths.
+        """
+        made, reactor = supervisor(self)
+        old = list(reactor.spawned)
+        ready(*old)
+        made.rollingRestart()
+        self.assertEqual(made.phase, Phase.RESTARTING)
+        self.assertEqual(len(reactor.spawned), 3)
+        self.assertEqual(old[0].signals, [])
+        ready(reactor.spawned[2])
+        self.assertEqual(old[0].signals, ["TERM"])
+        old[0].end()
+        ready(reactor.spawned[3])
+        self.assertEqual(old[1].signals, ["TERM"])
+        old[1].end()
+        self.assertEqual(made.phase, Phase.SERVING)
+        self.assertEqual(made.restarts, 0)
+        self.assertTrue(made.admin.ready)
+
+    def test_stopRetiresEveryWorkerAndReplacesNone(self) -> None:
+        """
+        Stopping turns readiness off, sends every worker SIGTERM, and a
+        worker that then ends is not replaced.
+        """
+        made, reactor = supervisor(self)
+        ready(*reactor.spawned)
+        stopped = made.stopService()
+        self.assertEqual((made.phase, made.admin.ready), (Phase.STOPPING, False))
+        for process in reactor.spawned:
+            self.assertEqual(process.signals, ["TERM"])
+            process.end()
+        reactor.advance(1)
+        self.assertEqual(len(reactor.spawned), 2)
+        self.assertIsNone(self.successResultOf(stopped))
+
+    def test_countersNeverGoBack(self) -> None:
+        """
+        The counts of a worker that ended stay in the service's figures.
+        """
+        made, reactor = supervisor(self)
+        ready(*reactor.spawned)
+        kind = counting.answerKind("/", b"200")
+        counts = counting.RequestCounts()
+        counts.answered[kind] = 7
+        reactor.spawned[0].say(hello_metrics=counts.snapshot())
+        reactor.spawned[1].say(hello_metrics=counts.snapshot())
+        self.assertEqual(made.metricsSnapshot()["kinds"][0][2], 14)
+        reactor.spawned[0].end(signal=9)
+        self.assertEqual(made.metricsSnapshot()["kinds"][0][2], 14)

@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from twisted.internet.testing import StringTransport
+from twisted.internet.error import ProcessDone, ProcessExitedAlready, ProcessTerminated
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.logger import LogLevel, eventAsJSON
 from twisted.python.failure import Failure
 
 
@@ -85,3 +87,83 @@ class HalfCloseableTransport(StringTransport):
 
     def loseWriteConnection(self) -> None:
         self.halfClosed = True
+
+
+class FakeProcess:
+    """
+    A child process as a L{ProcessReactor} makes it: it records the signals
+    sent to it and ends only when the test says so.
+    """
+
+    def __init__(self, protocol: Any, pid: int, arguments: list[str]) -> None:
+        self.protocol = protocol
+        self.pid = pid
+        self.arguments = arguments
+        self.signals: list[str] = []
+        self.ended = False
+
+    def signalProcess(self, name: str) -> None:
+        if self.ended:
+            raise ProcessExitedAlready()
+        self.signals.append(name)
+
+    def closeStdin(self) -> None:
+        pass
+
+    def loseConnection(self) -> None:
+        pass
+
+    def say(self, **event: Any) -> None:
+        """
+        The process logs C{event}, as a worker does, as a JSON line.
+        """
+        line = eventAsJSON(
+            {
+                "log_format": "",
+                "log_namespace": "test",
+                "log_level": LogLevel.info,
+                "log_time": 0.0,
+                "log_source": None,
+                **event,
+            }
+        )
+        self.protocol.childDataReceived(1, line.encode() + b"\n")
+
+    def end(self, exitCode: int | None = 0, signal: int | None = None) -> None:
+        """
+        The process ends: with C{exitCode}, or killed by C{signal}.
+        """
+        self.ended = True
+        if exitCode == 0 and signal is None:
+            reason = Failure(ProcessDone(0))
+        else:
+            reason = Failure(ProcessTerminated(exitCode, signal))
+        self.protocol.processEnded(reason)
+
+
+class ProcessReactor(MemoryReactorClock):
+    """
+    A L{MemoryReactorClock} that starts fake processes: L{spawned} lists
+    them, oldest first, with PIDs from 1001.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.spawned: list[FakeProcess] = []
+        self.stopped = False
+
+    def spawnProcess(  # type: ignore[override]
+        self, protocol: Any, executable: str, args: list[str], env: Any = None,
+        path: Any = None, uid: Any = None, gid: Any = None, usePTY: Any = False,
+        childFDs: Any = None,
+    ) -> FakeProcess:  # fmt: skip
+        process = FakeProcess(protocol, 1001 + len(self.spawned), list(args))
+        self.spawned.append(process)
+        protocol.makeConnection(process)
+        return process
+
+    def stop(self) -> None:
+        self.stopped = True
+
+    def callFromThread(self, callable: Any, *args: Any, **kwargs: Any) -> None:
+        callable(*args, **kwargs)
