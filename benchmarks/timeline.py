@@ -7,7 +7,8 @@ the moment it was sent to the moment it was answered.
 
 With the defaults (20 requests, a 1 s delay, 4 threads) all 20 bars of the
 concurrent mode end together after one delay, and those of the parallel
-mode end in five waves of four.  Both servers are real C{twistd -n hello}
+mode end in five waves of four.  Each bar shows the request's wait apart
+from its work (the delay), so the parallel mode's queue is what one sees.  Both servers are real C{twistd -n hello}
 processes of this checkout on 127.0.0.1, stopped by their PID at the end.
 """
 
@@ -99,29 +100,45 @@ def sendBurst(port: int, count: int, timeout: float) -> list[tuple[float, float]
 def draw(
     panels: list[tuple[str, list[tuple[float, float]]]], delay: float, output: Path
 ) -> None:
+    """
+    A bar per request, in two parts: its wait (sent, but its work not yet
+    begun: in the parallel mode, queued for a free thread) and its work (the
+    delay itself, the last C{delay} seconds before its answer).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import matplotlib.ticker
+    from matplotlib.patches import Patch
 
+    count = len(panels[0][1])
     figure, axes = plt.subplots(1, len(panels), figsize=(11, 4.8), sharey=True)
     end = max(answered for _, times in panels for _, answered in times)
     for axis, (title, times) in zip(axes, panels, strict=True):
         for index, (sent, answered) in enumerate(times):
+            began = max(sent, answered - delay)
+            axis.barh(index + 1, began - sent, left=sent, height=0.7, color="#d9d9d9")
             axis.barh(
-                index + 1, answered - sent, left=sent, height=0.7, color="#3b7dd8"
+                index + 1, answered - began, left=began, height=0.7, color="#3b7dd8"
             )
         axis.set_title(title)
         axis.set_xlabel("seconds since the burst was sent")
         axis.set_xlim(0, end * 1.05)
+        axis.set_xticks(range(int(end) + 2))
         for wave in range(1, int(end / delay) + 1):
             axis.axvline(wave * delay, color="#bbbbbb", linewidth=0.8, zorder=0)
     axes[0].set_ylabel("request")
-    axes[0].yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-    axes[0].invert_yaxis()
+    axes[0].set_yticks([1, *range(5, count + 1, 5)])
+    axes[0].set_ylim(count + 0.7, 0.3)
+    axes[-1].legend(
+        handles=[
+            Patch(color="#d9d9d9", label="waiting for a thread"),
+            Patch(color="#3b7dd8", label=f"its work: the {delay:g} s delay"),
+        ],
+        loc="upper right",
+    )
     figure.suptitle(
-        f"{len(panels[0][1])} simultaneous GET /sleep ({delay:g} s each): "
+        f"{count} simultaneous GET /sleep ({delay:g} s each): "
         "concurrency on one thread against a pool of threads"
     )
     figure.tight_layout()

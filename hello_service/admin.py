@@ -197,7 +197,7 @@ class AdminEndpoint:
     ) -> None:
         """
         @param address: where to serve the admin site (a C{--admin}
-            description with its endpoint), or L{None} for nowhere.
+            description with its endpoint), or C{None} for nowhere.
         @param drainDelay: how long, once not ready, to keep serving while
             C{/ready} answers 503, before the drain starts.
         """

@@ -37,7 +37,7 @@ class Answerer:
 
     def answer(self, request: Request) -> Answer:
         """
-        The answer to C{request}: a L{Response} at once, or a L{Deferred}
+        The answer to C{request}: a L{Response} at once, or a C{Deferred}
         firing with one on the reactor thread (cancel it to abandon the
         work).
         """

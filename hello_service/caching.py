@@ -113,7 +113,7 @@ def parseRange(value: bytes, length: int) -> tuple[int, int] | None | bool:
     """
     The one range C{value} asks for, as (first, last) byte positions of a
     representation of C{length} bytes; C{False} if it cannot be satisfied;
-    L{None} if it is not a single byte range we answer (malformed, another
+    C{None} if it is not a single byte range we answer (malformed, another
     unit, or several ranges), which is answered with the whole page.
     """
     unit, equals, spec = value.partition(b"=")

@@ -45,11 +45,11 @@ class Config:
     @ivar timeouts: how long a client may take (L{Timeouts}).
     @ivar requestLimits: how much a client may send (L{RequestLimits}).
     @ivar cacheControl: the C{Cache-Control} of the hello and 404 pages.
-    @ivar accessLog: the file the access log is appended to, or L{None} for
+    @ivar accessLog: the file the access log is appended to, or C{None} for
         the twistd log.
     @ivar accessLogFormat: C{combined} or C{json}.
     @ivar workers: worker processes (1: this process serves).
-    @ivar admin: where to serve the admin site, or L{None}.
+    @ivar admin: where to serve the admin site, or C{None}.
     @ivar drainDelay: how long to serve on, not ready, once told to stop.
     @ivar worker: in a worker process, its slot and PID (for its log lines).
     """

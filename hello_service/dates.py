@@ -19,7 +19,7 @@ def httpDate(seconds: float) -> bytes:
 def parseHttpDate(value: bytes) -> int | None:
     """
     The POSIX time of an HTTP date (any of RFC 9110's three forms), or
-    L{None} if it is not one: an invalid date is ignored, not refused.
+    C{None} if it is not one: an invalid date is ignored, not refused.
     """
     try:
         parsed = parsedate_tz(value.decode("latin-1"))

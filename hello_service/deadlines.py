@@ -93,7 +93,7 @@ class DeadlineOwner(Protocol):
 class DeadlineTimer:
     """
     One connection's single timer: the L{Deadline} it waits for, when that
-    is due, and the one L{IDelayedCall} that checks it.
+    is due, and the one C{IDelayedCall} that checks it.
 
     The delayed call is moved only when a deadline comes sooner than the one
     it waits for; on the keep-alive path a request only stores a new due

@@ -127,7 +127,7 @@ class ResponseWriter:
         @param flow: the flow control of the connection, whose transport
             this writes to.
         @param socket: the socket under the transport (see L{directSocket}),
-            or L{None} to write through the transport only.
+            or C{None} to write through the transport only.
         """
         self._flow = flow
         self._socket = socket

@@ -157,7 +157,7 @@ class ConnectionLimiter:
 
 def currentDescriptorLimit() -> int | None:
     """
-    This process's soft limit on open files, or L{None} if there is none.
+    This process's soft limit on open files, or C{None} if there is none.
     """
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     return None if soft == resource.RLIM_INFINITY else soft
@@ -168,7 +168,7 @@ def raiseDescriptorLimit() -> int | None:
     Raise this process's soft limit on open files to its hard limit, as a
     server that holds a descriptor per client should.
 
-    @return: the soft limit now in force, or L{None} if there is none.
+    @return: the soft limit now in force, or C{None} if there is none.
     """
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != hard:

@@ -26,7 +26,7 @@ from twisted.python.failure import Failure
 
 class StartupError(SystemExit):
     """
-    The service cannot start.  twistd lets a L{SystemExit} through, so the
+    The service cannot start.  twistd lets a C{SystemExit} through, so the
     operator sees this one-line message and a non-zero exit, not a traceback.
     """
 
@@ -94,7 +94,7 @@ class _NoAccepting(Factory):
 def tcpEndpointAddress(endpoint: object) -> tuple[str, int, int] | None:
     """
     The interface, port and backlog of a C{tcp:} or C{tcp6:} endpoint, or
-    L{None} for any other kind.  Twisted keeps them in private attributes
+    C{None} for any other kind.  Twisted keeps them in private attributes
     (C{tests.test_listening} fails loudly if a release renames them).
     """
     if not isinstance(endpoint, TCP4ServerEndpoint | TCP6ServerEndpoint):

@@ -74,7 +74,7 @@ def readPageAndTime(directory: Path, name: str) -> tuple[bytes, float]:
 
 def loadPages(directory: Path | str | None = None) -> Pages:
     """
-    Load both pages from C{directory}, or the shipped ones when it is L{None}.
+    Load both pages from C{directory}, or the shipped ones when it is C{None}.
 
     @raise PageError: if the directory or either page cannot be read.
     """

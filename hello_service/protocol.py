@@ -487,7 +487,7 @@ class HelloFactory(Factory):
         Stop keeping connections alive: close the idle ones now, and let the
         others close after their current answer.
 
-        @return: a L{Deferred} that fires when no connection is left.
+        @return: a C{Deferred} that fires when no connection is left.
         """
         self.draining = True
         for protocol in list(self.connections):

@@ -127,7 +127,7 @@ class Request:
         self.referer = referer
         self.userAgent = userAgent
         #: Its preconditions and range (L{CONDITION_HEADERS}, by lower-case
-        #: name), or L{None} when it has none, as most requests.
+        #: name), or C{None} when it has none, as most requests.
         self.conditions = conditions
 
     def __repr__(self) -> str:
@@ -151,7 +151,7 @@ class RequestReader:
     more: the connection must answer the requests returned so far, then the
     error, then close.
 
-    @ivar error: what was wrong with the input, or L{None}.
+    @ivar error: what was wrong with the input, or C{None}.
     @ivar midRequest: whether part of a request has been received but not
         all of it.
     @ivar continueWanted: the request being read asked, with C{Expect:

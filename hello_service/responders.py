@@ -7,9 +7,9 @@ reactor events on one thread, the pages are answered from memory and
 C{/sleep} waits on a reactor timer.  L{ParallelResponder} is the
 C{task::spawn} stage: the request's work runs as ordinary blocking code in a
 thread pool through C{deferToThreadPool}, and the response comes back to the
-reactor thread as the result of a L{Deferred}.
+reactor thread as the result of a C{Deferred}.
 
-Either answers with a L{Response} at once or with a L{Deferred} that fires
+Either answers with a L{Response} at once or with a C{Deferred} that fires
 with one; the connection neither knows nor cares which model made it.
 """
 
@@ -46,8 +46,8 @@ class Responder(TypingProtocol):
 
     def respond(self, route: Route) -> Answer:
         """
-        Answer C{route}: a L{Response}, or a L{Deferred} firing with one
-        on the reactor thread.  Cancelling the L{Deferred} abandons the work.
+        Answer C{route}: a L{Response}, or a C{Deferred} firing with one
+        on the reactor thread.  Cancelling the C{Deferred} abandons the work.
         """
 
 
@@ -173,7 +173,7 @@ def blockingWork(
     request is C{abandoned}, so a client that leaves does not keep a worker
     busy for nothing.  Work abandoned before it starts is skipped.
 
-    @return: the response, or L{None} for abandoned work (nobody reads it).
+    @return: the response, or C{None} for abandoned work (nobody reads it).
     """
     if route.delayed:
         abandoned.wait(delay)

@@ -43,7 +43,7 @@ ALLOW = b"Allow: " + b", ".join(SERVED_METHODS) + b"\r\n"
 @dataclass(frozen=True, eq=False)
 class Route:
     """
-    What to answer: a status, the file name of the page to send (or L{None}
+    What to answer: a status, the file name of the page to send (or C{None}
     for none), whether the answer comes only after the delay, any header of
     its own, its label in the metrics, and how caches may keep it:
     C{validated} pages carry validators (and answer conditional and range

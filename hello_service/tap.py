@@ -233,14 +233,8 @@ class Options(usage.Options):
         self.config: Config | None = None
 
     def opt_listen(self, description: str) -> None:
+        """Listen on a strports endpoint description (tcp:8080, tcp6:8080:interface=\\:\\:1, unix:/run/hello.sock, ssl:..., systemd:...); repeat to listen on several [default: tcp:7878:interface=127.0.0.1:backlog=4096]."""  # noqa: E501 (twistd --help shows it as written)
         self["listen"].append(description)
-
-    opt_listen.__doc__ = (
-        "Listen on a strports endpoint description (tcp:8080, "
-        "tcp6:8080:interface=\\:\\:1, unix:/run/hello.sock, ssl:..., "
-        "systemd:...); repeat to listen on several "
-        f"[default: {DEFAULT_LISTEN}]."
-    )
 
     def postOptions(self) -> None:
         """

@@ -1,8 +1,8 @@
 # -*- test-case-name: tests.test_supervisor,tests.system.test_workers -*-
 """
-One worker process of C{twistd -n hello --workers N}:
-
-    python -m hello_service.worker --slot 1 --inherit 3:INET:tcp:7878 --settings JSON
+One worker process of C{twistd -n hello --workers N}, started by the
+supervisor as C{python -m hello_service.worker --slot 1 --inherit
+3:INET:tcp:7878 --settings JSON}.
 
 The supervisor (L{hello_service.supervisor}) binds the listening sockets and
 starts each worker with them as inherited descriptors, and with the settings
