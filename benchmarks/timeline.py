@@ -3,7 +3,7 @@ The lesson in one picture: the same burst of C{/sleep} requests sent to the
 concurrent mode and to the parallel mode, each request drawn as a bar from
 the moment it was sent to the moment it was answered.
 
-    .venv/bin/python benchmarks/timeline.py        # writes benchmarks/results/timeline.png
+    .venv/bin/python -m benchmarks.timeline        # writes benchmarks/results/timeline.png
 
 With the defaults (20 requests, a 1 s delay, 4 threads) all 20 bars of the
 concurrent mode end together after one delay, and those of the parallel
@@ -15,53 +15,18 @@ processes of this checkout on 127.0.0.1, stopped by their PID at the end.
 from __future__ import annotations
 
 import argparse
-import os
-import re
-import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
-CHECKOUT = Path(__file__).resolve().parent.parent
-RESULTS = CHECKOUT / "benchmarks" / "results"
+if not __package__:  # run as a script: python benchmarks/timeline.py
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.harness import HERE, ServerProcess, checkoutEnvironment, helloCommand
 
-def startServer(*arguments: str) -> tuple[subprocess.Popen[bytes], int]:
-    """
-    Start C{twistd -n hello} on a port of its choosing; the process and
-    the port it announced.
-    """
-    environment = dict(os.environ, PYTHONPATH=str(CHECKOUT))
-    process = subprocess.Popen(
-        [
-            sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
-            "-n", "--pidfile=", "hello",
-            "--listen", "tcp:0:interface=127.0.0.1:backlog=1024", *arguments,
-        ],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=environment,
-    )  # fmt: skip
-    assert process.stdout is not None
-    deadline = time.monotonic() + 20
-    for line in process.stdout:
-        found = re.search(rb"serving on tcp:127\.0\.0\.1:(\d+)", line)
-        if found:
-            return process, int(found.group(1))
-        if time.monotonic() > deadline:
-            break
-    process.kill()
-    raise SystemExit("timeline: the server did not start")
-
-
-def stopServer(process: subprocess.Popen[bytes]) -> None:
-    os.kill(process.pid, signal.SIGTERM)
-    try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait()
+RESULTS = HERE / "results"
 
 
 def sendBurst(port: int, count: int, timeout: float) -> list[tuple[float, float]]:
@@ -162,12 +127,18 @@ def main() -> None:
     ]
     panels = []
     for title, options in modes:
-        process, port = startServer("--sleep", str(arguments.delay), *options)
+        server = ServerProcess(
+            helloCommand(
+                "--listen", "tcp:0:interface=127.0.0.1:backlog=1024",
+                "--sleep", str(arguments.delay), *options,
+            ),
+            env=checkoutEnvironment(),
+        )  # fmt: skip
         try:
             timeout = arguments.delay * (arguments.count + 2) + 10
-            times = sendBurst(port, arguments.count, timeout)
+            times = sendBurst(server.port(), arguments.count, timeout)
         finally:
-            stopServer(process)
+            server.stop()
         panels.append((title, times))
         last = max(answered for _, answered in times)
         print(f"{title}: {arguments.count} answered, the last at {last:.2f} s")

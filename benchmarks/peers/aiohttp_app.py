@@ -7,7 +7,6 @@ import os
 import sys
 
 from aiohttp import web
-
 from peers.common import HELLO
 
 SLEEP = float(os.environ.get("HELLO_SLEEP", "1"))

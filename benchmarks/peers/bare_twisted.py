@@ -9,10 +9,9 @@ transport as hello.  Nothing else: no limits, timers, log or ordering.
 import sys
 
 from httptools import HttpRequestParser
+from peers.common import HELLO
 from twisted.internet import reactor
 from twisted.internet.protocol import Factory, Protocol
-
-from peers.common import HELLO
 
 HEAD = (
     b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n"

@@ -9,11 +9,10 @@ HELLO_SLEEP, default 1) on a reactor timer.
 
 import os
 
+from peers.common import HELLO
 from twisted.internet import reactor
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
-
-from peers.common import HELLO
 
 SLEEP = float(os.environ.get("HELLO_SLEEP", "1"))
 

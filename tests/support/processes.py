@@ -11,36 +11,27 @@ by its PID when the test ends.
 from __future__ import annotations
 
 import os
-import re
-import signal
 import socket
 import subprocess
-import sys
-import threading
-import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
-#: The root of the checkout these tests belong to.
-CHECKOUT = Path(__file__).resolve().parent.parent.parent
+from benchmarks import harness
+from benchmarks.harness import (  # noqa: F401 (connectionsByProcess: for the tests)
+    ROOT,
+    ServerProcess,
+    connectionsByProcess,
+    helloCommand,
+)
 
-#: C{twistd -n --pidfile=}, run by the interpreter running the tests.
-TWISTD = [
-    sys.executable,
-    "-c",
-    "from twisted.scripts.twistd import run; run()",
-    "-n",
-    "--pidfile=",
-]
+#: The root of the checkout these tests belong to.
+CHECKOUT = ROOT
 
 #: Where a test server listens unless told otherwise: a port the kernel
 #: chooses, so no port is probed, released and raced for.
 ANY_PORT = "tcp:0:interface=127.0.0.1:backlog=1024"
-
-_SERVING = re.compile(r"serving on \w+:127\.0\.0\.1:(\d+)")
 
 
 def checkoutEnvironment(**extra: str) -> dict[str, str]:
@@ -54,13 +45,7 @@ def checkoutEnvironment(**extra: str) -> dict[str, str]:
     """
     if "MUTANT_UNDER_TEST" in os.environ:
         raise SkipTest("real processes are not run under mutation testing")
-    environment = dict(os.environ)
-    inherited = environment.get("PYTHONPATH")
-    environment["PYTHONPATH"] = (
-        f"{CHECKOUT}{os.pathsep}{inherited}" if inherited else str(CHECKOUT)
-    )
-    environment.update(extra)
-    return environment
+    return harness.checkoutEnvironment(**extra)
 
 
 def takenPort(test: SynchronousTestCase) -> int:
@@ -74,11 +59,11 @@ def takenPort(test: SynchronousTestCase) -> int:
     return int(taken.getsockname()[1])
 
 
-class HelloProcess:
+class HelloProcess(ServerProcess):
     """
-    A running C{twistd -n hello}, its output collected as it comes (so the
-    pipe never fills), killed by its PID when the test ends if it is still
-    running.
+    A running C{twistd -n hello} of this checkout (L{ServerProcess}, the one
+    launcher the tests and the benchmarks share), killed by its PID when the
+    test ends if it is still running.
     """
 
     def __init__(
@@ -93,83 +78,8 @@ class HelloProcess:
             C{systemd-socket-activate} does), before twistd's own words.
         """
         popen.setdefault("env", checkoutEnvironment())
-        self.process = subprocess.Popen(
-            [*wrapper, *TWISTD, "hello", *arguments],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            **popen,
-        )
-        self.pid = self.process.pid
-        self._output: list[bytes] = []
-        self._changed = threading.Condition()
-        self._reader = threading.Thread(target=self._collect, daemon=True)
-        self._reader.start()
+        super().__init__([*wrapper, *helloCommand(*arguments)], **popen)
         test.addCleanup(self.kill)
-
-    def _collect(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            with self._changed:
-                self._output.append(line)
-                self._changed.notify_all()
-        with self._changed:
-            self._changed.notify_all()
-
-    @property
-    def output(self) -> str:
-        """
-        Everything the process has written so far.
-        """
-        with self._changed:
-            return b"".join(self._output).decode("utf-8", "replace")
-
-    def waitFor(
-        self, pattern: str, seconds: float = 20, after: int = 0
-    ) -> re.Match[str]:
-        """
-        Wait until the output (from offset C{after} on) matches C{pattern};
-        fail (with the output) if it does not within C{seconds} or the
-        process ends first.
-        """
-        deadline = time.monotonic() + seconds
-        compiled = re.compile(pattern)
-        with self._changed:
-            while True:
-                text = b"".join(self._output).decode("utf-8", "replace")
-                found = compiled.search(text, after)
-                if found:
-                    return found
-                left = deadline - time.monotonic()
-                if left <= 0 or not self._reader.is_alive():
-                    raise AssertionError(
-                        f"no {pattern!r} in the output of twistd:\n{self.output}"
-                    )
-                self._changed.wait(min(left, 0.5))
-
-    def port(self, seconds: float = 20) -> int:
-        """
-        The TCP port it serves on, from its start-up line.
-        """
-        return int(self.waitFor(_SERVING.pattern, seconds).group(1))
-
-    def signal(self, number: int) -> None:
-        os.kill(self.pid, number)
-
-    def wait(self, seconds: float = 20) -> int:
-        """
-        Wait for the process to end; its exit status.
-        """
-        status = self.process.wait(seconds)
-        self._reader.join(seconds)
-        return status
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            os.kill(self.pid, signal.SIGKILL)
-        self.process.wait()
-        self._reader.join(5)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
 
 
 def startHello(
@@ -190,7 +100,7 @@ def runHello(*arguments: str) -> subprocess.CompletedProcess[str]:
     C{--help}), this checkout's code.
     """
     return subprocess.run(
-        [*TWISTD, "hello", *arguments],
+        helloCommand(*arguments),
         capture_output=True,
         text=True,
         timeout=30,
@@ -218,37 +128,6 @@ def readUntilClosed(connection: socket.socket, timeout: float) -> bytes:
         if not chunk:
             return b"".join(chunks)
         chunks.append(chunk)
-
-
-def connectionsByProcess(port: int, pids: list[int]) -> dict[int, int]:
-    """
-    How many established TCP connections to local C{port} each process of
-    C{pids} holds, read from C{/proc}: the kernel's word on which worker
-    took which connection.
-    """
-    inodes: set[str] = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            localPort = int(fields[1].rsplit(":", 1)[1], 16)
-            if localPort == port and fields[3] == "01":  # ESTABLISHED
-                inodes.add(fields[9])
-    counts = {}
-    for pid in pids:
-        held = 0
-        for entry in Path(f"/proc/{pid}/fd").iterdir():
-            try:
-                target = os.readlink(entry)
-            except OSError:
-                continue
-            if target.startswith("socket:[") and target[8:-1] in inodes:
-                held += 1
-        counts[pid] = held
-    return counts
 
 
 def openConnections(port: int, count: int, timeout: float = 10) -> list[socket.socket]:

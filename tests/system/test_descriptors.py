@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import resource
 import signal
-import sys
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from ..support.processes import CHECKOUT, startHello
+from benchmarks.burst import burst
+
+from ..support.processes import startHello
 
 HEAD = b"GET / HTTP/1.1\r\nHost: x\r\n"
 
@@ -37,11 +38,6 @@ class MoreClientsThanDescriptorsTests(SynchronousTestCase):
             preexec_fn=limitFiles,
         )  # fmt: skip
         port = process.port()
-        sys.path.insert(0, str(CHECKOUT / "benchmarks"))
-        try:
-            from burst import burst
-        finally:
-            sys.path.pop(0)
         result = burst("127.0.0.1", port, "/sleep", 300, deadline=30)
         process.signal(signal.SIGTERM)
         process.wait()

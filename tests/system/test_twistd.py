@@ -16,6 +16,7 @@ from pathlib import Path
 from twisted.internet.testing import MemoryReactor, MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
+from benchmarks import harness
 from hello_service.limits import currentDescriptorLimit
 from hello_service.listening import StartupError
 from hello_service.service import HelloService
@@ -23,7 +24,6 @@ from hello_service.tap import Options, makeService
 
 from ..support.processes import (
     CHECKOUT,
-    TWISTD,
     checkoutEnvironment,
     runHello,
     takenPort,
@@ -228,7 +228,7 @@ class SocketActivationTests(SynchronousTestCase):
         def asDescriptor3() -> None:
             os.dup2(listening.fileno(), 3)
 
-        twistd = shlex.join(TWISTD)
+        twistd = shlex.join(harness.TWISTD)
         process = subprocess.Popen(
             ["sh", "-c",
              f"LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=hello exec {twistd} hello "
