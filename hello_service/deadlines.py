@@ -5,8 +5,9 @@ to that.
 
 A connection waits for its client in one way at a time: to start a request
 (L{Deadline.IDLE}), to finish one (L{Deadline.HEADER}), to read what we
-wrote (L{Deadline.WRITE}), or to close after a refusal
-(L{Deadline.LINGER}).  Each has one name, from the command line's
+wrote (L{Deadline.WRITE}), to close after a refusal (L{Deadline.LINGER}),
+or, while the service drains, to send the request it may already be
+sending (L{Deadline.DRAIN}).  Each has one name, from the command line's
 C{--idle-timeout} and C{--header-timeout} to L{Timeouts} and L{Deadline}.
 """
 
@@ -36,6 +37,9 @@ class Deadline(Enum):
     WRITE = "write"
     #: Close its side after we refused its input.
     LINGER = "linger"
+    #: The service drains: send the request it may be sending already, or
+    #: be closed.
+    DRAIN = "drain"
 
 
 # The members the timer compares against on every request, as module
@@ -44,6 +48,7 @@ _NONE = Deadline.NONE
 _IDLE = Deadline.IDLE
 _HEADER = Deadline.HEADER
 _WRITE = Deadline.WRITE
+_DRAIN = Deadline.DRAIN
 
 
 _FIELDS = {deadline: deadline.value for deadline in Deadline}
@@ -62,12 +67,20 @@ class Timeouts:
     @ivar linger: to close its side after we refused its input; until then
         what it still sends is read and dropped, so that the refusal reaches
         it instead of a reset.
+    @ivar drain: once the service drains, how long an idle persistent
+        connection is kept open for a request its client may already be
+        sending: closing it at once would cross that request on the wire,
+        and a client that does not retry would lose it.  One that arrives is
+        answered, with C{Connection: close}.  A second is far longer than a
+        request takes to cross a network, and short enough not to slow a
+        stop (the shutdown timeout bounds it anyway).
     """
 
     header: float = 10.0
     idle: float = 15.0
     write: float = 30.0
     linger: float = 2.0
+    drain: float = 1.0
 
     def of(self, deadline: Deadline) -> float:
         """
@@ -139,6 +152,8 @@ class DeadlineTimer:
                 return
             if kind is _HEADER and not restart:
                 return
+            if kind is _DRAIN:
+                return  # the grace counts from when the drain began
         delay = self._timeouts.of(kind)
         clock = self._clock
         due = clock.seconds() + delay

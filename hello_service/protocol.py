@@ -324,10 +324,23 @@ class HelloProtocol(Protocol):
         self._flow.resumeReading()
         self._deadline.start(Deadline.LINGER)
 
+    def closeWhenIdle(self) -> None:
+        """
+        The service drains: close the connection if it stays idle for the
+        drain grace (L{Timeouts.drain}).  Closing it at once could cross a
+        request the client is already sending; one that arrives is answered
+        with C{Connection: close}.
+        """
+        if self._queue or self._phase is not _READING:
+            return
+        reader = self._reader
+        if reader is None or not reader.midRequest:
+            self._deadline.start(Deadline.DRAIN)
+
     def closeIfIdle(self) -> None:
         """
         Close the connection if no request is being received or answered
-        on it: when the service drains, or the idle timeout passes.
+        on it: the idle timeout or the drain grace passed.
         """
         if self._queue or self._phase is not _READING:
             return
@@ -482,16 +495,23 @@ class HelloFactory(Factory):
         """
         return sum(protocol.requestsInFlight for protocol in self.connections)
 
-    def drain(self) -> Deferred[None]:
+    def stopKeepingAlive(self) -> None:
         """
-        Stop keeping connections alive: close the idle ones now, and let the
-        others close after their current answer.
-
-        @return: a C{Deferred} that fires when no connection is left.
+        Stop keeping connections alive: every answer from now on says
+        C{Connection: close} and closes its connection, and an idle one is
+        closed after the drain grace.
         """
         self.draining = True
         for protocol in list(self.connections):
-            protocol.closeIfIdle()
+            protocol.closeWhenIdle()
+
+    def drain(self) -> Deferred[None]:
+        """
+        L{stopKeepingAlive}, and wait for the connections to close.
+
+        @return: a C{Deferred} that fires when no connection is left.
+        """
+        self.stopKeepingAlive()
         waiting: Deferred[None] = Deferred()
         if self.connections:
             self._drained.append(waiting)

@@ -189,6 +189,10 @@ class HelloService(Service):
         return ensureDeferred(self._stop())
 
     async def _stop(self) -> None:
+        # From now on every answer closes its connection, while the drain
+        # delay (if any) keeps the listener open for the clients that
+        # reconnect until the load balancer has taken this instance out.
+        self.factory.stopKeepingAlive()
         await self.admin.stopBeingReady()
         ports, self.ports = self.ports, []
         limiter = self.factory.connectionLimiter

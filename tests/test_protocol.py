@@ -490,19 +490,47 @@ class EdgeTests(SynchronousTestCase):
 
     def test_drainKeepsARequestBeingReceived(self) -> None:
         """
-        Draining closes idle connections, but one whose request is half
-        received gets its answer first, saying it closes.
+        Draining closes an idle connection after the drain grace (1 s), not
+        at once; one whose request is half received gets its answer first,
+        saying it closes.
         """
-        factory = makeFactory()
+        clock = Clock()
+        factory = makeFactory(clock)
         idle, idleTransport = connect(factory)
         busy, busyTransport = connect(factory)
         busy.dataReceived(b"GET / HTTP/1.1\r\n")
         factory.drain()
-        self.assertTrue(idleTransport.disconnecting)
+        self.assertFalse(idleTransport.disconnecting)
         self.assertFalse(busyTransport.disconnecting)
         busy.dataReceived(b"Host: x\r\n\r\n")
         self.assertEqual(busyTransport.value(), response(connection=CLOSE))
         self.assertTrue(busyTransport.disconnecting)
+        clock.advance(0.99)
+        self.assertFalse(idleTransport.disconnecting)
+        clock.advance(0.01)
+        self.assertTrue(idleTransport.disconnecting)
+
+    def test_drainAnswersARequestWithinTheGrace(self) -> None:
+        """
+        A request that reaches an idle connection within the drain grace
+        (the client was already sending it) gets its whole answer, saying
+        it closes; the grace does not start again on a second drain.
+        """
+        clock = Clock()
+        factory = makeFactory(clock)
+        idle, transport = connect(factory)
+        factory.stopKeepingAlive()
+        clock.advance(0.9)
+        factory.drain()
+        idle.dataReceived(get())
+        self.assertEqual(transport.value(), response(connection=CLOSE))
+        self.assertTrue(transport.disconnecting)
+        other, otherTransport = connect(factory)
+        factory.drain()
+        clock.advance(0.5)
+        factory.drain()
+        clock.advance(0.5)
+        self.assertTrue(otherTransport.disconnecting)
 
     def test_clientReadsAgainWithFullPipeline(self) -> None:
         """
