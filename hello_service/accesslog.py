@@ -1,27 +1,29 @@
 # -*- test-case-name: tests.test_accesslog -*-
 """
-One access-log line per request, in the Combined Log Format, through
-C{twisted.logger}.
+One access-log line per request, in the Combined Log Format or as JSON.
 
 The request path only records what it already has; the requests answered
-within 10 ms share one log event, whose lines are formatted only when an
-observer asks for its text.
+within 10 ms are formatted and written together, as whole lines, to the
+access log's own file or to the twistd log (each line stamped as twistd
+stamps its own, so log shippers read one line per request).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
-from typing import TextIO
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
-from twisted.logger import Logger
+from twisted.logger import Logger, formatTime
 
 from hello_service.requests import Request
 
 #: What the request path records of an answered request: the client, the
-#: request, the status code and the body bytes sent.
-Entry = tuple[str, Request, bytes, int]
+#: request, the status code, the body bytes sent, when its first byte was
+#: received and when its answer was handed to the kernel (for the formats
+#: that are C{timed}; else 0).
+Entry = tuple[str, Request, bytes, int, float, float]
 
 _MONTHS = ("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec").split()
 
@@ -95,59 +97,74 @@ def formatEntry(
 class CombinedFormat:
     """
     Combined Log Format lines, each followed, in C{--workers} mode, by the
-    worker that answered (C{worker=2 pid=4242}).
+    worker that answered (C{worker=2 pid=4242}).  Byte for byte the lines
+    Apache writes, so that existing parsers read them.
     """
+
+    #: Whether its lines need each request's first-byte and answer times.
+    timed = False
 
     def __init__(self, worker: tuple[int, int] | None = None) -> None:
         self._suffix = "" if worker is None else f" worker={worker[0]} pid={worker[1]}"
         self._second = -1
         self._timestamp = ""
 
-    def lines(self, second: int, entries: list[Entry]) -> str:
+    def lines(self, second: int, entries: list[Entry]) -> list[str]:
         if second != self._second:
             self._second = second
             self._timestamp = clfTimestamp(second)
         timestamp, suffix = self._timestamp, self._suffix
-        return "\n".join(
-            [formatEntry(timestamp, c, r, s, n) + suffix for c, r, s, n in entries]
-        )
+        return [
+            formatEntry(timestamp, c, r, s, n) + suffix for c, r, s, n, _, _ in entries
+        ]
 
 
 class JsonFormat:
     """
     One JSON object per line, for log shippers: C{time} (ISO 8601, UTC, to
-    the second the batch was written), C{client}, C{method}, C{target},
-    C{version}, C{status}, C{size} (body bytes sent), C{referer} and
-    C{user_agent} (C{null} when absent), and in C{--workers} mode C{worker}
-    and C{pid}.  Bytes outside ASCII are kept as Latin-1 characters.
+    the millisecond: when the answer was handed to the kernel), C{duration}
+    (seconds from the request's first byte received to then), C{client},
+    C{method}, C{target}, C{version}, C{status}, C{size} (body bytes sent),
+    C{referer} and C{user_agent} (C{null} when absent), and in C{--workers}
+    mode C{worker} and C{pid}.  Bytes outside ASCII are kept as Latin-1
+    characters.
     """
+
+    timed = True
 
     def __init__(self, worker: tuple[int, int] | None = None) -> None:
         self._worker = {} if worker is None else {"worker": worker[0], "pid": worker[1]}
 
-    def lines(self, second: int, entries: list[Entry]) -> str:
-        when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second))
+    def lines(self, second: int, entries: list[Entry]) -> list[str]:
         worker = self._worker
-        return "\n".join(
-            [
-                json.dumps(
-                    {
-                        "time": when,
-                        "client": client,
-                        "method": _field(request.method),
-                        "target": _field(request.target),
-                        "version": _field(request.version),
-                        "status": int(status),
-                        "size": size,
-                        "referer": _field(request.referer),
-                        "user_agent": _field(request.userAgent),
-                        **worker,
-                    },
-                    separators=(",", ":"),
-                )
-                for client, request, status, size in entries
-            ]
-        )
+        return [
+            json.dumps(
+                {
+                    "time": isoTime(answered),
+                    "duration": round(max(0.0, answered - began), 6),
+                    "client": client,
+                    "method": _field(request.method),
+                    "target": _field(request.target),
+                    "version": _field(request.version),
+                    "status": int(status),
+                    "size": size,
+                    "referer": _field(request.referer),
+                    "user_agent": _field(request.userAgent),
+                    **worker,
+                },
+                separators=(",", ":"),
+            )
+            for client, request, status, size, began, answered in entries
+        ]
+
+
+def isoTime(seconds: float) -> str:
+    """
+    An ISO 8601 time in UTC, to the millisecond.
+    """
+    whole = int(seconds)
+    millis = min(999, int((seconds - whole) * 1000))
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{millis:03d}Z"
 
 
 def _field(value: bytes) -> str | None:
@@ -160,87 +177,212 @@ FORMATS: dict[str, type[CombinedFormat] | type[JsonFormat]] = {
     "json": JsonFormat,
 }
 
+Format = CombinedFormat | JsonFormat
+
+#: How many lines one write may hold: formatting and writing a batch stalls
+#: the requests behind it, so under load a batch is written as soon as it is
+#: this big, keeping each stall short (the tail latency).
+MAX_BATCH = 128
+
+#: The most a write may hold and stay whole when several processes write to
+#: one pipe: POSIX keeps writes of up to PIPE_BUF bytes from interleaving.
+PIPE_BUF = 4096
+
+
+class LineWriter:
+    """
+    Where whole access lines go: a file (C{--access-log}, or the twistd log's
+    file) or an inherited stream (the twistd log's standard output).  Lines
+    are written in writes of at most L{PIPE_BUF} bytes, each of whole lines,
+    so that the lines of several workers never interleave; a file is opened
+    to append, and reopened (L{reopen}) after logrotate renamed it.
+
+    @ivar prefixed: whether each line starts as a twistd log line does (its
+        time and C{[hello_service.access#info]}), so that the twistd log
+        stays one event per line for log shippers.
+    """
+
+    def __init__(
+        self,
+        path: str | None = None,
+        descriptor: int | None = None,
+        prefixed: bool = False,
+    ) -> None:
+        """
+        @param path: a file to append to; or
+        @param descriptor: an open stream to write to.
+
+        @raise OSError: if the file cannot be opened for appending.
+        """
+        self.prefixed = prefixed
+        self._path = path
+        self._descriptor = descriptor if path is None else self._open(path)
+        self._stamps: tuple[int, str] = (-1, "")
+
+    @staticmethod
+    def _open(path: str) -> int:
+        return os.open(
+            path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644
+        )
+
+    def write(self, second: int, lines: list[str]) -> None:
+        if self._descriptor is None:
+            return
+        if self.prefixed:
+            stamped, prefix = self._stamps
+            if stamped != second:
+                prefix = formatTime(second) + " [hello_service.access#info] "
+                self._stamps = (second, prefix)
+            lines = [prefix + line for line in lines]
+        chunk: list[bytes] = []
+        size = 0
+        for line in lines:
+            data = line.encode("utf-8", "replace") + b"\n"
+            if chunk and size + len(data) > PIPE_BUF:
+                self._send(b"".join(chunk))
+                chunk, size = [], 0
+            chunk.append(data)
+            size += len(data)
+        if chunk:
+            self._send(b"".join(chunk))
+
+    def _send(self, data: bytes) -> None:
+        assert self._descriptor is not None
+        while data:
+            try:
+                written = os.write(self._descriptor, data)
+            except InterruptedError:
+                continue
+            except OSError:
+                return  # a full disk or a closed stream: the service goes on
+            data = data[written:]
+
+    def reopen(self) -> None:
+        """
+        Open the file at its path again: after logrotate renamed it, new
+        lines go to a new file at the old path.
+        """
+        if self._path is None:
+            return
+        try:
+            descriptor = self._open(self._path)
+        except OSError as error:
+            Logger(namespace="hello_service.access").error(
+                "cannot reopen the access log {path}: {error}; still writing the old file",
+                path=self._path,
+                error=error.strerror,
+            )
+            return
+        if self._descriptor is not None:
+            os.close(self._descriptor)
+        self._descriptor = descriptor
+
+    def close(self) -> None:
+        if self._path is not None and self._descriptor is not None:
+            os.close(self._descriptor)
+        self._descriptor = None
+
 
 class AccessLogBatch:
     """
-    The requests answered within one interval of L{AccessLog} (10 ms); its
-    text, made only when an observer asks for it, is one line per request.
+    The requests answered within one interval of L{AccessLog} (10 ms), as
+    one log event; its text, made only when an observer asks for it, is one
+    line per request.  (Used where hello cannot write whole lines itself: a
+    twistd C{--logger} or C{--syslog}, and in tests.)
     """
 
     __slots__ = ("second", "entries", "format")
 
-    def __init__(
-        self,
-        second: int,
-        entries: list[Entry],
-        format: CombinedFormat | JsonFormat,
-    ) -> None:
+    def __init__(self, second: int, entries: list[Entry], format: Format) -> None:
         self.second = second
         self.entries = entries
         self.format = format
 
     def __str__(self) -> str:
-        return self.format.lines(self.second, self.entries)
+        return "\n".join(self.format.lines(self.second, self.entries))
 
 
 class AccessLog:
     """
-    The access log: one line per request, in the C{hello_service.access}
-    namespace of the service's log, or in a file of its own.
+    The access log: one line per request, written by L{LineWriter} (to its
+    own file, or to the twistd log as whole lines), or as events in the
+    C{hello_service.access} namespace of the service's log.
 
     A C{twisted.logger} event costs more than answering a request from
     memory (formatting, a timestamp, a write and a flush of the log file),
     so requests are not logged one by one: those answered within
-    L{interval} seconds are emitted together, as one C{info} event whose
-    text has a line per request (or one write to the file).  Under load that
-    is one event for hundreds of requests; when quiet, an event per request,
-    a moment later.  The interval is short because formatting a batch stalls
-    the requests behind it: a tenth of a second of lines costs them
-    milliseconds.
+    L{interval} seconds are written together, with one write (or one event)
+    for all their lines.  Under load that is one write for hundreds of
+    requests; when quiet, a write per request, a moment later.  The
+    interval is short because formatting a batch stalls the requests behind
+    it: a tenth of a second of lines costs them milliseconds.
     """
 
-    #: How long a line may wait for others to share its event.
+    #: How long a line may wait for others to share its write.
     interval = 0.01
-
-    #: How many lines one event may hold: formatting and writing a batch
-    #: stalls the requests behind it, so under load a batch is emitted as
-    #: soon as it is this big, keeping each stall short (the tail latency).
-    maxBatch = 128
 
     def __init__(
         self,
         clock: IReactorTime,
-        path: str | None = None,
-        format: CombinedFormat | JsonFormat | None = None,
+        writer: LineWriter | None = None,
+        format: Format | None = None,
     ) -> None:
         """
-        @param path: a file to append the lines to, rather than the log.
+        @param writer: where the lines go; without one, they are log events.
         @param format: how each line is written (Combined Log Format unless
             given).
         """
         self.log = Logger(namespace="hello_service.access")
         self.format = CombinedFormat() if format is None else format
+        if self.format.timed:
+            self.record = self._recordTimed  # type: ignore[method-assign]
         self._clock = clock
-        self._file: TextIO | None = None
-        if path is not None:
-            self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115
+        self._writer = writer
         self._pending: list[Entry] = []
         self._flushCall: IDelayedCall | None = None
 
-    def record(self, client: str, request: Request, status: bytes, size: int) -> None:
+    def record(
+        self,
+        client: str,
+        request: Request,
+        status: bytes,
+        size: int,
+        began: float = 0.0,
+    ) -> None:
         """
-        Log one answered request (within L{interval} seconds).
+        Log one answered request (within L{interval} seconds); C{began} is
+        when its first byte was received.
         """
         pending = self._pending
         if not pending:
             self._flushCall = self._clock.callLater(self.interval, self.flush)
-        pending.append((client, request, status, size))
-        if len(pending) >= self.maxBatch:
+        pending.append((client, request, status, size, began, 0.0))
+        if len(pending) >= MAX_BATCH:
+            self.flush()
+
+    def _recordTimed(
+        self,
+        client: str,
+        request: Request,
+        status: bytes,
+        size: int,
+        began: float = 0.0,
+    ) -> None:
+        """
+        L{record}, for a format that times requests: with when the answer
+        was handed to the kernel, now.  (Two methods rather than a test on
+        every request: this runs once per request served.)
+        """
+        pending = self._pending
+        if not pending:
+            self._flushCall = self._clock.callLater(self.interval, self.flush)
+        pending.append((client, request, status, size, began, self._clock.seconds()))
+        if len(pending) >= MAX_BATCH:
             self.flush()
 
     def flush(self) -> None:
         """
-        Emit what was recorded and not emitted yet.
+        Write what was recorded and not written yet.
         """
         call, self._flushCall = self._flushCall, None
         if call is not None and call.active():
@@ -249,18 +391,50 @@ class AccessLog:
         if not entries:
             return
         self._pending = []
-        batch = AccessLogBatch(int(self._clock.seconds()), entries, self.format)
-        if self._file is not None:
-            self._file.write(str(batch) + "\n")
-            self._file.flush()
+        second = int(self._clock.seconds())
+        if self._writer is not None:
+            self._writer.write(second, self.format.lines(second, entries))
             return
+        batch = AccessLogBatch(second, entries, self.format)
         self.log.info("{requests}", requests=batch, count=len(entries))
+
+    def reopen(self) -> None:
+        """
+        Write what is pending, then reopen the file (SIGUSR1, SIGHUP).
+        """
+        self.flush()
+        if self._writer is not None:
+            self._writer.reopen()
 
     def close(self) -> None:
         """
         Write what is left, and close the file if there is one.
         """
         self.flush()
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        if self._writer is not None:
+            self._writer.close()
+
+
+class NoAccessLog:
+    """
+    C{--no-access-log}: requests are not logged.
+    """
+
+    def record(
+        self,
+        client: str,
+        request: Request,
+        status: bytes,
+        size: int,
+        began: float = 0.0,
+    ) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+    def reopen(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass

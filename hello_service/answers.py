@@ -33,6 +33,8 @@ class Answerer:
     def __init__(self, responder: Responder, clock: IReactorTime) -> None:
         self.mode = responder.mode
         self._respond = responder.respond
+        #: Answer with other pages from now on (SIGHUP).
+        self.reload = responder.reload
         self._clock = clock
 
     def answer(self, request: Request) -> Answer:

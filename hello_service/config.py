@@ -48,7 +48,17 @@ class Config:
     @ivar accessLog: the file the access log is appended to, or C{None} for
         the twistd log.
     @ivar accessLogFormat: C{combined} or C{json}.
+    @ivar accessLogOff: C{--no-access-log}: requests are not logged.
+    @ivar twistdLog: where twistd writes its log: C{-} for standard output,
+        a file's path, or C{None} where hello cannot write whole lines to it
+        itself (a C{--logger} or C{--syslog}, or no twistd at all): then
+        access lines are log events.
+    @ivar accessLogDescriptor: in a worker, the inherited descriptor of the
+        supervisor's standard output, where its access lines go when the
+        twistd log is standard output.
     @ivar workers: worker processes (1: this process serves).
+    @ivar workerTimeout: how long a worker may go without reporting before
+        it is taken as hung, killed and replaced.
     @ivar admin: where to serve the admin site, or C{None}.
     @ivar drainDelay: how long to serve on, not ready, once told to stop.
     @ivar worker: in a worker process, its slot and PID (for its log lines).
@@ -66,17 +76,21 @@ class Config:
     cacheControl: bytes = b"max-age=60"
     accessLog: str | None = None
     accessLogFormat: str = "combined"
+    accessLogOff: bool = False
+    twistdLog: str | None = None
+    accessLogDescriptor: int | None = None
     workers: int = 1
+    workerTimeout: float = 10.0
     admin: Listen | None = None
     drainDelay: float = 0.0
     worker: tuple[int, int] | None = None
 
-    def workerSettings(self) -> str:
+    def workerSettings(self, accessLogDescriptor: int | None = None) -> str:
         """
         What a worker process needs of this configuration, as JSON: every
         setting but the endpoints (the worker inherits their sockets) and
         those of the supervisor alone (the workers, the admin site and the
-        drain delay).
+        drain delay), and the descriptor its access lines go to, if any.
         """
         settings: dict[str, Any] = {
             "pages": str(self.pages.directory),
@@ -95,6 +109,9 @@ class Config:
             "cacheControl": self.cacheControl.decode("ascii"),
             "accessLog": self.accessLog,
             "accessLogFormat": self.accessLogFormat,
+            "accessLogOff": self.accessLogOff,
+            "twistdLog": self.twistdLog,
+            "accessLogDescriptor": accessLogDescriptor,
         }
         return json.dumps(settings)
 
@@ -123,5 +140,8 @@ class Config:
             cacheControl=given["cacheControl"].encode("ascii"),
             accessLog=given["accessLog"],
             accessLogFormat=given["accessLogFormat"],
+            accessLogOff=given["accessLogOff"],
+            twistdLog=given["twistdLog"],
+            accessLogDescriptor=given["accessLogDescriptor"],
             worker=worker,
         )

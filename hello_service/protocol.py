@@ -31,7 +31,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from hello_service.accesslog import AccessLog
+from hello_service.accesslog import AccessLog, NoAccessLog
 from hello_service.counting import RequestCounts
 from hello_service.deadlines import (
     DEFAULT_TIMEOUTS,
@@ -65,14 +65,16 @@ class _Pending:
     A request whose answer is not written yet, in its place in the line.
     """
 
-    __slots__ = ("request", "response", "deferred", "since")
+    __slots__ = ("request", "response", "deferred", "since", "began")
 
-    def __init__(self, request: Request, since: float) -> None:
+    def __init__(self, request: Request, since: float, began: float) -> None:
         self.request = request
         self.response: Response | None = None
         self.deferred: Deferred[Response] | None = None
         #: When the request was complete, for the duration metrics.
         self.since = since
+        #: When its first byte was received, for the access log.
+        self.began = began
 
 
 class Phase(Enum):
@@ -117,6 +119,8 @@ class HelloProtocol(Protocol):
     _phase = _READING
     _reader: RequestReader | None = None
     _queue: deque[_Pending] | None = None
+    #: When the first byte of the request being received came.
+    _began = 0.0
 
     def __init__(self, factory: HelloFactory, client: str) -> None:
         self.factory = factory
@@ -166,11 +170,22 @@ class HelloProtocol(Protocol):
         reader = self._reader
         if reader is None:
             reader = self._reader = RequestReader(self.factory.requestLimits)
+        # When the first byte of each request came, for access logs that
+        # time requests: in this read, unless one was begun in an earlier
+        # read; then the first request completed here began then.
+        if self.factory.timesRequests:
+            now = self.factory.clock.seconds()
+            began = self._began if reader.midRequest else now
+        else:
+            now = began = 0.0
         requests = reader.feed(data)
         for request in requests:
-            self._dispatch(request)
+            self._dispatch(request, began)
             if self._phase is not _READING:
                 return
+            began = now
+        if reader.midRequest:
+            self._began = began
         if reader.continueWanted:
             reader.continueWanted = False
             if not self._queue:  # behind other answers, the client goes ahead
@@ -184,15 +199,15 @@ class HelloProtocol(Protocol):
             else:
                 self._deadline.start(_IDLE)
 
-    def _dispatch(self, request: Request) -> None:
+    def _dispatch(self, request: Request, began: float) -> None:
         answer = self.factory.answerer.answer(request)
         queue = self._queue
         if type(answer) is Response and not queue:
-            self._send(request, answer)  # and closes, if the request said so
+            self._send(request, answer, began)  # and closes, if it said so
             return
         if not request.keepAlive:
             self._stopReading()  # nothing after it will be answered
-        pending = _Pending(request, self.factory.clock.seconds())
+        pending = _Pending(request, self.factory.clock.seconds(), began)
         if type(answer) is Response:
             pending.response = answer
         else:
@@ -216,13 +231,16 @@ class HelloProtocol(Protocol):
 
     def _refuse(self, error: HTTPError) -> None:
         response = self.factory.answerer.refuse(error)
+        now = self.factory.clock.seconds()
+        reader = self._reader
+        began = self._began if reader is not None and reader.midRequest else now
         if self._queue:
             self._stopReading()
-            pending = _Pending(UNPARSED, self.factory.clock.seconds())
+            pending = _Pending(UNPARSED, now, began)
             pending.response = response
             self._queue.append(pending)
         else:
-            self._send(UNPARSED, response)  # then lingers, reading to drop
+            self._send(UNPARSED, response, began)  # then lingers, reading to drop
 
     def _stopReading(self) -> None:
         self._phase = _FINISHING
@@ -261,7 +279,7 @@ class HelloProtocol(Protocol):
         while queue and queue[0].response is not None:
             pending = queue.popleft()
             observeWait(now - pending.since, pending.response.kind)  # type: ignore[union-attr]
-            self._send(pending.request, pending.response)  # type: ignore[arg-type]
+            self._send(pending.request, pending.response, pending.began)  # type: ignore[arg-type]
             if self._phase is _CLOSED:
                 return
         if queue or self._phase is not _READING:
@@ -270,7 +288,7 @@ class HelloProtocol(Protocol):
             self._flow.resumeReading()
         self._awaitClient()
 
-    def _send(self, request: Request, response: Response) -> None:
+    def _send(self, request: Request, response: Response, began: float) -> None:
         factory = self.factory
         keepAlive = request.keepAlive and not factory.draining
         data = response.toBytes(request, keepAlive)
@@ -280,6 +298,7 @@ class HelloProtocol(Protocol):
             request,
             response.status,
             0 if request.method == b"HEAD" else len(response.body),
+            began,
         )
         if keepAlive:
             self._writer.write(data)
@@ -432,14 +451,21 @@ class HelloFactory(Factory):
         requestLimits: RequestLimits = DEFAULT_LIMITS,
         timeouts: Timeouts = DEFAULT_TIMEOUTS,
         connectionLimiter: ConnectionLimiter | None = None,
-        accessLog: AccessLog | None = None,
+        accessLog: AccessLog | NoAccessLog | None = None,
     ) -> None:
         self.answerer = answerer
         self.clock = clock
         self.requestLimits = requestLimits
         self.timeouts = timeouts
         self.connectionLimiter = connectionLimiter
-        self.accessLog = AccessLog(clock) if accessLog is None else accessLog
+        self.accessLog: AccessLog | NoAccessLog = (
+            AccessLog(clock) if accessLog is None else accessLog
+        )
+        #: Whether the access log wants each request's first-byte time (the
+        #: JSON format's duration): only then is the clock read per read.
+        self.timesRequests = getattr(self.accessLog, "format", None) is not None and (
+            self.accessLog.format.timed  # type: ignore[union-attr]
+        )
         #: What the metrics count, as plain numbers.
         self.counts = RequestCounts()
         self.answered = self.counts.answered

@@ -50,6 +50,11 @@ class Responder(TypingProtocol):
         on the reactor thread.  Cancelling the C{Deferred} abandons the work.
         """
 
+    def reload(self, pages: Pages) -> None:
+        """
+        Answer with C{pages} from now on (SIGHUP).
+        """
+
 
 class ConcurrentResponder:
     """
@@ -66,12 +71,21 @@ class ConcurrentResponder:
         clock: IReactorTime,
         cacheControl: bytes = DEFAULT_CACHE_CONTROL,
     ) -> None:
-        self._bodies = {HELLO_PAGE: pages.hello, NOT_FOUND_PAGE: pages.notFound}
         self._cacheControl = cacheControl
-        self._validators = Validators(pages.hello, pages.helloModified, cacheControl)
         self._delay = delay
         self._clock = clock
         self._date = DateCache()
+        self.reload(pages)
+
+    def reload(self, pages: Pages) -> None:
+        """
+        Answer with C{pages} from now on: new bodies, new validators, and
+        no response made from the old ones.
+        """
+        self._bodies = {HELLO_PAGE: pages.hello, NOT_FOUND_PAGE: pages.notFound}
+        self._validators = Validators(
+            pages.hello, pages.helloModified, self._cacheControl
+        )
         # The responses made with the Date value of the current second.
         self._responses: dict[Route, Response] = {}
         self._responsesDate = b""
@@ -127,6 +141,11 @@ class ParallelResponder:
         self._delay = delay
         self._reactor = reactor
         self._pool = pool
+
+    def reload(self, pages: Pages) -> None:
+        """
+        Nothing to do: every request reads its page from disk.
+        """
 
     def respond(self, route: Route) -> Answer:
         abandoned = threading.Event()

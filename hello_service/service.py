@@ -10,7 +10,9 @@ run with nobody waiting for it.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from twisted.application.service import Service
@@ -30,7 +32,7 @@ from twisted.internet.interfaces import (
 from twisted.logger import Logger
 from twisted.python.threadpool import ThreadPool
 
-from hello_service.accesslog import FORMATS, AccessLog
+from hello_service.accesslog import FORMATS, AccessLog, LineWriter, NoAccessLog
 from hello_service.admin import AdminEndpoint
 from hello_service.answers import Answerer
 from hello_service.config import Config
@@ -42,8 +44,10 @@ from hello_service.limits import (
     raiseDescriptorLimit,
 )
 from hello_service.listening import describeAddress, listenAll
+from hello_service.pages import PageError, loadPages
 from hello_service.protocol import HelloFactory
 from hello_service.responders import ConcurrentResponder, ParallelResponder, Responder
+from hello_service.signals import OperatorSignals
 
 
 class HelloService(Service):
@@ -69,6 +73,7 @@ class HelloService(Service):
         maxConnections: int = 0,
         admin: tuple[str, IStreamServerEndpoint] | None = None,
         drainDelay: float = 0.0,
+        pagesDirectory: Path | None = None,
     ) -> None:
         """
         @param maxConnections: the connections served at once (0: as many
@@ -76,6 +81,7 @@ class HelloService(Service):
         @param admin: where to serve the admin endpoint (L{hello_service.admin}).
         @param drainDelay: how long, once told to stop, to keep serving while
             C{/ready} answers 503, before the drain starts.
+        @param pagesDirectory: where SIGHUP reads the pages again from.
         """
         #: Where to listen: each endpoint with the description it came from.
         self.endpoints = list(endpoints)
@@ -88,6 +94,36 @@ class HelloService(Service):
         self.admin = AdminEndpoint(admin, reactor, drainDelay)  # type: ignore[arg-type]
         self._reactor = reactor
         self._lastFullWarning: float | None = None
+        self._pagesDirectory = pagesDirectory
+        #: SIGHUP reloads, SIGUSR1 reopens the access log, as in every mode.
+        self.signals = OperatorSignals(
+            reactor,
+            {
+                signal.SIGHUP: (
+                    "reloading the pages and reopening the access log",
+                    self.reload,
+                ),
+                signal.SIGUSR1: ("reopening the access log", factory.accessLog.reopen),
+            },
+        )
+
+    def reload(self) -> None:
+        """
+        Read the pages again (an edited page is served from now on; if they
+        cannot be read, the pages loaded before go on being served) and
+        reopen the access log.
+        """
+        if self._pagesDirectory is not None:
+            try:
+                pages = loadPages(self._pagesDirectory)
+            except PageError as error:
+                self.log.error(
+                    "pages not reloaded: {error}; still serving the pages loaded before",
+                    error=str(error),
+                )
+            else:
+                self.factory.answerer.reload(pages)
+        self.factory.accessLog.reopen()
 
     def metricsSnapshot(self) -> Snapshot:
         """
@@ -118,6 +154,7 @@ class HelloService(Service):
         super().startService()  # type: ignore[no-untyped-call]
         if not self.ports:
             self._listen()
+        self.signals.install()
         self.admin.ready = True
         if self.threadPool is not None:
             self.threadPool.start()
@@ -189,6 +226,7 @@ class HelloService(Service):
         return ensureDeferred(self._stop())
 
     async def _stop(self) -> None:
+        self.signals.uninstall()
         # From now on every answer closes its connection, while the drain
         # delay (if any) keeps the listener open for the clients that
         # reconnect until the load balancer has taken this instance out.
@@ -240,6 +278,33 @@ class HelloService(Service):
         await self.admin.close()
 
 
+def accessLogFor(config: Config, clock: Any) -> AccessLog | NoAccessLog:
+    """
+    The access log C{config} asks for: off; its own file (plain lines, as
+    Apache writes them); the twistd log's standard output or file, as whole
+    lines stamped as twistd stamps its own (a worker writes to the
+    supervisor's standard output through an inherited descriptor); or, where
+    hello cannot write to the twistd log itself, log events.
+
+    @raise OSError: if a file cannot be opened to append.
+    """
+    if config.accessLogOff:
+        return NoAccessLog()
+    format = FORMATS[config.accessLogFormat](config.worker)
+    writer = None
+    if config.accessLog is not None:
+        writer = LineWriter(path=config.accessLog)
+    elif config.twistdLog == "-":
+        descriptor = config.accessLogDescriptor
+        # Standard output is descriptor 1, where twistd's own lines go.
+        writer = LineWriter(
+            descriptor=1 if descriptor is None else descriptor, prefixed=True
+        )
+    elif config.twistdLog is not None:
+        writer = LineWriter(path=config.twistdLog, prefixed=True)
+    return AccessLog(clock, writer, format)
+
+
 def buildService(config: Config, reactor: Any) -> HelloService:
     """
     The service of one process serving C{config}: its concurrency model,
@@ -261,11 +326,7 @@ def buildService(config: Config, reactor: Any) -> HelloService:
         reactor,
         requestLimits=config.requestLimits,
         timeouts=config.timeouts,
-        accessLog=AccessLog(
-            reactor,
-            config.accessLog,
-            FORMATS[config.accessLogFormat](config.worker),
-        ),
+        accessLog=accessLogFor(config, reactor),
     )
     return HelloService(
         config.endpoints,
@@ -276,4 +337,5 @@ def buildService(config: Config, reactor: Any) -> HelloService:
         maxConnections=config.maxConnections,
         admin=config.admin,
         drainDelay=config.drainDelay,
+        pagesDirectory=config.pages.directory,
     )

@@ -6,6 +6,7 @@ service made from that.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -115,6 +116,11 @@ class Options(usage.Options):
             "Run each request's work (read the page, sleep, build the response) "
             "in a thread pool [default: off, everything on the reactor].",
         ],
+        [
+            "no-access-log",
+            None,
+            "Log no line per request [default: off, one line per request].",
+        ],
     ]
 
     optParameters: list[list[Any]] = [
@@ -178,6 +184,14 @@ class Options(usage.Options):
             _workers,
         ],
         [
+            "worker-timeout",
+            None,
+            10.0,
+            "Seconds a worker may go without reporting (it reports every second "
+            "from its reactor) before it is taken as hung, killed and replaced.",
+            _positiveSeconds("worker-timeout"),
+        ],
+        [
             "cache-control",
             None,
             DEFAULT_CACHE_CONTROL.decode(),
@@ -203,7 +217,8 @@ class Options(usage.Options):
             "access-log",
             None,
             None,
-            "A file to append the access log to [default: the twistd log].",
+            "A file to append the access log to; SIGUSR1 reopens it "
+            "[default: the twistd log].",
         ],
         [
             "access-log-format",
@@ -268,6 +283,8 @@ class Options(usage.Options):
                         f"not {description!r} (terminate TLS in front of the "
                         "workers, or serve it with --workers 1)"
                     )
+        if self["access-log"] is not None:
+            _checkAppendable("--access-log", self["access-log"])
         self.config = Config(
             endpoints=endpoints,
             pages=pages,
@@ -285,16 +302,46 @@ class Options(usage.Options):
             cacheControl=self["cache-control"].encode("ascii"),
             accessLog=self["access-log"],
             accessLogFormat=self["access-log-format"],
+            accessLogOff=bool(self["no-access-log"]),
+            twistdLog=self._twistdLog(),
             workers=self["workers"],
+            workerTimeout=self["worker-timeout"],
             admin=admin,
             drainDelay=self["drain-delay"],
         )
+
+    def _twistdLog(self) -> str | None:
+        """
+        Where twistd writes its log, from twistd's own options (this is the
+        C{hello} subcommand of twistd's): C{-} for standard output, a file,
+        or L{None} for a logger hello cannot write lines to itself.
+        """
+        twistd = getattr(self, "parent", None)
+        if twistd is None or twistd.get("logger") or twistd.get("syslog"):
+            return None
+        logfile = twistd.get("logfile")
+        if logfile == "-" or (twistd.get("nodaemon") and not logfile):
+            return "-"
+        return os.path.abspath(logfile or "twistd.log")
 
     def _endpoint(self, option: str, description: str) -> Listen:
         try:
             return description, serverFromString(self.reactor, description)
         except Exception as error:  # any parse or setup error of a plugin
             raise usage.UsageError(f"bad {option} {description!r}: {error}") from None
+
+
+def _checkAppendable(option: str, path: str) -> None:
+    """
+    Refuse to start, with one line, if C{path} cannot be opened to append.
+    """
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    except OSError as error:
+        raise usage.UsageError(
+            f"{option}: cannot write {path}: {error.strerror}"
+        ) from None
+    os.close(descriptor)
 
 
 def _installedReactor() -> Any:

@@ -475,6 +475,9 @@ class EdgeTests(SynchronousTestCase):
         class Instant:
             mode = "test"
 
+            def reload(self, pages: object) -> None:
+                pass
+
             def respond(self, route: Route) -> Deferred[responses.Response]:
                 if route.delayed:
                     return slow.respond(route)  # type: ignore[return-value]

@@ -144,11 +144,12 @@ class AccessLogFileTests(SynchronousTestCase):
         for entry in lines:
             self.assertEqual(
                 set(entry),
-                {"time", "client", "method", "target", "version", "status", "size",
-                 "referer", "user_agent", "worker", "pid"},
+                {"time", "duration", "client", "method", "target", "version",
+                 "status", "size", "referer", "user_agent", "worker", "pid"},
             )  # fmt: skip
             self.assertIn(entry["worker"], (1, 2))
-            self.assertRegex(entry["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+            self.assertRegex(entry["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+            self.assertTrue(0 <= entry["duration"] < 0.5, entry)
             self.assertIsNone(entry["referer"])
         self.assertNotRegex(process.output, re.compile("GET / HTTP/1.1"))
 

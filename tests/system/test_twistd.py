@@ -68,6 +68,8 @@ DOCUMENTED_DEFAULTS = {
     "drain-delay": "0.0",
     "access-log": "the twistd log",
     "access-log-format": "combined",
+    "no-access-log": "off, one line per request",
+    "worker-timeout": "10.0",
 }
 
 
