@@ -62,7 +62,7 @@ class HelloCollector(Collector):
     """
 
     def __init__(
-        self, snapshot: Callable[[], Snapshot], restarts: Callable[[], int]
+        self, snapshot: Callable[[], Snapshot], restarts: Callable[[], dict[str, int]]
     ) -> None:
         self._snapshot = snapshot
         self._restarts = restarts
@@ -98,11 +98,14 @@ class HelloCollector(Collector):
         for name, help in GAUGES.items():
             if name in snapshot["gauges"]:
                 yield GaugeMetricFamily(name, help, value=snapshot["gauges"][name])
-        yield CounterMetricFamily(
+        restarts = CounterMetricFamily(
             "hello_worker_restarts",
-            "Workers started in place of one that died.",
-            value=self._restarts(),
+            "Workers started in place of one that crashed or hung.",
+            labels=["cause"],
         )
+        for cause, count in sorted(self._restarts().items()):
+            restarts.add_metric([cause], count)
+        yield restarts
 
 
 class _Text(Resource):
@@ -157,7 +160,7 @@ class AdminSite(Site):
 def adminSite(
     snapshot: Callable[[], Snapshot],
     ready: Callable[[], bool],
-    restarts: Callable[[], int] = lambda: 0,
+    restarts: Callable[[], dict[str, int]] = dict,
 ) -> AdminSite:
     """
     The admin site of a service: its figures (C{snapshot}, and how many
@@ -211,7 +214,7 @@ class AdminEndpoint:
         self,
         snapshot: Callable[[], Snapshot],
         undo: Callable[[], None],
-        restarts: Callable[[], int] = lambda: 0,
+        restarts: Callable[[], dict[str, int]] = dict,
     ) -> None:
         """
         Serve the admin site with the service's figures, if there is an

@@ -31,6 +31,7 @@ from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredList, ensureDeferred
 from twisted.internet.error import ProcessDone, ProcessExitedAlready
 from twisted.internet.protocol import ProcessProtocol
+from twisted.internet.task import LoopingCall
 from twisted.logger import Logger, eventFromJSON, globalLogPublisher
 from twisted.python.failure import Failure
 
@@ -38,6 +39,7 @@ from hello_service.admin import AdminEndpoint
 from hello_service.config import Config
 from hello_service.counting import Snapshot, addSnapshots
 from hello_service.listening import Listener, bindListeners
+from hello_service.signals import OperatorSignals
 
 #: A worker that dies this many times within L{CRASH_WINDOW} seconds is a
 #: crash loop: the main process gives up.
@@ -46,6 +48,14 @@ CRASH_WINDOW = 60.0
 
 #: How long a new worker may take to start serving.
 START_TIMEOUT = 30.0
+
+#: The exit status of a worker that cannot start (its pages, its access
+#: log): not a crash to retry, since the next would fail the same way.  As
+#: gunicorn's workers' boot error, it stops the whole service at once.
+BOOT_ERROR = 3
+
+#: Why a worker was replaced, as C{/metrics} counts it.
+CAUSES = ("crashed", "hung")
 
 
 class Phase(Enum):
@@ -112,23 +122,35 @@ class WorkerProcess(ProcessProtocol):
         self.retiring = False
         #: Its latest figures (it sends them every second, and as it ends).
         self.metrics: Snapshot | None = None
+        #: When the supervisor last heard from it (its figures come every
+        #: second from its reactor: silence means its reactor is stuck).
+        self.lastHeard = supervisor.clock.seconds()
+        #: Said it serves.
+        self.started = False
+        #: Killed for not reporting.
+        self.hung = False
+        #: The last line it wrote to its standard error: why it could not
+        #: start, when it could not.
+        self.lastError = ""
         self._buffers = {1: b"", 2: b""}
 
     def connectionMade(self) -> None:
         self.pid = self.transport.pid  # type: ignore[union-attr]
 
     def childDataReceived(self, childFD: int, data: bytes) -> None:
+        self.lastHeard = self.supervisor.clock.seconds()
         lines = (self._buffers.get(childFD, b"") + data).split(b"\n")
         self._buffers[childFD] = lines.pop()
         for line in lines:
             if childFD == 1:
                 self._relayEvent(line)
             elif line.strip():
+                self.lastError = line.decode("utf-8", "replace").strip()
                 self.log.warn(
                     "worker {slot} (pid {pid}): {line}",
                     slot=self.slot,
                     pid=self.pid,
-                    line=line.decode("utf-8", "replace"),
+                    line=self.lastError,
                 )
 
     def _relayEvent(self, line: bytes) -> None:
@@ -143,8 +165,15 @@ class WorkerProcess(ProcessProtocol):
         if "hello_metrics" in event:
             self.metrics = event["hello_metrics"]
             return
+        # In the supervisor's log, every event names the worker it came from.
+        level = event.get("log_level")
+        event["log_system"] = (
+            f"{event.get('log_namespace', '-')}#{getattr(level, 'name', '-')} "
+            f"worker={self.slot} pid={self.pid}"
+        )
         globalLogPublisher(event)
         if event.get("hello_worker_ready") and not self.ready.called:
+            self.started = True
             self.ready.callback(None)
 
     def signal(self, name: str) -> None:
@@ -152,6 +181,13 @@ class WorkerProcess(ProcessProtocol):
             self.transport.signalProcess(name)  # type: ignore[union-attr]
         except ProcessExitedAlready:
             pass
+
+    @property
+    def serving(self) -> bool:
+        """
+        Whether it said it serves and is not being stopped.
+        """
+        return self.started and not self.retiring
 
     def retire(self) -> None:
         """
@@ -191,20 +227,23 @@ class Supervisor(Service):
     def __init__(self, config: Config, reactor: Any) -> None:
         """
         @param config: what to serve; its C{workers} is how many workers,
-            its C{admin} serves the figures of all of them.
+            its C{workerTimeout} how long one may stay silent, its C{admin}
+            serves the figures of all of them.
         """
         self.endpoints = list(config.endpoints)
-        #: What each worker is told to serve (L{Config.workerSettings}).
-        self.workerSettings = config.workerSettings()
+        self.config = config
         self.count = config.workers
+        self.workerTimeout = config.workerTimeout
+        self.clock = reactor
         self.shutdownTimeout = config.shutdownTimeout
         self.listeners: list[Listener] = []
         #: The worker serving each slot (1 to N).
         self.current: dict[int, WorkerProcess] = {}
         #: Every worker process alive, retiring ones included.
         self.alive: set[WorkerProcess] = set()
-        #: How many workers were started in place of one that died.
-        self.restarts = 0
+        #: How many workers were started in place of one that died or hung,
+        #: by cause.
+        self.restarts = dict.fromkeys(CAUSES, 0)
         self.phase = Phase.STARTING
         #: The admin site, readiness and drain delay.
         self.admin = AdminEndpoint(config.admin, reactor, config.drainDelay)
@@ -212,7 +251,20 @@ class Supervisor(Service):
         self._retired: Snapshot = addSnapshots([])
         self._reactor = reactor
         self._failures: deque[float] = deque()
-        self._previousHangup: Any = None
+        self._watching = LoopingCall(self._watch)
+        self._watching.clock = reactor
+        #: SIGHUP is a rolling restart; SIGUSR1 is passed on to every worker,
+        #: which reopens its access log.
+        self.signals = OperatorSignals(
+            reactor,
+            {
+                signal.SIGHUP: ("rolling restart", self._restartInBackground),
+                signal.SIGUSR1: (
+                    "passing it on to every worker, to reopen the access log",
+                    self._passOnReopen,
+                ),
+            },
+        )
 
     # Starting.
 
@@ -223,7 +275,7 @@ class Supervisor(Service):
     def _bind(self) -> None:
         self.listeners = bindListeners(self.endpoints, self.count)
         self.admin.listen(
-            self.metricsSnapshot, self._closeListeners, lambda: self.restarts
+            self.metricsSnapshot, self._closeListeners, lambda: dict(self.restarts)
         )
 
     def _closeListeners(self) -> None:
@@ -246,7 +298,8 @@ class Supervisor(Service):
             self._bind()
         for slot in range(1, self.count + 1):
             self.current[slot] = self._spawn(slot)
-        self._previousHangup = signal.signal(signal.SIGHUP, self._hangup)
+        self.signals.install()
+        self._watching.start(1.0, now=False)
         ensureDeferred(self._announce())
 
     async def _announce(self) -> None:
@@ -274,7 +327,13 @@ class Supervisor(Service):
                 "--inherit",
                 f"{descriptor}:{listener.family}:{listener.description}",
             ]
-        arguments += ["--settings", self.workerSettings]
+        accessLogDescriptor = None
+        if self.config.twistdLog == "-" and not self.config.accessLog:
+            # Access lines go, whole, straight to the supervisor's standard
+            # output, where twistd writes its own lines.
+            accessLogDescriptor = 3 + len(self.listeners)
+            childFDs[accessLogDescriptor] = 1
+        arguments += ["--settings", self.config.workerSettings(accessLogDescriptor)]
         self._reactor.spawnProcess(
             worker, sys.executable, arguments, env=os.environ, childFDs=childFDs
         )
@@ -294,21 +353,28 @@ class Supervisor(Service):
             counters = dict(worker.metrics, gauges={})
             self._retired = addSnapshots([self._retired, counters])
         how = describeExit(reason)
-        if worker.retiring or self.phase is Phase.STOPPING:
+        if worker.retiring or self.phase in (Phase.STOPPING, Phase.GAVE_UP):
             self.log.info(
                 "worker {slot} (pid {pid}) {how}", slot=worker.slot, pid=worker.pid,
                 how="exited" if reason.check(ProcessDone) else how,
             )  # fmt: skip
             return
+        if getattr(reason.value, "exitCode", None) == BOOT_ERROR and not worker.started:
+            self._giveUp(f"worker {worker.slot} could not start: {worker.lastError}")
+            return
         if self.current.get(worker.slot) is not worker:
             return  # a replacement that failed to start: the restart says so
         del self.current[worker.slot]
+        cause = "hung" if worker.hung else "crashed"
         now = self._reactor.seconds()
         self._failures.append(now)
         while self._failures and now - self._failures[0] > CRASH_WINDOW:
             self._failures.popleft()
         if len(self._failures) >= CRASH_LIMIT:
-            self._giveUp(len(self._failures))
+            self._giveUp(
+                f"workers died {len(self._failures)} times within "
+                f"{CRASH_WINDOW:.0f} s; giving up"
+            )
             return
         delay = (
             0.0 if len(self._failures) == 1 else 0.5 * 2 ** (len(self._failures) - 2)
@@ -317,33 +383,64 @@ class Supervisor(Service):
             "worker {slot} (pid {pid}) {how}; starting a new one in {delay} s",
             slot=worker.slot, pid=worker.pid, how=how, delay=delay,
         )  # fmt: skip
-        self._reactor.callLater(delay, self._replace, worker.slot)
+        self._reactor.callLater(delay, self._replace, worker.slot, cause)
 
-    def _replace(self, slot: int) -> None:
+    def _replace(self, slot: int, cause: str) -> None:
         if self.phase in (Phase.STOPPING, Phase.GAVE_UP) or slot in self.current:
             return
-        self.restarts += 1
+        self.restarts[cause] += 1
         worker = self.current[slot] = self._spawn(slot)
         worker.ready.addErrback(lambda _: None)  # its end says why
 
-    def _giveUp(self, failures: int) -> None:
+    def _giveUp(self, why: str) -> None:
         """
-        A crash loop: stop everything and exit with status 1.
+        A crash loop, or a worker that cannot start: stop everything and
+        exit with status 1, saying C{why} in one line.
         """
+        if self.phase is Phase.GAVE_UP:
+            return
         self.phase = Phase.GAVE_UP
         self.admin.ready = False
-        self.log.critical(
-            "hello: workers died {failures} times within {window} s; giving up",
-            failures=failures,
-            window=f"{CRASH_WINDOW:.0f}",
-        )
+        self.log.critical("hello: {why}", why=why)
+        for other in list(self.alive):
+            other.retire()
         self.exitWithFailure()
         self._reactor.stop()
 
-    # Rolling restart.
+    # Hung workers.
 
-    def _hangup(self, number: int, frame: object) -> None:
-        self._reactor.callFromThread(self.rollingRestart)
+    def _watch(self) -> None:
+        """
+        Kill every worker that has not reported for the worker timeout (or
+        has not started within L{START_TIMEOUT}): its reactor is stuck.  Its
+        end replaces it, as a worker that died.
+        """
+        now = self.clock.seconds()
+        for worker in list(self.current.values()):
+            silent = now - worker.lastHeard
+            limit = self.workerTimeout if worker.started else START_TIMEOUT
+            if worker.retiring or worker.hung or silent <= limit:
+                continue
+            worker.hung = True
+            self.log.warn(
+                "worker {slot} (pid {pid}) hung: nothing heard from it for "
+                "{silent} s; killing it",
+                slot=worker.slot,
+                pid=worker.pid,
+                silent=f"{silent:.1f}",
+            )
+            worker.signal("KILL")
+
+    # Operator signals.
+
+    def _restartInBackground(self) -> None:
+        self.rollingRestart()
+
+    def _passOnReopen(self) -> None:
+        for worker in list(self.alive):
+            worker.signal("USR1")
+
+    # Rolling restart.
 
     def rollingRestart(self) -> Deferred[None]:
         """
@@ -395,9 +492,10 @@ class Supervisor(Service):
 
     async def _stop(self) -> None:
         self.phase = Phase.STOPPING
+        self.signals.uninstall()
+        if self._watching.running:
+            self._watching.stop()
         await self.admin.stopBeingReady()
-        if self._previousHangup is not None:
-            signal.signal(signal.SIGHUP, self._previousHangup)
         workers = list(self.alive)
         self.log.info("stopping {count} workers", count=len(workers))
         for worker in workers:

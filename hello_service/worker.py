@@ -160,6 +160,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     from hello_service.config import Config, Listen
     from hello_service.pages import PageError
     from hello_service.service import buildService
+    from hello_service.supervisor import BOOT_ERROR
 
     reactorAny: Any = reactor
     endpoints: list[Listen] = []
@@ -171,9 +172,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         config = Config.forWorker(
             arguments.settings, tuple(endpoints), (arguments.slot, os.getpid())
         )
-    except PageError as error:
-        raise SystemExit(f"hello worker {arguments.slot}: {error}") from None
-    service = buildService(config, reactor)
+        service = buildService(config, reactor)
+    except (PageError, OSError) as error:
+        # One line, and the status that tells the supervisor not to retry:
+        # the next worker would fail the same way.
+        reason = (
+            f"cannot open {error.filename}: {error.strerror}"
+            if isinstance(error, OSError)
+            else str(error)
+        )
+        sys.stderr.write(f"hello worker {arguments.slot}: {reason}\n")
+        sys.stderr.flush()
+        os._exit(BOOT_ERROR)
 
     stopping: list[bool] = []
 

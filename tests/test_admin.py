@@ -24,7 +24,9 @@ class CollectorTests(SynchronousTestCase):
         counts.observeWait(5.0, sleep)
         families = {
             family.name: family
-            for family in HelloCollector(counts.snapshot, lambda: 2).collect()
+            for family in HelloCollector(
+                counts.snapshot, lambda: {"crashed": 2, "hung": 1}
+            ).collect()
         }
         histogram = {
             (s.name, s.labels.get("le")): s.value
@@ -34,4 +36,11 @@ class CollectorTests(SynchronousTestCase):
         self.assertEqual(histogram["hello_request_duration_seconds_bucket", "0.001"], 3)
         self.assertEqual(histogram["hello_request_duration_seconds_bucket", "5.0"], 4)
         self.assertEqual(histogram["hello_request_duration_seconds_count", None], 4)
-        self.assertEqual(families["hello_worker_restarts"].samples[0].value, 2)
+        self.assertEqual(
+            {
+                s.labels["cause"]: s.value
+                for s in families["hello_worker_restarts"].samples
+                if s.name == "hello_worker_restarts_total"
+            },
+            {"crashed": 2, "hung": 1},
+        )

@@ -12,6 +12,7 @@ import os
 import signal
 
 from twisted.internet.testing import MemoryReactor
+from twisted.logger import capturedLogs, formatEvent
 from twisted.trial.unittest import SynchronousTestCase
 
 from hello_service import counting
@@ -22,13 +23,13 @@ from .support.doubles import FakeProcess, ProcessReactor
 
 
 def supervisor(
-    test: SynchronousTestCase, workers: int = 2
+    test: SynchronousTestCase, workers: int = 2, *arguments: str
 ) -> tuple[Supervisor, ProcessReactor]:
     """
     A supervisor of C{workers} fake workers, serving no socket, started.
     """
     options = Options(reactor=MemoryReactor())
-    options.parseOptions(["--workers", str(workers)])
+    options.parseOptions(["--workers", str(workers), *arguments])
     assert options.config is not None
     reactor = ProcessReactor()
     config = options.config
@@ -90,12 +91,12 @@ class PolicyTests(SynchronousTestCase):
         reactor.spawned[0].end(signal=9)
         self.assertEqual(len(reactor.spawned), 2)
         reactor.advance(0)
-        self.assertEqual((len(reactor.spawned), made.restarts), (3, 1))
+        self.assertEqual((len(reactor.spawned), made.restarts["crashed"]), (3, 1))
         reactor.spawned[2].end(exitCode=1)
         reactor.advance(0.49)
         self.assertEqual(len(reactor.spawned), 3)
         reactor.advance(0.01)
-        self.assertEqual((len(reactor.spawned), made.restarts), (4, 2))
+        self.assertEqual((len(reactor.spawned), made.restarts["crashed"]), (4, 2))
         self.assertEqual(made.current[1], reactor.spawned[3].protocol)
         self.assertTrue(made.admin.ready)  # the other worker still serves
 
@@ -124,7 +125,7 @@ class PolicyTests(SynchronousTestCase):
             reactor.spawned[-1].end(exitCode=1)
             reactor.advance(61)
         self.assertIsNot(made.phase, Phase.GAVE_UP)
-        self.assertEqual(made.restarts, 10)
+        self.assertEqual(made.restarts, {"crashed": 10, "hung": 0})
 
     def test_rollingRestart(self) -> None:
         """
@@ -145,7 +146,7 @@ class PolicyTests(SynchronousTestCase):
         self.assertEqual(old[1].signals, ["TERM"])
         old[1].end()
         self.assertEqual(made.phase, Phase.SERVING)
-        self.assertEqual(made.restarts, 0)
+        self.assertEqual(made.restarts, {"crashed": 0, "hung": 0})
         self.assertTrue(made.admin.ready)
 
     def test_stopRetiresEveryWorkerAndReplacesNone(self) -> None:
@@ -178,3 +179,80 @@ class PolicyTests(SynchronousTestCase):
         self.assertEqual(made.metricsSnapshot()["kinds"][0][2], 14)
         reactor.spawned[0].end(signal=9)
         self.assertEqual(made.metricsSnapshot()["kinds"][0][2], 14)
+
+    def test_hungWorkerKilledAndReplaced(self) -> None:
+        """
+        A serving worker that reports nothing for the worker timeout is
+        killed, said to have hung, and replaced; C{/metrics} counts it as
+        hung.  One that reports goes on.
+        """
+        made, reactor = supervisor(self, 2, "--worker-timeout", "3")
+        quiet, talking = reactor.spawned
+        ready(quiet, talking)
+        with capturedLogs() as events:
+            for _ in range(3):
+                reactor.advance(1)
+                talking.say(hello_metrics=counting.RequestCounts().snapshot())
+            self.assertEqual(quiet.signals, [])
+            reactor.advance(1)
+            talking.say(hello_metrics=counting.RequestCounts().snapshot())
+        self.assertEqual((quiet.signals, talking.signals), (["KILL"], []))
+        self.assertIn(
+            f"worker 1 (pid {quiet.pid}) hung: nothing heard from it for 4.0 s; killing it",
+            [formatEvent(e) for e in events],
+        )
+        quiet.end(signal=9)
+        reactor.advance(0)
+        self.assertEqual(len(reactor.spawned), 3)
+        self.assertEqual(made.restarts, {"crashed": 0, "hung": 1})
+        self.assertEqual(made.current[1], reactor.spawned[2].protocol)
+
+    def test_workerThatCannotStartStopsEverything(self) -> None:
+        """
+        A worker that exits with the boot-error status before serving stops
+        the service at once, with its reason in one line: no restart.
+        """
+        made, reactor = supervisor(self)
+        failing, other = reactor.spawned
+        with capturedLogs() as events:
+            failing.protocol.childDataReceived(
+                2, b"hello worker 1: page not found: /x/hello.html\n"
+            )
+            failing.end(exitCode=3)
+        self.assertEqual(made.phase, Phase.GAVE_UP)
+        self.assertTrue(reactor.stopped)
+        self.assertEqual(self.failures, [True])  # type: ignore[attr-defined]
+        self.assertEqual(other.signals, ["TERM"])
+        reactor.advance(10)
+        self.assertEqual(len(reactor.spawned), 2)
+        critical = [formatEvent(e) for e in events if e["log_level"].name == "critical"]
+        self.assertEqual(
+            critical,
+            [
+                "hello: worker 1 could not start: hello worker 1: page not found: /x/hello.html"
+            ],
+        )
+
+    def test_usr1PassedOnToEveryWorker(self) -> None:
+        """
+        SIGUSR1 to the supervisor reaches every worker, which reopens its
+        access log.
+        """
+        made, reactor = supervisor(self)
+        ready(*reactor.spawned)
+        made.signals.received(signal.SIGUSR1)
+        self.assertEqual([p.signals for p in reactor.spawned], [["USR1"], ["USR1"]])
+
+    def test_relayedEventsNameTheirWorker(self) -> None:
+        """
+        A worker's log event, in the supervisor's log, names the worker and
+        its PID.
+        """
+        made, reactor = supervisor(self)
+        first = reactor.spawned[0]
+        with capturedLogs() as events:
+            first.say(log_format="hello from a worker", log_namespace="hello_service.x")
+        [event] = [e for e in events if e.get("log_format") == "hello from a worker"]
+        self.assertEqual(
+            event["log_system"], f"hello_service.x#info worker=1 pid={first.pid}"
+        )

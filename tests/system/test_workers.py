@@ -135,8 +135,36 @@ class SupervisionTests(WorkersTestCase):
 
     def test_crashLoopGivesUp(self) -> None:
         """
-        Workers that keep dying (their pages gone) make the main process
-        give up with exit status 1 and one clear line, leaving no worker.
+        Workers that keep dying after they served make the main process give
+        up on the fifth death within a minute, with exit status 1 and one
+        clear line, leaving no worker.
+        """
+        process, port, pids = self.startWorkers()
+        killed: list[int] = []
+        for round in range(5):
+            serving = process.waitFor(
+                r"worker 1 \(pid (\d+)\) serving",
+                after=len(process.output) if round else 0,
+            )
+            if round == 0:
+                worker = pids[0]
+            else:
+                worker = int(serving.group(1))
+            os.kill(worker, signal.SIGKILL)
+            killed.append(worker)
+            if round < 4:
+                process.waitFor(rf"started worker 1 \(pid (?!{worker}\b)\d+\)", 30)
+        self.assertEqual(process.wait(60), 1)
+        self.assertIn(
+            "hello: workers died 5 times within 60 s; giving up", process.output
+        )
+        waitUntilGone(pids + killed, 10)
+
+    def test_workerThatCannotStartStopsEverything(self) -> None:
+        """
+        A worker that cannot start (its pages gone since the main process
+        checked them) stops the whole service at once: one line naming the
+        cause, exit status 1, no second attempt, no traceback.
         """
         pages = Path(self.mktemp())
         shutil.copytree(CHECKOUT / "hello_service" / "pages", pages)
@@ -144,10 +172,14 @@ class SupervisionTests(WorkersTestCase):
         shutil.rmtree(pages)
         os.kill(pids[0], signal.SIGKILL)
         self.assertEqual(process.wait(60), 1)
-        self.assertIn(
-            "hello: workers died 5 times within 60 s; giving up", process.output
+        lines = process.output.splitlines()
+        critical = [line for line in lines if "#critical]" in line]
+        self.assertEqual(len(critical), 1, process.output)
+        self.assertRegex(
+            critical[0], r"hello: worker 1 could not start: .*pages directory not found"
         )
-        self.assertIn("pages directory not found", process.output)
+        self.assertEqual(process.output.count("started worker 1"), 2)  # no retry
+        self.assertNotIn("Traceback", process.output)
         waitUntilGone(pids, 10)
 
 
