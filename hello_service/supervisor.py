@@ -176,7 +176,10 @@ class WorkerProcess(ProcessProtocol):
             self.started = True
             self.ready.callback(None)
 
-    def signal(self, name: str) -> None:
+    def signal(self, name: str | int) -> None:
+        """
+        Send the worker a signal: C{TERM}, C{KILL}, or a number.
+        """
         try:
             self.transport.signalProcess(name)  # type: ignore[union-attr]
         except ProcessExitedAlready:
@@ -438,7 +441,7 @@ class Supervisor(Service):
 
     def _passOnReopen(self) -> None:
         for worker in list(self.alive):
-            worker.signal("USR1")
+            worker.signal(signal.SIGUSR1)
 
     # Rolling restart.
 

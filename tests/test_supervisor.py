@@ -241,7 +241,9 @@ class PolicyTests(SynchronousTestCase):
         made, reactor = supervisor(self)
         ready(*reactor.spawned)
         made.signals.received(signal.SIGUSR1)
-        self.assertEqual([p.signals for p in reactor.spawned], [["USR1"], ["USR1"]])
+        self.assertEqual(
+            [p.signals for p in reactor.spawned], [[signal.SIGUSR1], [signal.SIGUSR1]]
+        )
 
     def test_relayedEventsNameTheirWorker(self) -> None:
         """

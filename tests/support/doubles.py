@@ -99,10 +99,10 @@ class FakeProcess:
         self.protocol = protocol
         self.pid = pid
         self.arguments = arguments
-        self.signals: list[str] = []
+        self.signals: list[str | int] = []
         self.ended = False
 
-    def signalProcess(self, name: str) -> None:
+    def signalProcess(self, name: str | int) -> None:
         if self.ended:
             raise ProcessExitedAlready()
         self.signals.append(name)

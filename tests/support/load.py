@@ -1,7 +1,10 @@
 """
 Steady, bounded load on a server of the tests: a few client threads, each
-making one request per connection in a loop until told to stop (or until a
-deadline or a request count is reached), counting answers and failures.
+making requests in a loop until told to stop (or until a deadline or a
+request count is reached), counting answers and failures.  A client makes
+one request per connection, or (C{keepAlive}) reuses its connection as a
+browser or a proxy does, opening a new one only after an answer that said
+C{Connection: close}; it never retries a request.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: load\r\nConnection: close\r\n\r\n"
+KEEP_ALIVE_REQUEST = b"GET / HTTP/1.1\r\nHost: load\r\n\r\n"
 
 
 @dataclass
@@ -19,6 +23,36 @@ class LoadResult:
     ok: int = 0
     failed: int = 0
     failures: list[str] = field(default_factory=list)
+    #: With C{keepAlive}: each answer's time (C{time.monotonic}) and whether
+    #: it said C{Connection: close}.
+    answers: list[tuple[float, bool]] = field(default_factory=list)
+
+
+def readAnswer(client: socket.socket, buffered: bytes) -> tuple[bytes, bytes, bytes]:
+    """
+    One whole response from C{client} (framed by its Content-Length): its
+    head, its body, and what came after it.
+
+    @raise ConnectionError: if the connection ends before the answer does.
+    """
+    data = buffered
+    while b"\r\n\r\n" not in data:
+        chunk = client.recv(65536)
+        if not chunk:
+            raise ConnectionError(f"closed without a whole answer ({len(data)} bytes)")
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    while len(rest) < length:
+        chunk = client.recv(65536)
+        if not chunk:
+            raise ConnectionError("closed in the middle of a body")
+        rest += chunk
+    return head, rest[:length], rest[length:]
 
 
 class SteadyLoad:
@@ -36,6 +70,7 @@ class SteadyLoad:
         rate: float = 100.0,
         seconds: float = 60.0,
         limit: int = 50_000,
+        keepAlive: bool = False,
     ) -> None:
         self.port = port
         self.host = host
@@ -45,8 +80,9 @@ class SteadyLoad:
         self._limit = limit
         self._stop = threading.Event()
         self._lock = threading.Lock()
+        target = self._runKeepAlive if keepAlive else self._run
         self._threads = [
-            threading.Thread(target=self._run, daemon=True) for _ in range(clients)
+            threading.Thread(target=target, daemon=True) for _ in range(clients)
         ]
 
     def __enter__(self) -> SteadyLoad:
@@ -95,3 +131,47 @@ class SteadyLoad:
                 else:
                     self.result.ok += 1
             self._stop.wait(max(0.0, self._interval - (time.monotonic() - started)))
+
+    def _count(self, problem: str, closing: bool = False) -> bool:
+        """
+        Count one request; whether to go on.
+        """
+        with self._lock:
+            if problem:
+                self.result.failed += 1
+                self.result.failures.append(problem)
+            else:
+                self.result.ok += 1
+                self.result.answers.append((time.monotonic(), closing))
+            return self.result.ok + self.result.failed < self._limit
+
+    def _runKeepAlive(self) -> None:
+        client: socket.socket | None = None
+        buffered = b""
+        try:
+            while not self._stop.is_set() and time.monotonic() < self._deadline:
+                started = time.monotonic()
+                closing = False
+                try:
+                    if client is None:
+                        client = socket.create_connection((self.host, self.port), 5)
+                        buffered = b""
+                    client.sendall(KEEP_ALIVE_REQUEST)
+                    head, body, buffered = readAnswer(client, buffered)
+                    closing = b"\r\nconnection: close" in head.lower()
+                    good = head.startswith(b"HTTP/1.1 200 OK") and body.endswith(
+                        b"</html>\n"
+                    )
+                    problem = "" if good else f"bad answer {head[:60]!r}"
+                except OSError as error:
+                    problem = f"{type(error).__name__}: {error}"
+                    closing = True
+                if closing and client is not None:
+                    client.close()
+                    client = None
+                if not self._count(problem, closing and not problem):
+                    return
+                self._stop.wait(max(0.0, self._interval - (time.monotonic() - started)))
+        finally:
+            if client is not None:
+                client.close()

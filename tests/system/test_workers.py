@@ -36,6 +36,7 @@ from ..support.processes import (
 
 SERVING = r"serving on tcp:127\.0\.0\.1:(\d+) with 2 workers \(pids (\d+), (\d+)\)"
 SLEEP = b"GET /sleep HTTP/1.1\r\nHost: t\r\n\r\n"
+GET = b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
 HTTP_OK = re.compile(rb"HTTP/1\.1 200 OK\r\n")
 
 
@@ -63,6 +64,18 @@ def waitUntilGone(pids: list[int], seconds: float) -> float:
             )
         time.sleep(0.05)
     return time.monotonic() - started
+
+
+def processFigures(pid: int) -> dict[str, int]:
+    """
+    A process's open descriptors, threads and resident memory, from /proc.
+    """
+    status = Path(f"/proc/{pid}/status").read_text()
+    return {
+        "descriptors": len(list(Path(f"/proc/{pid}/fd").iterdir())),
+        "threads": int(re.search(r"^Threads:\s+(\d+)", status, re.M).group(1)),  # type: ignore[union-attr]
+        "rss": int(re.search(r"^VmRSS:\s+(\d+)", status, re.M).group(1)) * 1024,  # type: ignore[union-attr]
+    }
 
 
 class WorkersTestCase(SynchronousTestCase):
@@ -182,6 +195,31 @@ class SupervisionTests(WorkersTestCase):
         self.assertNotIn("Traceback", process.output)
         waitUntilGone(pids, 10)
 
+    def test_stoppedWorkerReplacedAsHung(self) -> None:
+        """
+        A worker stopped with SIGSTOP (its reactor no longer runs) is killed
+        and replaced within the worker timeout and a few seconds, the log
+        says it hung, and new connections are all answered again.
+        """
+        process, port, pids = self.startWorkers("--worker-timeout", "2")
+        stopped = time.monotonic()
+        os.kill(pids[0], signal.SIGSTOP)
+        self.addCleanup(self.killAll, [pids[0]])
+        found = process.waitFor(
+            rf"worker 1 \(pid {pids[0]}\) hung: nothing heard from it for [\d.]+ s; "
+            r"killing it",
+            seconds=10,
+        )
+        self.assertLess(time.monotonic() - stopped, 2 + 4)
+        serving = process.waitFor(r"worker 1 \(pid (\d+)\) serving", after=found.end())
+        replacement = int(serving.group(1))
+        self.addCleanup(self.killAll, [replacement])
+        waitUntilGone([pids[0]], 5)
+        for _ in range(30):
+            self.assertTrue(
+                request(port, GET, timeout=5).startswith(b"HTTP/1.1 200 OK")
+            )
+
 
 class SignalTests(WorkersTestCase):
     def test_sigtermDrainsEveryWorker(self) -> None:
@@ -211,11 +249,12 @@ class SignalTests(WorkersTestCase):
 
     def test_sighupRestartsWithoutFailures(self) -> None:
         """
-        SIGHUP under steady load: not one request fails, and every worker
-        is a new process afterwards; the old ones have exited.
+        SIGHUP under steady keep-alive load, from clients that reuse their
+        connections and never retry: not one request fails, and every
+        worker is a new process afterwards; the old ones have exited.
         """
-        process, port, pids = self.startWorkers()
-        with SteadyLoad(port, clients=4, rate=100, seconds=40) as load:
+        process, port, pids = self.startWorkers("--no-access-log")
+        with SteadyLoad(port, clients=6, rate=200, seconds=40, keepAlive=True) as load:
             time.sleep(1)
             mark = len(process.output)
             process.signal(signal.SIGHUP)
@@ -225,7 +264,7 @@ class SignalTests(WorkersTestCase):
             time.sleep(1)
         result = load.result
         self.assertEqual(result.failed, 0, result.failures[:5])
-        self.assertGreater(result.ok, 200)
+        self.assertGreater(result.ok, 300)
         fresh = [int(done.group(1)), int(done.group(2))]
         self.addCleanup(self.killAll, fresh)
         self.assertFalse(set(fresh) & set(pids))
@@ -236,6 +275,63 @@ class SignalTests(WorkersTestCase):
             client.close()
         self.assertEqual(sum(held.values()), 100, held)
         self.assertLessEqual(max(held.values()), 75, held)
+
+    def test_fiftyRestartsLeakNothing(self) -> None:
+        """
+        Fifty rolling restarts in a row under keep-alive load: no request
+        fails, and the main process ends with the descriptors and threads it
+        began with, and about the memory.
+        """
+        process, port, pids = self.startWorkers("--no-access-log")
+        with SteadyLoad(port, clients=4, rate=100, seconds=300, keepAlive=True) as load:
+            time.sleep(0.5)
+            before = processFigures(process.pid)
+            workers = pids
+            for _ in range(50):
+                mark = len(process.output)
+                process.signal(signal.SIGHUP)
+                done = process.waitFor(
+                    r"rolling restart done: workers (\d+), (\d+)",
+                    after=mark,
+                    seconds=30,
+                )
+                workers = [int(done.group(1)), int(done.group(2))]
+            self.addCleanup(self.killAll, workers)
+            time.sleep(1)
+            after = processFigures(process.pid)
+        result = load.result
+        self.assertEqual(result.failed, 0, result.failures[:5])
+        self.assertEqual(after["descriptors"], before["descriptors"])
+        self.assertEqual(after["threads"], before["threads"])
+        self.assertLess(after["rss"], before["rss"] * 1.1 + 2**20, (before, after))
+
+    def test_sigusr1ReopensInEveryWorker(self) -> None:
+        """
+        SIGUSR1 to the main process after logrotate renamed the access log:
+        every worker reopens it, so both workers' new lines go to a new
+        file at the old path, and no line is lost.
+        """
+        path = Path(self.mktemp()).resolve()
+        process, port, pids = self.startWorkers("--access-log", str(path))
+        for _ in range(20):
+            request(port, GET)
+        time.sleep(0.2)
+        rotated = path.with_name(path.name + ".1")
+        path.rename(rotated)
+        mark = len(process.output)
+        process.signal(signal.SIGUSR1)
+        for worker in (1, 2):
+            process.waitFor(
+                rf"worker={worker} pid=\d+\] SIGUSR1: reopening the access log",
+                after=mark,
+            )
+        for _ in range(40):
+            request(port, GET)
+        time.sleep(0.2)
+        self.assertEqual(len(rotated.read_text().splitlines()), 20)
+        fresh = path.read_text().splitlines()
+        self.assertEqual(len(fresh), 40)
+        self.assertEqual({line.split(" worker=")[1][0] for line in fresh}, {"1", "2"})
 
     def test_mainKilledWorkersExit(self) -> None:
         """
