@@ -506,21 +506,25 @@ class Supervisor(Service):
         # The workers stop listening as they begin to drain; once no process
         # holds the sockets, new connections are refused, as by one process.
         self._closeListeners()
-        ended = DeferredList([w.ended for w in workers], consumeErrors=True)
-        # Each worker bounds its own drain by the shutdown timeout.
-        ended.addTimeout(self.shutdownTimeout + 5, self._reactor)
-        try:
-            await ended
-        except Exception:
-            for worker in list(self.alive):
-                self.log.warn(
-                    "worker {slot} (pid {pid}) did not stop: killing it",
-                    slot=worker.slot,
-                    pid=worker.pid,
-                )
-                worker.signal("KILL")
-            await DeferredList([w.ended for w in workers], consumeErrors=True)
+        # Each worker bounds its own drain by the shutdown timeout; one still
+        # running a while after is killed.  (A timer, not a timeout on the
+        # Deferreds: cancelling them would not stop a process.)
+        deadline = self._reactor.callLater(
+            self.shutdownTimeout + 5, self._killStragglers
+        )
+        await DeferredList([w.ended for w in workers], consumeErrors=True)
+        if deadline.active():
+            deadline.cancel()
         await self.admin.close()
+
+    def _killStragglers(self) -> None:
+        for worker in list(self.alive):
+            self.log.warn(
+                "worker {slot} (pid {pid}) did not stop: killing it",
+                slot=worker.slot,
+                pid=worker.pid,
+            )
+            worker.signal("KILL")
 
 
 def _exitWithFailure() -> None:

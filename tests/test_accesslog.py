@@ -5,11 +5,24 @@ The access log: its lines, and how they are batched.
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
+
 from twisted.internet.task import Clock
-from twisted.logger import capturedLogs, formatEvent
+from twisted.logger import capturedLogs, formatEvent, formatTime
 from twisted.trial.unittest import SynchronousTestCase
 
-from hello_service.accesslog import AccessLog, clfTimestamp, formatEntry
+from hello_service.accesslog import (
+    AccessLog,
+    CombinedFormat,
+    JsonFormat,
+    LineWriter,
+    NoAccessLog,
+    clfTimestamp,
+    formatEntry,
+    isoTime,
+)
 from hello_service.requests import UNPARSED, Request
 
 
@@ -99,3 +112,230 @@ class BatchingTests(SynchronousTestCase):
             clock.advance(log.interval)
         self.assertEqual([e["count"] for e in events], [128, 128, 44])
         self.assertEqual(clock.getDelayedCalls(), [])
+
+
+REQUEST = Request(b"GET", b"/", b"1.1", True, b"-", b"ua")
+
+
+class JsonFormatTests(SynchronousTestCase):
+    def test_line(self) -> None:
+        """
+        A JSON line has the answer's time to the millisecond, the duration
+        from the first byte, the request's fields (C{null} when absent) and,
+        in a worker, the worker and its PID.
+        """
+        line = JsonFormat((2, 4242)).lines(
+            0, [("10.0.0.1", REQUEST, b"404", 7, 784111777.25, 784111777.5005)]
+        )
+        self.assertEqual(
+            [json.loads(text) for text in line],
+            [
+                {
+                    "time": "1994-11-06T08:49:37.500Z",
+                    "duration": 0.2505,
+                    "client": "10.0.0.1",
+                    "method": "GET",
+                    "target": "/",
+                    "version": "1.1",
+                    "status": 404,
+                    "size": 7,
+                    "referer": None,
+                    "user_agent": "ua",
+                    "worker": 2,
+                    "pid": 4242,
+                }
+            ],
+        )
+        self.assertNotIn(" ", line[0])
+        self.assertTrue(JsonFormat.timed)
+        self.assertFalse(CombinedFormat.timed)
+
+    def test_isoTime(self) -> None:
+        """
+        Times are ISO 8601 in UTC, to the millisecond, never rounded up to
+        the next second.
+        """
+        self.assertEqual(isoTime(784111777.0), "1994-11-06T08:49:37.000Z")
+        self.assertEqual(isoTime(784111777.9999), "1994-11-06T08:49:37.999Z")
+
+    def test_combinedInAWorker(self) -> None:
+        """
+        A worker's Combined lines end with the worker and its PID.
+        """
+        [line] = CombinedFormat((1, 99)).lines(
+            784111777, [("c", REQUEST, b"200", 0, 0.0, 0.0)]
+        )
+        self.assertEqual(
+            line,
+            'c - - [06/Nov/1994:08:49:37 +0000] "GET / HTTP/1.1" 200 - "-" "ua" '
+            "worker=1 pid=99",
+        )
+
+
+class LineWriterTests(SynchronousTestCase):
+    def test_plainLinesAppended(self) -> None:
+        """
+        To its own file, lines are appended as they are, each whole.
+        """
+        path = Path(self.mktemp())
+        path.write_text("before\n")
+        writer = LineWriter(path=str(path))
+        writer.write(0, ["one", "two"])
+        writer.close()
+        writer.write(0, ["after close"])
+        self.assertEqual(path.read_text(), "before\none\ntwo\n")
+
+    def test_prefixedAsTwistdStampsItsLines(self) -> None:
+        """
+        To the twistd log, each line starts as twistd's own do: the time and
+        C{[hello_service.access#info]}.
+        """
+        read, write = os.pipe()
+        self.addCleanup(os.close, read)
+        self.addCleanup(os.close, write)
+        writer = LineWriter(descriptor=write, prefixed=True)
+        writer.write(784111777, ["one", "two"])
+        stamp = formatTime(784111777)
+        self.assertEqual(
+            os.read(read, 1000).decode(),
+            f"{stamp} [hello_service.access#info] one\n"
+            f"{stamp} [hello_service.access#info] two\n",
+        )
+
+    def test_writesHoldWholeLinesWithinPipeBuf(self) -> None:
+        """
+        A batch is written in pieces of at most PIPE_BUF bytes, each of
+        whole lines, so that several workers' lines never interleave.
+        """
+        writes: list[bytes] = []
+        self.patch(os, "write", lambda fd, data: writes.append(data) or len(data))
+        writer = LineWriter(descriptor=99)
+        lines = [(f"{n:02d}" * 50)[:99] for n in range(100)]  # 100 bytes a line
+        writer.write(0, lines)
+        self.assertEqual(b"".join(writes).decode().splitlines(), lines)
+        self.assertEqual([len(w) for w in writes], [4000] * 2 + [2000])
+        self.assertTrue(all(w.endswith(b"\n") for w in writes))
+
+    def test_partialWritesAreFinished(self) -> None:
+        """
+        A write the kernel takes in part is finished; a failing one is
+        dropped without stopping the service.
+        """
+        writes: list[bytes] = []
+
+        def partly(fd: int, data: bytes) -> int:
+            writes.append(data[:3])
+            return 3
+
+        self.patch(os, "write", partly)
+        LineWriter(descriptor=99).write(0, ["abcdefg"])
+        self.assertEqual(b"".join(writes), b"abcdefg\n")
+
+        def broken(fd: int, data: bytes) -> int:
+            raise OSError(28, "No space left on device")
+
+        self.patch(os, "write", broken)
+        LineWriter(descriptor=99).write(0, ["x"])
+
+    def test_reopenAfterRename(self) -> None:
+        """
+        After a rename, reopening sends new lines to a new file at the old
+        path; a stream has nothing to reopen.
+        """
+        path = Path(self.mktemp())
+        writer = LineWriter(path=str(path))
+        writer.write(0, ["old"])
+        path.rename(str(path) + ".1")
+        writer.write(0, ["still old"])
+        writer.reopen()
+        writer.write(0, ["new"])
+        writer.close()
+        self.assertEqual(Path(str(path) + ".1").read_text(), "old\nstill old\n")
+        self.assertEqual(path.read_text(), "new\n")
+        LineWriter(descriptor=99).reopen()
+
+    def test_reopenFailureKeepsTheOldFile(self) -> None:
+        """
+        If the path cannot be opened again (its folder is gone), the error
+        is logged and lines go on to the file already open.
+        """
+        directory = Path(self.mktemp())
+        directory.mkdir()
+        path = directory / "a.log"
+        writer = LineWriter(path=str(path))
+        kept = Path(self.mktemp())
+        path.rename(kept)
+        directory.rmdir()
+        with capturedLogs() as events:
+            writer.reopen()
+        writer.write(0, ["kept"])
+        writer.close()
+        self.assertEqual(kept.read_text(), "kept\n")
+        self.assertEqual(
+            formatEvent(events[0]),
+            f"cannot reopen the access log {path}: No such file or directory; "
+            "still writing the old file",
+        )
+
+
+class AccessLogTests(SynchronousTestCase):
+    def test_linesToTheWriter(self) -> None:
+        """
+        With a writer, a batch is one write of its lines, at the interval's
+        end, stamped with the second it was written in.
+        """
+        clock = Clock()
+        clock.advance(784111777)
+        path = Path(self.mktemp())
+        log = AccessLog(clock, LineWriter(path=str(path)))
+        with capturedLogs() as events:
+            log.record("c", REQUEST, b"200", 5)
+            log.record("c", REQUEST, b"200", 5)
+            clock.advance(log.interval)
+        self.assertEqual(events, [])
+        self.assertEqual(len(path.read_text().splitlines()), 2)
+        self.assertIn("[06/Nov/1994:08:49:37 +0000]", path.read_text())
+
+    def test_timedFormatRecordsTheAnswerTime(self) -> None:
+        """
+        A timed format gets the time the answer was recorded (handed to the
+        kernel) beside the first byte's.
+        """
+        clock = Clock()
+        clock.advance(100.5)
+        path = Path(self.mktemp())
+        log = AccessLog(clock, LineWriter(path=str(path)), JsonFormat())
+        log.record("c", REQUEST, b"200", 5, 99.0)
+        log.close()
+        [entry] = [json.loads(line) for line in path.read_text().splitlines()]
+        self.assertEqual(entry["duration"], 1.5)
+        self.assertEqual(entry["time"], "1970-01-01T00:01:40.500Z")
+
+    def test_reopenWritesWhatIsPendingFirst(self) -> None:
+        """
+        Reopening writes the lines pending to the old file first.
+        """
+        clock = Clock()
+        path = Path(self.mktemp())
+        log = AccessLog(clock, LineWriter(path=str(path)))
+        log.record("c", REQUEST, b"200", 5)
+        path.rename(str(path) + ".1")
+        log.reopen()
+        log.record("c", REQUEST, b"404", 5)
+        log.close()
+        self.assertIn('" 200 5 ', Path(str(path) + ".1").read_text())
+        self.assertIn('" 404 5 ', path.read_text())
+        self.assertEqual(clock.getDelayedCalls(), [])
+
+    def test_noAccessLog(self) -> None:
+        """
+        C{--no-access-log} records nothing, and needs no timer.
+        """
+        clock = Clock()
+        log = NoAccessLog()
+        with capturedLogs() as events:
+            log.record("c", REQUEST, b"200", 5)
+            log.flush()
+            log.reopen()
+            log.close()
+        self.assertEqual((events, clock.getDelayedCalls()), ([], []))

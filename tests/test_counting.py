@@ -43,3 +43,24 @@ class SnapshotTests(SynchronousTestCase):
         )
         with self.assertRaises(ValueError):
             counting.answerKind("/", b"299")
+
+    def test_kindsAddUpApart(self) -> None:
+        """
+        Different kinds stay apart when snapshots add up, and each has one
+        bucket per bound and one for longer.
+        """
+        one, two = RequestCounts(), RequestCounts()
+        ok, missing = (
+            counting.answerKind("/", b"200"),
+            counting.answerKind("other", b"404"),
+        )
+        one.answered[ok] += 1
+        two.answered[missing] += 2
+        two.observeWait(100.0, missing)
+        total = addSnapshots([one.snapshot(), two.snapshot()])
+        self.assertEqual(
+            sorted((k[0], k[1], k[2], k[3][-1]) for k in total["kinds"]),
+            [("/", "200", 1, 0), ("other", "404", 2, 1)],
+        )
+        for kind in total["kinds"]:
+            self.assertEqual(len(kind[3]), len(counting.DURATION_BUCKETS) + 1)

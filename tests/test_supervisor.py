@@ -8,6 +8,7 @@ C{tests.system.test_workers}.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 
@@ -258,3 +259,175 @@ class PolicyTests(SynchronousTestCase):
         self.assertEqual(
             event["log_system"], f"hello_service.x#info worker=1 pid={first.pid}"
         )
+
+
+def lines(events: list[dict[str, object]]) -> list[str]:
+    return [formatEvent(e) for e in events]
+
+
+class OperatorLinesTests(SynchronousTestCase):
+    """
+    What the supervisor tells the operator, word for word, and what it
+    starts each worker with.
+    """
+
+    def test_workerCommandLine(self) -> None:
+        """
+        Each worker is C{python -m hello_service.worker} with its slot and
+        the configuration's settings, as a process group of its own with
+        standard input a pipe from the supervisor.
+        """
+        made, reactor = supervisor(self, 2, "--sleep", "2.5")
+        first = reactor.spawned[0]
+        self.assertEqual(
+            first.arguments[1:5], ["-m", "hello_service.worker", "--slot", "1"]
+        )
+        settings = json.loads(first.arguments[first.arguments.index("--settings") + 1])
+        self.assertEqual(settings["sleep"], 2.5)
+        self.assertIsNone(settings["accessLogDescriptor"])
+
+    def test_startAndServingLines(self) -> None:
+        """
+        Each start and the moment all serve are said, with the PIDs.
+        """
+        with capturedLogs() as events:
+            made, reactor = supervisor(self)
+            ready(*reactor.spawned)
+        self.assertEqual(
+            [
+                line
+                for line in lines(events)
+                if "worker" in line and "hello_service" not in line
+            ][:2],
+            ["started worker 1 (pid 1001)", "started worker 2 (pid 1002)"],
+        )
+        self.assertIn(
+            "hello_service serving on  with 2 workers (pids 1001, 1002)", lines(events)
+        )
+
+    def test_deathLines(self) -> None:
+        """
+        A death says how the worker ended and when the next one starts; the
+        end of a worker being stopped is no failure.
+        """
+        made, reactor = supervisor(self)
+        ready(*reactor.spawned)
+        with capturedLogs() as events:
+            reactor.spawned[0].end(signal=9)
+            reactor.advance(0)
+            reactor.spawned[1].end(exitCode=2)
+        self.assertEqual(
+            [line for line in lines(events) if "starting a new one" in line],
+            [
+                "worker 1 (pid 1001) killed by signal 9 (SIGKILL); starting a new one in 0.0 s",
+                "worker 2 (pid 1002) exited with status 2; starting a new one in 0.5 s",
+            ],
+        )
+        stopped = made.stopService()
+        with capturedLogs() as events:
+            for process in reactor.spawned[2:]:
+                process.end()
+        self.assertIn("worker 1 (pid 1003) exited", lines(events))
+        self.successResultOf(stopped)
+
+    def test_failedRestartKeepsTheOldWorkers(self) -> None:
+        """
+        A rolling restart whose new worker dies before serving stops there,
+        saying so, and the old workers keep serving.
+        """
+        made, reactor = supervisor(self)
+        old = list(reactor.spawned)
+        ready(*old)
+        with capturedLogs() as events:
+            made.rollingRestart()
+            reactor.spawned[2].end(exitCode=1)
+        self.assertEqual([p.signals for p in old], [[], []])
+        self.assertEqual(made.phase, Phase.SERVING)
+        self.assertEqual([made.current[1], made.current[2]], [p.protocol for p in old])
+        self.assertTrue(
+            any(
+                line.startswith(
+                    "rolling restart stopped: the new worker 1 did not start"
+                )
+                and line.endswith("the old workers keep serving")
+                for line in lines(events)
+            ),
+            lines(events),
+        )
+        made.rollingRestart()
+        self.assertEqual(len(reactor.spawned), 4)
+
+    def test_noSecondRestartWhileOneRuns(self) -> None:
+        """
+        SIGHUP during a rolling restart is said and ignored.
+        """
+        made, reactor = supervisor(self)
+        ready(*reactor.spawned)
+        made.rollingRestart()
+        with capturedLogs() as events:
+            made.rollingRestart()
+        self.assertIn("no rolling restart while restarting", lines(events))
+        self.assertEqual(len(reactor.spawned), 3)
+
+    def test_workerThatWillNotStopIsKilled(self) -> None:
+        """
+        A worker still running when its drain should have ended is killed,
+        saying so.
+        """
+        made, reactor = supervisor(self, 2, "--shutdown-timeout", "1")
+        ready(*reactor.spawned)
+        with capturedLogs() as events:
+            stopped = made.stopService()
+            reactor.spawned[0].end()
+            reactor.advance(6.1)
+        self.assertEqual(reactor.spawned[1].signals, ["TERM", "KILL"])
+        self.assertIn("worker 2 (pid 1002) did not stop: killing it", lines(events))
+        reactor.spawned[1].end(signal=9)
+        self.successResultOf(stopped)
+
+    def test_outputSplitAcrossReads(self) -> None:
+        """
+        Lines are whole however the pipe cuts them; standard error lines are
+        warnings naming the worker; a line that is no event is shown as it
+        is.
+        """
+        made, reactor = supervisor(self)
+        worker = reactor.spawned[0].protocol
+        with capturedLogs() as events:
+            worker.childDataReceived(2, b"first ha")
+            worker.childDataReceived(2, b"lf\n\n")
+            worker.childDataReceived(1, b"not json\n")
+        self.assertEqual(
+            lines(events),
+            ["worker 1 (pid 1001): first half", "worker 1: not json"],
+        )
+        self.assertEqual(worker.lastError, "first half")
+
+    def test_workerThatNeverStartsIsKilled(self) -> None:
+        """
+        A worker that says nothing for the start timeout is killed as hung.
+        """
+        made, reactor = supervisor(self)
+        ready(reactor.spawned[1])
+        reactor.advance(29)
+        self.assertEqual(reactor.spawned[0].signals, [])
+        reactor.advance(2)
+        self.assertEqual(reactor.spawned[0].signals, ["KILL"])
+
+    def test_exitDescriptions(self) -> None:
+        """
+        How a process ended, as an operator reads it.
+        """
+        from twisted.internet.error import ProcessDone, ProcessTerminated
+        from twisted.python.failure import Failure
+
+        from hello_service.supervisor import describeExit
+
+        self.assertEqual(
+            describeExit(Failure(ProcessTerminated(None, 15))),
+            "killed by signal 15 (SIGTERM)",
+        )
+        self.assertEqual(
+            describeExit(Failure(ProcessTerminated(4, None))), "exited with status 4"
+        )
+        self.assertEqual(describeExit(Failure(ProcessDone(0))), "exited with status 0")
