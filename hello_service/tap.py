@@ -314,7 +314,7 @@ class Options(usage.Options):
         """
         Where twistd writes its log, from twistd's own options (this is the
         C{hello} subcommand of twistd's): C{-} for standard output, a file,
-        or L{None} for a logger hello cannot write lines to itself.
+        or C{None} for a logger hello cannot write lines to itself.
         """
         twistd = getattr(self, "parent", None)
         if twistd is None or twistd.get("logger") or twistd.get("syslog"):
