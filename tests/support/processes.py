@@ -71,14 +71,17 @@ class HelloProcess(ServerProcess):
         test: SynchronousTestCase,
         *arguments: str,
         wrapper: Sequence[str] = (),
+        twistdOptions: Sequence[str] = (),
         **popen: Any,
     ) -> None:
         """
         @param wrapper: a command that runs twistd (as
             C{systemd-socket-activate} does), before twistd's own words.
+        @param twistdOptions: twistd's own options, before C{hello}.
         """
         popen.setdefault("env", checkoutEnvironment())
-        super().__init__([*wrapper, *helloCommand(*arguments)], **popen)
+        command = [*harness.TWISTD, *twistdOptions, "hello", *arguments]
+        super().__init__([*wrapper, *command], **popen)
         test.addCleanup(self.kill)
 
 

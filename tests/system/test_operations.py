@@ -18,7 +18,15 @@ from pathlib import Path
 from twisted.trial.unittest import SynchronousTestCase
 
 from ..support.load import SteadyLoad
-from ..support.processes import CHECKOUT, request, runHello, startHello, takenPort
+from ..support.processes import (
+    ANY_PORT,
+    CHECKOUT,
+    HelloProcess,
+    request,
+    runHello,
+    startHello,
+    takenPort,
+)
 
 GET = b"GET / HTTP/1.1\r\nHost: ops\r\nConnection: close\r\n\r\n"
 
@@ -37,6 +45,20 @@ def accessLines(output: str) -> list[str]:
         if match and match.group(1).startswith("hello_service.access#info"):
             found.append(match.group(2))
     return found
+
+
+def waitForPort(logfile: Path, seconds: float = 20) -> int:
+    """
+    The port a hello process logging to C{logfile} serves on.
+    """
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if logfile.exists():
+            found = re.search(r"serving on tcp:127\.0\.0\.1:(\d+)", logfile.read_text())
+            if found:
+                return int(found.group(1))
+        time.sleep(0.05)
+    raise AssertionError(f"no start-up line in {logfile}")
 
 
 def pagesCopy(test: SynchronousTestCase) -> Path:
@@ -110,6 +132,31 @@ class SignalTests(SynchronousTestCase):
         self.assertEqual(len(rotated.read_text().splitlines()), 8)
         self.assertEqual(len(path.read_text().splitlines()), 4)
         self.assertIsNone(process.process.poll())
+
+    def test_twistdRotatesItsOwnLogFileToo(self) -> None:
+        """
+        With twistd writing to a file (C{--logfile}), SIGUSR1 still makes
+        twistd rotate it, and hello's access lines follow into the new
+        file, each whole and stamped.
+        """
+        logfile = Path(self.mktemp()).resolve()
+        process = HelloProcess(
+            self, "--listen", ANY_PORT, twistdOptions=["--logfile", str(logfile)]
+        )
+        port = waitForPort(logfile)
+        request(port, GET)
+        time.sleep(0.2)
+        process.signal(signal.SIGUSR1)
+        rotated = Path(str(logfile) + ".1")
+        deadline = time.monotonic() + 10
+        while not rotated.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2)
+        request(port, GET)
+        time.sleep(0.2)
+        self.assertEqual(len(accessLines(rotated.read_text())), 1)
+        self.assertEqual(len(accessLines(logfile.read_text())), 1)
+        self.assertIn("SIGUSR1: reopening the access log", logfile.read_text())
 
 
 class DrainTests(SynchronousTestCase):
