@@ -334,8 +334,6 @@ class AccessLog:
         """
         self.log = Logger(namespace="hello_service.access")
         self.format = CombinedFormat() if format is None else format
-        if self.format.timed:
-            self.record = self._recordTimed  # type: ignore[method-assign]
         self._clock = clock
         self._writer = writer
         self._pending: list[Entry] = []
@@ -347,36 +345,18 @@ class AccessLog:
         request: Request,
         status: bytes,
         size: int,
-        began: float = 0.0,
+        began: float,
+        answered: float,
     ) -> None:
         """
-        Log one answered request (within L{interval} seconds); C{began} is
-        when its first byte was received.
+        Log one answered request (within L{interval} seconds): C{began} is
+        when its first byte was received, C{answered} when its answer was
+        handed to the kernel (both 0 unless the format is C{timed}).
         """
         pending = self._pending
         if not pending:
             self._flushCall = self._clock.callLater(self.interval, self.flush)
-        pending.append((client, request, status, size, began, 0.0))
-        if len(pending) >= MAX_BATCH:
-            self.flush()
-
-    def _recordTimed(
-        self,
-        client: str,
-        request: Request,
-        status: bytes,
-        size: int,
-        began: float = 0.0,
-    ) -> None:
-        """
-        L{record}, for a format that times requests: with when the answer
-        was handed to the kernel, now.  (Two methods rather than a test on
-        every request: this runs once per request served.)
-        """
-        pending = self._pending
-        if not pending:
-            self._flushCall = self._clock.callLater(self.interval, self.flush)
-        pending.append((client, request, status, size, began, self._clock.seconds()))
+        pending.append((client, request, status, size, began, answered))
         if len(pending) >= MAX_BATCH:
             self.flush()
 
@@ -420,13 +400,17 @@ class NoAccessLog:
     C{--no-access-log}: requests are not logged.
     """
 
+    #: Nothing is timed: nothing is logged.
+    format = None
+
     def record(
         self,
         client: str,
         request: Request,
         status: bytes,
         size: int,
-        began: float = 0.0,
+        began: float,
+        answered: float,
     ) -> None:
         pass
 

@@ -299,6 +299,7 @@ class HelloProtocol(Protocol):
             response.status,
             0 if request.method == b"HEAD" else len(response.body),
             began,
+            factory.clock.seconds() if factory.timesRequests else 0.0,
         )
         if keepAlive:
             self._writer.write(data)

@@ -154,23 +154,25 @@ class WorkerProcess(ProcessProtocol):
                 )
 
     def _relayEvent(self, line: bytes) -> None:
+        """
+        Publish a worker's log event in the supervisor's log, naming the
+        worker; keep its figures; note that it serves.  A line that is not
+        a whole event (no namespace or level, which every observer needs) is
+        shown as it is.
+        """
         text = line.lstrip(b"\x1e").decode("utf-8", "replace")
         if not text.strip():
             return
         try:
             event = eventFromJSON(text)
-        except ValueError:
+            system = f"{event['log_namespace']}#{event['log_level'].name}"
+        except (ValueError, KeyError, AttributeError):
             self.log.warn("worker {slot}: {line}", slot=self.slot, line=text)
             return
         if "hello_metrics" in event:
             self.metrics = event["hello_metrics"]
             return
-        # In the supervisor's log, every event names the worker it came from.
-        level = event.get("log_level")
-        event["log_system"] = (
-            f"{event.get('log_namespace', '-')}#{getattr(level, 'name', '-')} "
-            f"worker={self.slot} pid={self.pid}"
-        )
+        event["log_system"] = f"{system} worker={self.slot} pid={self.pid}"
         globalLogPublisher(event)
         if event.get("hello_worker_ready") and not self.ready.called:
             self.started = True

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from pathlib import Path
 
 from twisted.internet.task import Clock
 from twisted.logger import capturedLogs, formatEvent, formatTime
 from twisted.trial.unittest import SynchronousTestCase
 
+from hello_service import accesslog
 from hello_service.accesslog import (
     AccessLog,
     CombinedFormat,
@@ -27,6 +29,11 @@ from hello_service.requests import UNPARSED, Request
 
 
 class FormatTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        # Escaped values are remembered; start from none, so that escaping
+        # is done here, not found from an earlier test.
+        accesslog._texts.clear()
+
     def test_timestamp(self) -> None:
         """
         Times are in the Common Log Format, in UTC.
@@ -73,11 +80,11 @@ class BatchingTests(SynchronousTestCase):
         request = Request(b"GET", b"/", b"1.1", True)
         with capturedLogs() as events:
             for _ in range(3):
-                log.record("c", request, b"200", 5)
+                log.record("c", request, b"200", 5, 0.0, 0.0)
             clock.advance(log.interval / 2)
             self.assertEqual(events, [])
             clock.advance(log.interval / 2)
-            log.record("c", request, b"404", 6)
+            log.record("c", request, b"404", 6, 0.0, 0.0)
             clock.advance(log.interval)
         self.assertEqual([e["count"] for e in events], [3, 1])
         self.assertEqual(len(formatEvent(events[0]).split("\n")), 3)
@@ -91,7 +98,7 @@ class BatchingTests(SynchronousTestCase):
         clock = Clock()
         log = AccessLog(clock)
         with capturedLogs() as events:
-            log.record("c", Request(b"GET", b"/", b"1.1", True), b"200", 5)
+            log.record("c", Request(b"GET", b"/", b"1.1", True), b"200", 5, 0.0, 0.0)
             log.flush()
             log.flush()
         self.assertEqual(len(events), 1)
@@ -107,7 +114,7 @@ class BatchingTests(SynchronousTestCase):
         request = Request(b"GET", b"/", b"1.1", True)
         with capturedLogs() as events:
             for _ in range(300):
-                log.record("c", request, b"200", 5)
+                log.record("c", request, b"200", 5, 0.0, 0.0)
             self.assertEqual([e["count"] for e in events], [128, 128])
             clock.advance(log.interval)
         self.assertEqual([e["count"] for e in events], [128, 128, 44])
@@ -289,8 +296,8 @@ class AccessLogTests(SynchronousTestCase):
         path = Path(self.mktemp())
         log = AccessLog(clock, LineWriter(path=str(path)))
         with capturedLogs() as events:
-            log.record("c", REQUEST, b"200", 5)
-            log.record("c", REQUEST, b"200", 5)
+            log.record("c", REQUEST, b"200", 5, 0.0, 0.0)
+            log.record("c", REQUEST, b"200", 5, 0.0, 0.0)
             clock.advance(log.interval)
         self.assertEqual(events, [])
         self.assertEqual(len(path.read_text().splitlines()), 2)
@@ -305,7 +312,7 @@ class AccessLogTests(SynchronousTestCase):
         clock.advance(100.5)
         path = Path(self.mktemp())
         log = AccessLog(clock, LineWriter(path=str(path)), JsonFormat())
-        log.record("c", REQUEST, b"200", 5, 99.0)
+        log.record("c", REQUEST, b"200", 5, 99.0, clock.seconds())
         log.close()
         [entry] = [json.loads(line) for line in path.read_text().splitlines()]
         self.assertEqual(entry["duration"], 1.5)
@@ -318,10 +325,10 @@ class AccessLogTests(SynchronousTestCase):
         clock = Clock()
         path = Path(self.mktemp())
         log = AccessLog(clock, LineWriter(path=str(path)))
-        log.record("c", REQUEST, b"200", 5)
+        log.record("c", REQUEST, b"200", 5, 0.0, 0.0)
         path.rename(str(path) + ".1")
         log.reopen()
-        log.record("c", REQUEST, b"404", 5)
+        log.record("c", REQUEST, b"404", 5, 0.0, 0.0)
         log.close()
         self.assertIn('" 200 5 ', Path(str(path) + ".1").read_text())
         self.assertIn('" 404 5 ', path.read_text())
@@ -334,8 +341,92 @@ class AccessLogTests(SynchronousTestCase):
         clock = Clock()
         log = NoAccessLog()
         with capturedLogs() as events:
-            log.record("c", REQUEST, b"200", 5)
+            log.record("c", REQUEST, b"200", 5, 0.0, 0.0)
             log.flush()
             log.reopen()
             log.close()
         self.assertEqual((events, clock.getDelayedCalls()), ([], []))
+
+
+class LineWriterEdgeTests(SynchronousTestCase):
+    def test_exactBoundaries(self) -> None:
+        """
+        Lines that fill PIPE_BUF exactly go in one write, and the next write
+        starts empty.
+        """
+        writes: list[bytes] = []
+        self.patch(os, "write", lambda fd, data: writes.append(data) or len(data))
+        LineWriter(descriptor=99).write(0, ["x" * 1023] * 8)
+        self.assertEqual([len(w) for w in writes], [4096, 4096])
+
+    def test_interruptedWriteGoesOn(self) -> None:
+        """
+        A write interrupted by a signal is made again.
+        """
+        writes: list[bytes] = []
+        interrupted = [True]
+
+        def write(fd: int, data: bytes) -> int:
+            if interrupted:
+                interrupted.pop()
+                raise InterruptedError()
+            writes.append(data)
+            return len(data)
+
+        self.patch(os, "write", write)
+        LineWriter(descriptor=99).write(0, ["a"])
+        self.assertEqual(writes, [b"a\n"])
+
+    def test_prefixEachSecond(self) -> None:
+        """
+        The prefix follows the second of each write, the first second
+        included.
+        """
+        read, write = os.pipe()
+        self.addCleanup(os.close, read)
+        self.addCleanup(os.close, write)
+        writer = LineWriter(descriptor=write, prefixed=True)
+        writer.write(1, ["a"])
+        writer.write(1, ["b"])
+        writer.write(2, ["c"])
+        self.assertEqual(
+            os.read(read, 1000).decode().splitlines(),
+            [
+                f"{formatTime(1)} [hello_service.access#info] a",
+                f"{formatTime(1)} [hello_service.access#info] b",
+                f"{formatTime(2)} [hello_service.access#info] c",
+            ],
+        )
+
+    def test_fileModeAndStreamNeverClosed(self) -> None:
+        """
+        A new access log file is readable by all and writable by its owner
+        (as the umask allows); closing a writer on an inherited stream
+        leaves the stream open; closing twice is harmless.
+        """
+        path = Path(self.mktemp())
+        writer = LineWriter(path=str(path))
+        writer.close()
+        writer.close()
+        umask = os.umask(0)
+        os.umask(umask)
+        self.assertEqual(stat.S_IMODE(path.stat().st_mode), 0o644 & ~umask)
+        read, write = os.pipe()
+        self.addCleanup(os.close, read)
+        self.addCleanup(os.close, write)
+        LineWriter(descriptor=write).close()
+        os.fstat(write)
+
+    def test_reopenErrorInTheAccessNamespace(self) -> None:
+        """
+        The reopen error is logged in the access log's namespace.
+        """
+        directory = Path(self.mktemp())
+        directory.mkdir()
+        writer = LineWriter(path=str(directory / "a.log"))
+        (directory / "a.log").unlink()
+        directory.rmdir()
+        with capturedLogs() as events:
+            writer.reopen()
+        writer.close()
+        self.assertEqual([e["log_namespace"] for e in events], ["hello_service.access"])

@@ -333,6 +333,43 @@ class AccessLogTests(SynchronousTestCase):
             ],
         )
 
+    def test_jsonTimesFromFirstByteToAnswer(self) -> None:
+        """
+        With a timed format, each line's duration runs from the request's
+        first byte (in an earlier read, for a request sent in pieces) to
+        its answer: 5 s for C{/sleep} behind which a pipelined request
+        waited, 0.5 s for a head sent slowly, and the refusal of a head that
+        never ended counts from its first byte too.
+        """
+        import json
+
+        from hello_service.accesslog import AccessLog, JsonFormat, LineWriter
+
+        clock = Clock()
+        path = self.mktemp()
+        log = AccessLog(clock, LineWriter(path=path), JsonFormat())
+        factory = makeFactory(clock, accessLog=log)
+        protocol, transport = connect(factory)
+        protocol.dataReceived(get(b"/sleep") + get())
+        clock.advance(5)
+        protocol.dataReceived(b"GET / HTTP/1.1\r\n")
+        clock.advance(0.5)
+        protocol.dataReceived(b"Host: x\r\n\r\nGET / HTTP/1.1\r\n")
+        clock.advance(10)
+        log.close()
+        with open(path) as lines:
+            entries = [json.loads(line) for line in lines]
+        self.assertEqual(
+            [(e["target"], e["status"], e["duration"], e["time"]) for e in entries],
+            [
+                ("/sleep", 200, 5.0, "1970-01-01T00:00:05.000Z"),
+                ("/", 200, 5.0, "1970-01-01T00:00:05.000Z"),
+                ("/", 200, 0.5, "1970-01-01T00:00:05.500Z"),
+                (None, 408, 10.0, "1970-01-01T00:00:15.500Z"),
+            ],
+        )
+        self.assertFalse(makeFactory(clock).timesRequests)
+
 
 class ExpectContinueTests(SynchronousTestCase):
     """

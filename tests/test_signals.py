@@ -40,7 +40,7 @@ class OperatorSignalsTests(SynchronousTestCase):
         calls: list[str] = []
 
         def previous(number: int, frame: object) -> None:
-            calls.append(f"previous {number}")
+            calls.append(f"previous {number} {frame is not None}")
 
         original = signal.signal(signal.SIGUSR1, previous)
         self.addCleanup(signal.signal, signal.SIGUSR1, original)
@@ -50,7 +50,7 @@ class OperatorSignalsTests(SynchronousTestCase):
         )
         signals.install()
         os.kill(os.getpid(), signal.SIGUSR1)
-        self.assertEqual(calls, [f"previous {int(signal.SIGUSR1)}"])
+        self.assertEqual(calls, [f"previous {int(signal.SIGUSR1)} True"])
         [(handed, arguments)] = reactor.handedOver
         with capturedLogs() as events:
             handed(*arguments)

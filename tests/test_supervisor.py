@@ -431,3 +431,170 @@ class OperatorLinesTests(SynchronousTestCase):
             describeExit(Failure(ProcessTerminated(4, None))), "exited with status 4"
         )
         self.assertEqual(describeExit(Failure(ProcessDone(0))), "exited with status 0")
+
+
+class PolicyEdgeTests(SynchronousTestCase):
+    """
+    The supervisor's policy at its edges: windows, backoff, order, and what
+    it says.
+    """
+
+    def test_ordinaryEventIsNotReadiness(self) -> None:
+        """
+        A starting worker's ordinary log event does not make it ready.
+        """
+        made, reactor = supervisor(self)
+        first, second = reactor.spawned
+        first.say(log_format="starting")
+        ready(second)
+        self.assertEqual((first.protocol.started, made.admin.ready), (False, False))
+
+    def test_backoffAndWindowEdge(self) -> None:
+        """
+        Replacements back off 0, 0.5, 1 and 2 s; five deaths in exactly the
+        60 s window, late in the process's life, are a crash loop.
+        """
+        made, reactor = supervisor(self, 1)
+        reactor.advance(1000)
+        ready(*reactor.spawned)
+        with capturedLogs() as events:
+            for _ in range(5):
+                reactor.spawned[-1].end(exitCode=1)
+                reactor.advance(15)
+        delays = [
+            line.rsplit(" in ", 1)[1]
+            for line in lines(events)
+            if "starting a new one" in line
+        ]
+        self.assertEqual(delays, ["0.0 s", "0.5 s", "1.0 s", "2.0 s"])
+        self.assertEqual(made.phase, Phase.GAVE_UP)
+        self.assertIn(
+            "hello: workers died 5 times within 60 s; giving up", lines(events)
+        )
+
+    def test_laterHungWorkerFoundAndKilledOnce(self) -> None:
+        """
+        A silent worker in any slot is found, and killed once.
+        """
+        made, reactor = supervisor(self, 2, "--worker-timeout", "2")
+        talking, quiet = reactor.spawned
+        ready(talking, quiet)
+        for _ in range(5):
+            reactor.advance(1)
+            talking.say(hello_metrics=counting.RequestCounts().snapshot())
+        self.assertEqual((talking.signals, quiet.signals), ([], ["KILL"]))
+
+    def test_stragglersKilledOnlyAfterTheirDrain(self) -> None:
+        """
+        A worker is killed only once the shutdown timeout and 5 s have
+        passed; a worker killed while stopping is said to have been.
+        """
+        made, reactor = supervisor(self, 2, "--shutdown-timeout", "1")
+        ready(*reactor.spawned)
+        with capturedLogs() as events:
+            stopped = made.stopService()
+            reactor.advance(5.9)
+            self.assertEqual(reactor.spawned[1].signals, ["TERM"])
+            reactor.advance(0.2)
+            reactor.spawned[0].end()
+            reactor.spawned[1].end(signal=9)
+        self.assertIn("stopping 2 workers", lines(events))
+        self.assertIn("worker 2 (pid 1002) killed by signal 9 (SIGKILL)", lines(events))
+        self.successResultOf(stopped)
+
+    def test_rollingRestartLines(self) -> None:
+        """
+        A rolling restart says its start and its end with the new PIDs, and
+        starts each new worker in its slot.
+        """
+        made, reactor = supervisor(self)
+        ready(*reactor.spawned)
+        with capturedLogs() as events:
+            made.rollingRestart()
+            ready(reactor.spawned[2])
+            ready(reactor.spawned[3])
+        self.assertIn("rolling restart of 2 workers", lines(events))
+        self.assertIn("rolling restart done: workers 1003, 1004", lines(events))
+        slots = [
+            p.arguments[p.arguments.index("--slot") + 1] for p in reactor.spawned[2:]
+        ]
+        self.assertEqual(slots, ["1", "2"])
+
+    def test_failedRestartSaysWhy(self) -> None:
+        """
+        The line of a restart stopped by a new worker's death says how it
+        died.
+        """
+        made, reactor = supervisor(self)
+        ready(*reactor.spawned)
+        with capturedLogs() as events:
+            made.rollingRestart()
+            reactor.spawned[2].end(exitCode=7)
+        [line] = [
+            line for line in lines(events) if line.startswith("rolling restart stopped")
+        ]
+        self.assertIn("exit code 7", line)
+
+    def test_lastWordsAreRead(self) -> None:
+        """
+        What a worker wrote without a final newline before it ended is still
+        read: its last event and its last error line.
+        """
+        made, reactor = supervisor(self)
+        worker = reactor.spawned[0]
+        worker.protocol.childDataReceived(2, b"cannot go on")
+        worker.protocol.childDataReceived(
+            1,
+            b"\x1e"
+            + b'{"log_format": "bye", "log_namespace": "w", "log_level": {"__class_uuid__": "02E59486-F24D-46AD-8224-3ACDF2A5732A", "name": "info"}, "log_time": 0}',
+        )
+        with capturedLogs() as events:
+            worker.end(exitCode=1)
+        self.assertEqual(worker.protocol.lastError, "cannot go on")
+        self.assertIn("bye", lines(events))
+
+    def test_endedWorkersLeaveNoGauges(self) -> None:
+        """
+        A worker that ended keeps its counters in the service's figures,
+        not its gauges (its connections are gone).
+        """
+        made, reactor = supervisor(self)
+        ready(*reactor.spawned)
+        reactor.spawned[0].say(
+            hello_metrics=counting.RequestCounts().snapshot(hello_connections_open=7)
+        )
+        reactor.spawned[0].end(signal=9)
+        self.assertEqual(made.metricsSnapshot()["gauges"], {})
+
+    def test_oddOutputSurvives(self) -> None:
+        """
+        Bytes that are not UTF-8, and an event without namespace or level
+        (which observers need), are shown as plain lines.
+        """
+        made, reactor = supervisor(self)
+        worker = reactor.spawned[0].protocol
+        with capturedLogs() as events:
+            worker.childDataReceived(1, b"\xff\xfe not json\n")
+            worker.childDataReceived(2, b"\xff oops\n")
+            worker.childDataReceived(1, b'\x1e{"log_format": "plain", "log_time": 0}\n')
+        self.assertEqual(
+            lines(events),
+            [
+                "worker 1: \ufffd\ufffd not json",
+                "worker 1 (pid 1001): \ufffd oops",
+                'worker 1: {"log_format": "plain", "log_time": 0}',
+            ],
+        )
+
+    def test_otherEndings(self) -> None:
+        """
+        An end that is neither an exit nor a signal is still described.
+        """
+        from twisted.python.failure import Failure
+
+        from hello_service.supervisor import describeExit
+
+        class Odd(Exception):
+            status = 5
+
+        self.assertEqual(describeExit(Failure(Odd())), "ended (5)")

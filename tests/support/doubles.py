@@ -127,7 +127,8 @@ class FakeProcess:
                 **event,
             }
         )
-        self.protocol.childDataReceived(1, line.encode() + b"\n")
+        # As jsonFileLogObserver writes it: a record separator first.
+        self.protocol.childDataReceived(1, b"\x1e" + line.encode() + b"\n")
 
     def end(self, exitCode: int | None = 0, signal: int | None = None) -> None:
         """
