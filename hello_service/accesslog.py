@@ -163,7 +163,7 @@ def isoTime(seconds: float) -> str:
     An ISO 8601 time in UTC, to the millisecond.
     """
     whole = int(seconds)
-    millis = min(999, int((seconds - whole) * 1000))
+    millis = int((seconds - whole) * 1000)  # under 1000: seconds - whole < 1
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{millis:03d}Z"
 
 

@@ -132,7 +132,8 @@ class WorkerProcess(ProcessProtocol):
         #: The last line it wrote to its standard error: why it could not
         #: start, when it could not.
         self.lastError = ""
-        self._buffers = {1: b"", 2: b""}
+        #: What came after the last newline, by descriptor.
+        self._buffers: dict[int, bytes] = {}
 
     def connectionMade(self) -> None:
         self.pid = self.transport.pid  # type: ignore[union-attr]
@@ -365,7 +366,8 @@ class Supervisor(Service):
             )  # fmt: skip
             return
         if getattr(reason.value, "exitCode", None) == BOOT_ERROR and not worker.started:
-            self._giveUp(f"worker {worker.slot} could not start: {worker.lastError}")
+            why = worker.lastError or describeExit(reason)
+            self._giveUp(f"worker {worker.slot} could not start: {why}")
             return
         if self.current.get(worker.slot) is not worker:
             return  # a replacement that failed to start: the restart says so

@@ -430,3 +430,40 @@ class LineWriterEdgeTests(SynchronousTestCase):
             writer.reopen()
         writer.close()
         self.assertEqual([e["log_namespace"] for e in events], ["hello_service.access"])
+
+
+class EscapingEdgeTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        accesslog._texts.clear()
+
+    def test_backslashAloneIsEscaped(self) -> None:
+        """
+        A value whose only odd character is a backslash is escaped too; a
+        tilde is printable and stays.
+        """
+        request = Request(b"GET", b"/", b"1.1", True, b"a\\b", b'~"~')
+        self.assertEqual(
+            formatEntry("T", "c", request, b"200", 1),
+            'c - - [T] "GET / HTTP/1.1" 200 1 "a\\x5cb" "~\\x22~"',
+        )
+
+    def test_durationToTheMicrosecond(self) -> None:
+        """
+        Durations are rounded to the microsecond.
+        """
+        [line] = JsonFormat().lines(0, [("c", REQUEST, b"200", 1, 0.0, 1.0000004)])
+        self.assertEqual(json.loads(line)["duration"], 1.0)
+
+    def test_reopenClosesTheOldFile(self) -> None:
+        """
+        Reopening closes the descriptor of the renamed file: none leaks.
+        """
+        path = Path(self.mktemp())
+        writer = LineWriter(path=str(path))
+        old = writer._descriptor
+        assert old is not None
+        writer.reopen()
+        self.addCleanup(writer.close)
+        self.assertNotEqual(writer._descriptor, old)
+        with self.assertRaises(OSError):
+            os.fstat(old)

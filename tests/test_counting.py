@@ -64,3 +64,15 @@ class SnapshotTests(SynchronousTestCase):
         )
         for kind in total["kinds"]:
             self.assertEqual(len(kind[3]), len(counting.DURATION_BUCKETS) + 1)
+
+    def test_waitedSecondsAddUp(self) -> None:
+        """
+        The seconds answers waited add up across snapshots.
+        """
+        one, two = RequestCounts(), RequestCounts()
+        sleep = counting.answerKind("/sleep", b"200")
+        for counts in (one, two):
+            counts.answered[sleep] += 1
+            counts.observeWait(1.5, sleep)
+        [kind] = addSnapshots([one.snapshot(), two.snapshot()])["kinds"]
+        self.assertEqual(kind[4], 3.0)

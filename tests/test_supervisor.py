@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 
 from twisted.internet.testing import MemoryReactor
 from twisted.logger import capturedLogs, formatEvent
@@ -40,8 +41,8 @@ def supervisor(
     failures: list[bool] = []
     made.exitWithFailure = lambda: failures.append(True)  # type: ignore[method-assign]
     test.failures = failures  # type: ignore[attr-defined]
-    previous = signal.getsignal(signal.SIGHUP)
-    test.addCleanup(signal.signal, signal.SIGHUP, previous)
+    for number in (signal.SIGHUP, signal.SIGUSR1):
+        test.addCleanup(signal.signal, number, signal.getsignal(number))
     made.startService()
     return made, reactor
 
@@ -598,3 +599,216 @@ class PolicyEdgeTests(SynchronousTestCase):
             status = 5
 
         self.assertEqual(describeExit(Failure(Odd())), "ended (5)")
+
+
+class WiringTests(SynchronousTestCase):
+    """
+    How the supervisor starts its workers on real sockets, serves its admin
+    site, and takes the operator's signals, in memory.
+    """
+
+    def start(self, *arguments: str) -> tuple[Supervisor, ProcessReactor]:
+        reactor = ProcessReactor()
+        options = Options(reactor=reactor)
+        options.parseOptions(
+            ["--workers", "2", "--listen", "tcp:0:interface=127.0.0.1",
+             "--listen", "tcp:0:interface=127.0.0.1", *arguments]
+        )  # fmt: skip
+        assert options.config is not None
+        made = Supervisor(options.config, reactor)
+        made.exitWithFailure = lambda: None  # type: ignore[method-assign]
+        for number in (signal.SIGHUP, signal.SIGUSR1):
+            self.addCleanup(signal.signal, number, signal.getsignal(number))
+        made.privilegedStartService()
+        self.addCleanup(made._closeListeners)
+        listeners = list(made.listeners)
+        made.startService()
+        self.assertEqual(made.listeners, listeners)  # bound once
+        return made, reactor
+
+    def test_socketsAndSettingsHandedToEachWorker(self) -> None:
+        """
+        Each worker is this Python, with this environment, standard input a
+        pipe from the supervisor, and its slot's socket of each endpoint
+        from descriptor 3 on.
+        """
+        made, reactor = self.start()
+        first = reactor.spawned[0]
+        self.assertEqual(first.executable, sys.executable)
+        self.assertIs(first.environment, os.environ)
+        self.assertEqual(
+            first.childFDs,
+            {0: "w", 1: "r", 2: "r",
+             3: made.listeners[0].descriptorFor(1), 4: made.listeners[1].descriptorFor(1)},
+        )  # fmt: skip
+        inherited = [
+            first.arguments[i + 1]
+            for i, a in enumerate(first.arguments)
+            if a == "--inherit"
+        ]
+        self.assertEqual(
+            inherited,
+            ["3:INET:tcp:0:interface=127.0.0.1", "4:INET:tcp:0:interface=127.0.0.1"],
+        )
+        self.assertNotEqual(
+            made.listeners[0].descriptorFor(1), made.listeners[0].descriptorFor(2)
+        )
+        with capturedLogs() as events:
+            ready(*reactor.spawned)
+        addresses = ", ".join(listener.address for listener in made.listeners)
+        self.assertIn(
+            f"hello_service serving on {addresses} with 2 workers (pids 1001, 1002)",
+            lines(events),
+        )
+
+    def test_accessLinesToTheSupervisorsOutput(self) -> None:
+        """
+        Where twistd logs to standard output, each worker gets the
+        supervisor's standard output after its sockets, and is told which
+        descriptor it is; with an access log file, it gets none.
+        """
+        options = Options(reactor=MemoryReactor())
+        options.parseOptions(
+            ["--workers", "2", "--listen", "tcp:0:interface=127.0.0.1"]
+        )
+        assert options.config is not None
+        from dataclasses import replace
+
+        for config, expected in [
+            (replace(options.config, twistdLog="-"), 4),
+            (replace(options.config, twistdLog="-", accessLog="/tmp/x"), None),
+        ]:
+            reactor = ProcessReactor()
+            made = Supervisor(config, reactor)
+            for number in (signal.SIGHUP, signal.SIGUSR1):
+                self.addCleanup(signal.signal, number, signal.getsignal(number))
+            made.privilegedStartService()
+            self.addCleanup(made._closeListeners)
+            made.startService()
+            self.addCleanup(made._watching.stop)
+            first = reactor.spawned[0]
+            settings = json.loads(
+                first.arguments[first.arguments.index("--settings") + 1]
+            )
+            self.assertEqual(settings["accessLogDescriptor"], expected)
+            self.assertEqual(first.childFDs.get(4), None if expected is None else 1)
+
+    def test_adminSiteShowsTheWorkersFigures(self) -> None:
+        """
+        The admin site serves the sum of the workers' figures and the
+        restarts by cause, and is ready once every worker serves; the drain
+        delay keeps it not ready before the workers are stopped.
+        """
+        from twisted.web.test.requesthelper import DummyRequest
+
+        made, reactor = self.start("--admin", "tcp:0", "--drain-delay", "2")
+        ready(*reactor.spawned)
+        counts = counting.RequestCounts()
+        counts.answered[counting.answerKind("/", b"200")] = 3
+        reactor.spawned[0].say(hello_metrics=counts.snapshot())
+        site = reactor.tcpServers[-1][1]
+        metrics = site.resource.children[b"metrics"].render_GET(
+            DummyRequest([b"metrics"])
+        )
+        self.assertIn(b'hello_requests_total{route="/",status="200"} 3.0', metrics)
+        self.assertIn(b'hello_worker_restarts_total{cause="hung"} 0.0', metrics)
+        self.assertTrue(made.admin.ready)
+        made.stopService()
+        self.assertFalse(made.admin.ready)
+        reactor.advance(1.9)
+        self.assertEqual(reactor.spawned[0].signals, [])
+        reactor.advance(0.1)
+        self.assertEqual(reactor.spawned[0].signals, ["TERM"])
+
+    def test_signalsFromTheOperator(self) -> None:
+        """
+        SIGUSR1 and SIGHUP sent to the process reach the supervisor, which
+        says what it does.
+        """
+        made, reactor = self.start()
+        ready(*reactor.spawned)
+        with capturedLogs() as events:
+            os.kill(os.getpid(), signal.SIGUSR1)
+            os.kill(os.getpid(), signal.SIGHUP)
+        self.assertEqual(
+            [p.signals for p in reactor.spawned[:2]], [[signal.SIGUSR1]] * 2
+        )
+        self.assertEqual(made.phase, Phase.RESTARTING)
+        self.assertEqual(
+            [line for line in lines(events) if line.startswith("SIG")],
+            [
+                "SIGUSR1: passing it on to every worker, to reopen the access log",
+                "SIGHUP: rolling restart",
+            ],
+        )
+
+
+class MorePolicyTests(SynchronousTestCase):
+    def test_retiredWorkerSaysItExited(self) -> None:
+        """
+        A worker replaced by a rolling restart is said to have exited, and
+        is not replaced again.
+        """
+        made, reactor = supervisor(self)
+        old = list(reactor.spawned)
+        ready(*old)
+        made.rollingRestart()
+        ready(reactor.spawned[2])
+        with capturedLogs() as events:
+            old[0].end(signal=15)
+        self.assertIn(
+            "worker 1 (pid 1001) killed by signal 15 (SIGTERM)", lines(events)
+        )
+        reactor.advance(10)
+        self.assertEqual(len(reactor.spawned), 4)
+        self.assertEqual(made.restarts, {"crashed": 0, "hung": 0})
+
+    def test_noReplacementOnceStopping(self) -> None:
+        """
+        A replacement due after a backoff is not started once the service
+        stops.
+        """
+        made, reactor = supervisor(self)
+        ready(*reactor.spawned)
+        reactor.spawned[0].end(signal=9)
+        reactor.advance(0)
+        reactor.spawned[2].end(signal=9)  # the second death: 0.5 s backoff
+        made.stopService()
+        reactor.advance(1)
+        self.assertEqual(len(reactor.spawned), 3)
+
+    def test_watchEverySecond(self) -> None:
+        """
+        Silence is checked every second: with a 2 s timeout a worker is
+        killed at the third second.
+        """
+        made, reactor = supervisor(self, 1, "--worker-timeout", "2")
+        ready(*reactor.spawned)
+        reactor.advance(2)
+        self.assertEqual(reactor.spawned[0].signals, [])
+        reactor.advance(1)
+        self.assertEqual(reactor.spawned[0].signals, ["KILL"])
+
+    def test_bootErrorWithoutWords(self) -> None:
+        """
+        A worker that cannot start and says nothing is described by how it
+        ended.
+        """
+        made, reactor = supervisor(self)
+        with capturedLogs() as events:
+            reactor.spawned[0].end(exitCode=3)
+        self.assertIn(
+            "hello: worker 1 could not start: exited with status 3", lines(events)
+        )
+
+    def test_earlyDeathLeavesNoUnhandledError(self) -> None:
+        """
+        A worker that dies before serving leaves no unhandled error behind.
+        """
+        import gc
+
+        made, reactor = supervisor(self)
+        reactor.spawned[0].end(signal=9)
+        with capturedLogs() as events:
+            gc.collect()
+        self.assertEqual([e for e in events if "Unhandled" in formatEvent(e)], [])

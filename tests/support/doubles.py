@@ -101,6 +101,10 @@ class FakeProcess:
         self.arguments = arguments
         self.signals: list[str | int] = []
         self.ended = False
+        #: How it was started (set by L{ProcessReactor.spawnProcess}).
+        self.executable: str = ""
+        self.environment: Any = None
+        self.childFDs: Any = None
 
     def signalProcess(self, name: str | int) -> None:
         if self.ended:
@@ -159,6 +163,9 @@ class ProcessReactor(MemoryReactorClock):
         childFDs: Any = None,
     ) -> FakeProcess:  # fmt: skip
         process = FakeProcess(protocol, 1001 + len(self.spawned), list(args))
+        process.executable = executable
+        process.environment = env
+        process.childFDs = childFDs
         self.spawned.append(process)
         protocol.makeConnection(process)
         return process
