@@ -805,10 +805,69 @@ class MorePolicyTests(SynchronousTestCase):
         """
         A worker that dies before serving leaves no unhandled error behind.
         """
-        import gc
-
         made, reactor = supervisor(self)
         reactor.spawned[0].end(signal=9)
-        with capturedLogs() as events:
-            gc.collect()
-        self.assertEqual([e for e in events if "Unhandled" in formatEvent(e)], [])
+        self.assertIsNone(self.successResultOf(reactor.spawned[0].protocol.ready))
+
+
+class ExitTests(SynchronousTestCase):
+    def test_exitWithFailureAfterTheReactor(self) -> None:
+        """
+        Giving up makes the process exit with status 1 once twistd is done
+        (twistd itself would exit 0 after a plain stop).
+        """
+        import atexit
+
+        from hello_service import supervisor as module
+
+        registered: list[object] = []
+        self.patch(atexit, "register", registered.append)
+        Supervisor.exitWithFailure()
+        self.assertEqual(registered, [module._exitWithFailure])
+        exits: list[int] = []
+        self.patch(os, "_exit", exits.append)
+        module._exitWithFailure()
+        self.assertEqual(exits, [1])
+
+    def test_replacementDyingBeforeServingLeavesNoUnhandledError(self) -> None:
+        """
+        A replacement that dies before serving leaves no unhandled error.
+        """
+        made, reactor = supervisor(self)
+        ready(*reactor.spawned)
+        reactor.spawned[0].end(signal=9)
+        reactor.advance(0)
+        reactor.spawned[2].end(signal=9)
+        self.assertIsNone(self.successResultOf(reactor.spawned[2].protocol.ready))
+
+    def test_adminPortTakenClosesTheSockets(self) -> None:
+        """
+        An admin port that cannot listen closes the workers' sockets again
+        and stops the start with one line.
+        """
+        from twisted.internet.error import CannotListenError
+
+        from hello_service.listening import StartupError
+
+        reactor = ProcessReactor()
+
+        def refuse(*args: object, **kwargs: object) -> None:
+            raise CannotListenError("127.0.0.1", 9100, OSError("taken"))
+
+        options = Options(reactor=reactor)
+        options.parseOptions(
+            [
+                "--workers",
+                "2",
+                "--listen",
+                "tcp:0:interface=127.0.0.1",
+                "--admin",
+                "tcp:9100",
+            ]
+        )
+        assert options.config is not None
+        made = Supervisor(options.config, reactor)
+        reactor.listenTCP = refuse  # type: ignore[method-assign]
+        with self.assertRaises(StartupError):
+            made.privilegedStartService()
+        self.assertEqual(made.listeners, [])
