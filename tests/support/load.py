@@ -108,9 +108,6 @@ class SteadyLoad:
 
     def _run(self) -> None:
         while not self._stop.is_set() and time.monotonic() < self._deadline:
-            with self._lock:
-                if self.result.ok + self.result.failed >= self._limit:
-                    return
             started = time.monotonic()
             try:
                 with socket.create_connection((self.host, self.port), 5) as client:
@@ -124,12 +121,8 @@ class SteadyLoad:
                 problem = "" if good else f"bad answer {answer[:60]!r}"
             except OSError as error:
                 problem = f"{type(error).__name__}: {error}"
-            with self._lock:
-                if problem:
-                    self.result.failed += 1
-                    self.result.failures.append(problem)
-                else:
-                    self.result.ok += 1
+            if not self._count(problem):
+                return
             self._stop.wait(max(0.0, self._interval - (time.monotonic() - started)))
 
     def _count(self, problem: str, closing: bool = False) -> bool:

@@ -13,11 +13,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from twisted.internet.testing import MemoryReactor, MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from benchmarks import harness
-from hello_service.limits import currentDescriptorLimit
 from hello_service.listening import StartupError
 from hello_service.service import HelloService
 from hello_service.tap import Options, makeService
@@ -28,27 +26,6 @@ from ..support.processes import (
     runHello,
     takenPort,
 )
-
-
-def parse(*arguments: str) -> Options:
-    options = Options(reactor=MemoryReactor())
-    options.parseOptions(list(arguments))
-    return options
-
-
-def built(*arguments: str) -> tuple[HelloService, MemoryReactorClock]:
-    """
-    The service C{twistd hello ARGUMENTS} would run, built on a fake
-    reactor whose clock the test moves.
-    """
-    reactor = MemoryReactorClock()
-    options = Options(reactor=reactor)
-    options.parseOptions(list(arguments))
-    service = makeService(options)
-    assert isinstance(service, HelloService)
-    service.descriptorLimit = currentDescriptorLimit  # type: ignore[method-assign]
-    return service, reactor
-
 
 DOCUMENTED_DEFAULTS = {
     "listen": "tcp:7878:interface=127.0.0.1:backlog=4096",
