@@ -334,6 +334,8 @@ class AccessLog:
         """
         self.log = Logger(namespace="hello_service.access")
         self.format = CombinedFormat() if format is None else format
+        #: Whether its lines need each request's first-byte and answer times.
+        self.timed = self.format.timed
         self._clock = clock
         self._writer = writer
         self._pending: list[Entry] = []
@@ -400,8 +402,8 @@ class NoAccessLog:
     C{--no-access-log}: requests are not logged.
     """
 
-    #: Nothing is timed: nothing is logged.
-    format = None
+    #: Nothing is logged, so nothing is timed.
+    timed = False
 
     def record(
         self,

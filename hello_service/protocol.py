@@ -5,8 +5,9 @@ C{handle_connection} of the original, as reactor events.
 
 The protocol only moves bytes: it feeds what arrives to a
 L{RequestReader}, asks the factory's L{Answerer} for each request's answer
-(it holds no HTTP rule of its own), and writes the answers strictly in the order the requests came, even
-when an earlier one is still waiting (on a timer or in a thread).  Its other
+(it holds no HTTP rule of its own), and writes the answers strictly in the
+order the requests came, even when an earlier one is still waiting (on a
+timer or in a thread).  Its other
 jobs each have an object of their own: whether it reads and how its answers
 are written (L{hello_service.flow}), and how long the client may take
 (L{hello_service.deadlines}).
@@ -464,9 +465,7 @@ class HelloFactory(Factory):
         )
         #: Whether the access log wants each request's first-byte time (the
         #: JSON format's duration): only then is the clock read per read.
-        self.timesRequests = getattr(self.accessLog, "format", None) is not None and (
-            self.accessLog.format.timed  # type: ignore[union-attr]
-        )
+        self.timesRequests = self.accessLog.timed
         #: What the metrics count, as plain numbers.
         self.counts = RequestCounts()
         self.answered = self.counts.answered

@@ -14,7 +14,7 @@ from twisted.application.service import IService
 from twisted.internet.endpoints import serverFromString
 from twisted.python import usage
 
-from hello_service.accesslog import FORMATS
+from hello_service.accesslog import FORMATS, LineWriter
 from hello_service.config import Config, Listen
 from hello_service.deadlines import Timeouts
 from hello_service.pages import PageError, loadPages
@@ -336,12 +336,11 @@ def _checkAppendable(option: str, path: str) -> None:
     Refuse to start, with one line, if C{path} cannot be opened to append.
     """
     try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        LineWriter(path=path).close()  # opened as the service will open it
     except OSError as error:
         raise usage.UsageError(
             f"{option}: cannot write {path}: {error.strerror}"
         ) from None
-    os.close(descriptor)
 
 
 def _installedReactor() -> Any:
