@@ -47,6 +47,9 @@ class Config:
     @ivar cacheControl: the C{Cache-Control} of the hello and 404 pages.
     @ivar accessLog: the file the access log is appended to, or C{None} for
         the twistd log.
+    @ivar forwardedAllowIps: the proxies whose C{Forwarded} and
+        C{X-Forwarded-For} headers name the client (addresses and CIDR
+        ranges, separated by commas; C{*} for all; empty for none).
     @ivar accessLogFormat: C{combined} or C{json}.
     @ivar accessLogOff: C{--no-access-log}: requests are not logged.
     @ivar twistdLog: where twistd writes its log: C{-} for standard output,
@@ -76,6 +79,7 @@ class Config:
     cacheControl: bytes = b"max-age=60"
     accessLog: str | None = None
     accessLogFormat: str = "combined"
+    forwardedAllowIps: str = ""
     accessLogOff: bool = False
     twistdLog: str | None = None
     accessLogDescriptor: int | None = None
@@ -109,6 +113,7 @@ class Config:
             "cacheControl": self.cacheControl.decode("ascii"),
             "accessLog": self.accessLog,
             "accessLogFormat": self.accessLogFormat,
+            "forwardedAllowIps": self.forwardedAllowIps,
             "accessLogOff": self.accessLogOff,
             "twistdLog": self.twistdLog,
             "accessLogDescriptor": accessLogDescriptor,
@@ -140,6 +145,7 @@ class Config:
             cacheControl=given["cacheControl"].encode("ascii"),
             accessLog=given["accessLog"],
             accessLogFormat=given["accessLogFormat"],
+            forwardedAllowIps=given["forwardedAllowIps"],
             accessLogOff=given["accessLogOff"],
             twistdLog=given["twistdLog"],
             accessLogDescriptor=given["accessLogDescriptor"],

@@ -33,6 +33,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from hello_service.accesslog import AccessLog, NoAccessLog
+from hello_service.clients import NO_HOST, PeerNames, TrustedProxies
 from hello_service.counting import RequestCounts
 from hello_service.deadlines import (
     DEFAULT_TIMEOUTS,
@@ -55,6 +56,9 @@ from hello_service.statuses import INTERNAL_ERROR, REQUEST_TIMEOUT
 if TYPE_CHECKING:
     from hello_service.answers import Answerer
     from hello_service.limits import ConnectionLimiter
+
+#: The default: no peer's forwarding headers are believed.
+TRUST_NOBODY = TrustedProxies()
 
 #: Requests of one connection being answered at once before we stop reading
 #: more of them: a client pipelining faster than we answer waits in TCP.
@@ -122,10 +126,12 @@ class HelloProtocol(Protocol):
     _queue: deque[_Pending] | None = None
     #: When the first byte of the request being received came.
     _began = 0.0
+    #: The connection's peer, as the access log names it: read with the
+    #: first bytes, once a PROXY header (if any) has named the client.
+    _peer = NO_HOST
 
-    def __init__(self, factory: HelloFactory, client: str) -> None:
+    def __init__(self, factory: HelloFactory) -> None:
         self.factory = factory
-        self._client = client
 
     # Connection life.
 
@@ -171,6 +177,7 @@ class HelloProtocol(Protocol):
         reader = self._reader
         if reader is None:
             reader = self._reader = RequestReader(self.factory.requestLimits)
+            self._peer = self.factory.peerNames.of(self.transport)
         # When the first byte of each request came, for access logs that
         # time requests: in this read, unless one was begun in an earlier
         # read; then the first request completed here began then.
@@ -295,7 +302,9 @@ class HelloProtocol(Protocol):
         data = response.toBytes(request, keepAlive)
         factory.answered[response.kind] += 1
         factory.accessLog.record(
-            self._client,
+            self._peer
+            if request.forwarding is None
+            else factory.trustedProxies.clientOf(self._peer, request.forwarding),
             request,
             response.status,
             0 if request.method == b"HEAD" else len(response.body),
@@ -454,6 +463,7 @@ class HelloFactory(Factory):
         timeouts: Timeouts = DEFAULT_TIMEOUTS,
         connectionLimiter: ConnectionLimiter | None = None,
         accessLog: AccessLog | NoAccessLog | None = None,
+        trustedProxies: TrustedProxies = TRUST_NOBODY,
     ) -> None:
         self.answerer = answerer
         self.clock = clock
@@ -470,7 +480,9 @@ class HelloFactory(Factory):
         self.counts = RequestCounts()
         self.answered = self.counts.answered
         self.connections: set[HelloProtocol] = set()
-        self._clients: dict[str, str] = {}
+        #: Whose forwarding headers name the client.
+        self.trustedProxies = trustedProxies
+        self.peerNames = PeerNames()
         self.draining = False
         self._drained: list[Deferred[None]] = []
 
@@ -482,15 +494,7 @@ class HelloFactory(Factory):
         return [b"http/1.1"]
 
     def buildProtocol(self, addr: IAddress | None) -> HelloProtocol:  # type: ignore[override]
-        host = getattr(addr, "host", None) or "-"
-        # One string per client address, shared by its connections.
-        clients = self._clients
-        client = clients.get(host)
-        if client is None:
-            if len(clients) >= 4096:
-                clients.clear()
-            client = clients[host] = host
-        return HelloProtocol(self, client)
+        return HelloProtocol(self)
 
     def connectionOpened(self, protocol: HelloProtocol) -> None:
         """

@@ -24,6 +24,7 @@ from httptools import (
     HttpRequestParser,
 )
 
+from hello_service.clients import FORWARDING_HEADERS
 from hello_service.statuses import (
     BAD_REQUEST,
     CONTENT_TOO_LARGE,
@@ -108,6 +109,7 @@ class Request:
         "referer",
         "userAgent",
         "conditions",
+        "forwarding",
     )
 
     def __init__(
@@ -119,6 +121,7 @@ class Request:
         referer: bytes = b"-",
         userAgent: bytes = b"-",
         conditions: dict[bytes, bytes] | None = None,
+        forwarding: dict[bytes, bytes] | None = None,
     ) -> None:
         self.method = method
         self.target = target
@@ -129,6 +132,10 @@ class Request:
         #: Its preconditions and range (L{CONDITION_HEADERS}, by lower-case
         #: name), or C{None} when it has none, as most requests.
         self.conditions = conditions
+        #: Its forwarding headers (C{Forwarded}, C{X-Forwarded-For}, by
+        #: lower-case name), or C{None}: only a trusted proxy's are believed
+        #: (L{hello_service.clients.TrustedProxies}).
+        self.forwarding = forwarding
 
     def __repr__(self) -> str:
         return (
@@ -177,6 +184,7 @@ class RequestReader:
         "_referer",
         "_userAgent",
         "_conditions",
+        "_forwarding",
         "_request",
     )
 
@@ -191,6 +199,7 @@ class RequestReader:
         self._bodyBytes = 0
         self._request = UNPARSED
         self._conditions: dict[bytes, bytes] | None = None
+        self._forwarding: dict[bytes, bytes] | None = None
 
     def feed(self, data: bytes) -> list[Request]:
         """
@@ -282,7 +291,7 @@ class RequestReader:
         self._url = b""
         self._headerCount = self._headBytes = self._hosts = 0
         self._referer = self._userAgent = b"-"
-        self._conditions = None
+        self._conditions = self._forwarding = None
 
     def on_url(self, url: bytes) -> None:
         url = self._url + url
@@ -310,12 +319,9 @@ class RequestReader:
         elif name == b"expect" and value.lower() == b"100-continue":
             self._expectContinue = True
         elif name in CONDITION_HEADERS:
-            conditions = self._conditions
-            if conditions is None:
-                conditions = self._conditions = {}
-            # A list header may come in several lines: one list.
-            previous = conditions.get(name)
-            conditions[name] = value if previous is None else previous + b", " + value
+            self._conditions = _kept(self._conditions, name, value)
+        elif name in FORWARDING_HEADERS:
+            self._forwarding = _kept(self._forwarding, name, value)
 
     def on_headers_complete(self) -> None:
         parser = self._parser
@@ -338,6 +344,7 @@ class RequestReader:
             self._referer,
             self._userAgent,
             self._conditions,
+            self._forwarding,
         )
         self._inBody = True
         self._rawHeadBytes = 0
@@ -355,6 +362,20 @@ class RequestReader:
         self._inBody = self.midRequest = False
         self._bodyBytes = 0
         self.continueWanted = False  # the body is here already
+
+
+def _kept(
+    headers: dict[bytes, bytes] | None, name: bytes, value: bytes
+) -> dict[bytes, bytes]:
+    """
+    The headers kept of a request, with this field added: a list header
+    may come in several lines, and is one list.
+    """
+    if headers is None:
+        return {name: value}
+    previous = headers.get(name)
+    headers[name] = value if previous is None else previous + b", " + value
+    return headers
 
 
 def requestPath(target: bytes) -> bytes:

@@ -35,6 +35,7 @@ from twisted.python.threadpool import ThreadPool
 from hello_service.accesslog import FORMATS, AccessLog, LineWriter, NoAccessLog
 from hello_service.admin import AdminEndpoint
 from hello_service.answers import Answerer
+from hello_service.clients import TrustedProxies, parseTrusted
 from hello_service.config import Config
 from hello_service.counting import Snapshot
 from hello_service.limits import (
@@ -327,6 +328,7 @@ def buildService(config: Config, reactor: Any) -> HelloService:
         requestLimits=config.requestLimits,
         timeouts=config.timeouts,
         accessLog=accessLogFor(config, reactor),
+        trustedProxies=TrustedProxies(parseTrusted(config.forwardedAllowIps)),
     )
     return HelloService(
         config.endpoints,

@@ -15,6 +15,7 @@ from twisted.internet.endpoints import serverFromString
 from twisted.python import usage
 
 from hello_service.accesslog import FORMATS, LineWriter
+from hello_service.clients import parseTrusted
 from hello_service.config import Config, Listen
 from hello_service.deadlines import Timeouts
 from hello_service.pages import PageError, loadPages
@@ -94,6 +95,17 @@ def _cacheControl(value: str) -> str:
 
 
 _cacheControl.coerceDoc = ""  # type: ignore[attr-defined]
+
+
+def _forwardedAllowIps(value: str) -> str:
+    try:
+        parseTrusted(value)
+    except ValueError as error:
+        raise usage.UsageError(f"--forwarded-allow-ips: {error}") from None
+    return value
+
+
+_forwardedAllowIps.coerceDoc = ""  # type: ignore[attr-defined]
 
 
 class Options(usage.Options):
@@ -228,6 +240,15 @@ class Options(usage.Options):
             _accessLogFormat,
         ],
         [
+            "forwarded-allow-ips",
+            None,
+            "",
+            "The proxies whose Forwarded and X-Forwarded-For headers name the "
+            "client: addresses and CIDR ranges, separated by commas, or '*' "
+            "for all [default: none].",
+            _forwardedAllowIps,
+        ],
+        [
             "max-body-size",
             None,
             DEFAULT_LIMITS.maxBody,
@@ -303,6 +324,7 @@ class Options(usage.Options):
             accessLog=self["access-log"],
             accessLogFormat=self["access-log-format"],
             accessLogOff=bool(self["no-access-log"]),
+            forwardedAllowIps=self["forwarded-allow-ips"],
             twistdLog=self._twistdLog(),
             workers=self["workers"],
             workerTimeout=self["worker-timeout"],
