@@ -43,7 +43,7 @@ TWISTD = [
     "--pidfile=",
 ]
 
-_SERVING = re.compile(r"serving on \w+:127\.0\.0\.1:(\d+)")
+_SERVING = re.compile(r"serving on [\w:]+?:127\.0\.0\.1:(\d+)")
 
 Item = TypeVar("Item")
 

@@ -185,5 +185,18 @@ class PeerNames:
         if name is None:
             if len(names) >= _CACHE_SIZE:
                 names.clear()
-            name = names[host] = host
+            name = names[host] = _canonical(host)
         return name
+
+
+def _canonical(host: str) -> str:
+    """
+    An IPv6 host in its shortest form (Twisted's PROXY v2 parser writes
+    every group out: C{2001:db8:0:0:0:0:0:7}); any other host as it is.
+    """
+    if ":" not in host:
+        return host
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return host

@@ -3,9 +3,11 @@
 Listening on C{--listen} and C{--admin} descriptions, at once or not at all,
 and naming what was bound the way an operator reads it; and binding the
 sockets that the workers of C{--workers} serve (L{bindListeners}): a TCP
-endpoint is bound once per worker slot with C{SO_REUSEPORT}, so the kernel
-spreads new connections evenly across the workers; UNIX and systemd sockets
-are shared by all workers.
+(or TLS) endpoint is bound once per worker slot with C{SO_REUSEPORT}, so the
+kernel spreads new connections evenly across the workers; UNIX and systemd
+sockets are shared by all workers.  The main process only binds: each
+worker adds the layers the description asks for (TLS, the PROXY protocol)
+to the socket it inherits (L{hello_service.worker.adoptedEndpoint}).
 """
 
 from __future__ import annotations
@@ -14,7 +16,12 @@ import socket
 from collections.abc import Sequence
 from typing import Any
 
-from twisted.internet.endpoints import TCP4ServerEndpoint, TCP6ServerEndpoint
+from twisted.internet.endpoints import (
+    SSL4ServerEndpoint,
+    TCP4ServerEndpoint,
+    TCP6ServerEndpoint,
+    _WrapperServerEndpoint,
+)
 from twisted.internet.interfaces import (
     IListeningPort,
     IProtocolFactory,
@@ -31,6 +38,37 @@ class StartupError(SystemExit):
     """
 
 
+#: The endpoints whose socket the workers of C{--workers} can serve, as the
+#: innermost kind of a description: any of them may be wrapped in
+#: C{haproxy:} (the PROXY protocol).
+WORKER_ENDPOINTS = frozenset({"tcp", "tcp6", "ssl", "unix", "systemd"})
+
+#: The prefix of an endpoint description that wraps another in the PROXY
+#: protocol.
+PROXY_PREFIX = "haproxy:"
+
+
+def unwrapped(description: str) -> tuple[int, str]:
+    """
+    How many C{haproxy:} wrappers a description has, and the description
+    of the endpoint inside them (the one that owns the socket).
+    """
+    wrappers = 0
+    while description[: len(PROXY_PREFIX)].lower() == PROXY_PREFIX:
+        description = description[len(PROXY_PREFIX) :]
+        wrappers += 1
+    return wrappers, description
+
+
+def endpointKind(description: str) -> str:
+    """
+    The kind of endpoint a description names, as the start-up line writes
+    it: C{tcp}, C{ssl}, C{haproxy:tcp}...
+    """
+    wrappers, inner = unwrapped(description)
+    return PROXY_PREFIX * wrappers + inner.split(":", 1)[0].lower()
+
+
 def formatAddress(kind: str, host: str, port: int) -> str:
     """
     A network address as the start-up line names it: C{tcp:127.0.0.1:7878},
@@ -45,12 +83,12 @@ def describeAddress(description: str, port: IListeningPort) -> str:
     description named, and the address really bound (C{tcp:127.0.0.1:7878},
     C{ssl:127.0.0.1:8443}, C{tcp6:[::1]:7878}, C{unix:/run/hello.sock}).
     """
-    kind = description.split(":", 1)[0].lower()
+    kind = endpointKind(description)
     address: Any = port.getHost()
     host = getattr(address, "host", None)
     if host is not None:
-        if ":" in host and kind == "tcp":
-            kind = "tcp6"
+        if ":" in host and kind.endswith("tcp"):
+            kind += "6"
         return formatAddress(kind, host, address.port)
     name = getattr(address, "name", None)
     if isinstance(name, bytes):
@@ -93,11 +131,16 @@ class _NoAccepting(Factory):
 
 def tcpEndpointAddress(endpoint: object) -> tuple[str, int, int] | None:
     """
-    The interface, port and backlog of a C{tcp:} or C{tcp6:} endpoint, or
-    C{None} for any other kind.  Twisted keeps them in private attributes
-    (C{tests.test_listening} fails loudly if a release renames them).
+    The interface, port and backlog of a C{tcp:}, C{tcp6:} or C{ssl:}
+    endpoint, inside any C{haproxy:} wrappers, or C{None} for any other
+    kind.  Twisted keeps them in private attributes (C{tests.test_listening}
+    fails loudly if a release renames them).
     """
-    if not isinstance(endpoint, TCP4ServerEndpoint | TCP6ServerEndpoint):
+    while isinstance(endpoint, _WrapperServerEndpoint):
+        endpoint = endpoint._wrappedEndpoint
+    if not isinstance(
+        endpoint, TCP4ServerEndpoint | TCP6ServerEndpoint | SSL4ServerEndpoint
+    ):
         return None
     found: tuple[str, int, int] = (
         endpoint._interface,
@@ -138,18 +181,12 @@ class ReusePortListener(Listener):
     """
 
     def __init__(
-        self,
-        description: str,
-        endpoint: object,
-        slots: int,
-        address: tuple[str, int, int],
+        self, description: str, slots: int, address: tuple[str, int, int]
     ) -> None:
         interface, port, backlog = address
-        family = (
-            socket.AF_INET6
-            if isinstance(endpoint, TCP6ServerEndpoint)
-            else socket.AF_INET
-        )
+        # tcp6: listens on "::" unless told otherwise; tcp: and ssl: take
+        # an IPv6 interface too.
+        family = socket.AF_INET6 if ":" in interface else socket.AF_INET
         self.description = description
         self.family = "INET6" if family == socket.AF_INET6 else "INET"
         self._sockets: dict[int, socket.socket] = {}
@@ -169,7 +206,10 @@ class ReusePortListener(Listener):
                 f"hello: cannot listen on {description}: {error}"
             ) from None
         host = self._sockets[1].getsockname()[0]
-        self.address = formatAddress(description.split(":", 1)[0].lower(), host, port)
+        kind = endpointKind(description)
+        if family == socket.AF_INET6 and kind.endswith("tcp"):
+            kind += "6"
+        self.address = formatAddress(kind, host, port)
 
     def descriptorFor(self, slot: int) -> int:
         return self._sockets[slot].fileno()
@@ -216,9 +256,7 @@ def bindListeners(
         for description, endpoint in endpoints:
             address = tcpEndpointAddress(endpoint)
             if address is not None:
-                listeners.append(
-                    ReusePortListener(description, endpoint, slots, address)
-                )
+                listeners.append(ReusePortListener(description, slots, address))
             else:
                 (port,) = listenAll([(description, endpoint)], _NoAccepting())
                 listeners.append(SharedListener(description, port))

@@ -18,14 +18,12 @@ from hello_service.accesslog import FORMATS, LineWriter
 from hello_service.clients import parseTrusted
 from hello_service.config import Config, Listen
 from hello_service.deadlines import Timeouts
+from hello_service.listening import WORKER_ENDPOINTS, endpointKind
 from hello_service.pages import PageError, loadPages
 from hello_service.requests import DEFAULT_LIMITS, RequestLimits
 from hello_service.routes import DEFAULT_CACHE_CONTROL
 from hello_service.service import buildService
 from hello_service.supervisor import Supervisor, workerCount
-
-#: The endpoint kinds whose sockets workers can share.
-_WORKER_ENDPOINTS = {"tcp", "tcp6", "unix", "systemd"}
 
 #: The address of the original, with a listen backlog deep enough for a
 #: burst of thousands of simultaneous connections (Twisted's default of 50
@@ -298,11 +296,12 @@ class Options(usage.Options):
             self["workers"] = _workers(self["workers"])
         if self["workers"] > 1:
             for description in self["listen"]:
-                if description.split(":", 1)[0].lower() not in _WORKER_ENDPOINTS:
+                kind = endpointKind(description).rsplit(":", 1)[-1]
+                if kind not in WORKER_ENDPOINTS:
                     raise usage.UsageError(
-                        f"--workers takes tcp, tcp6, unix and systemd endpoints, "
-                        f"not {description!r} (terminate TLS in front of the "
-                        "workers, or serve it with --workers 1)"
+                        f"--workers takes {', '.join(sorted(WORKER_ENDPOINTS))} "
+                        f"endpoints (each may be inside haproxy:), not "
+                        f"{description!r}; serve it with --workers 1"
                     )
         if self["access-log"] is not None:
             _checkAppendable("--access-log", self["access-log"])

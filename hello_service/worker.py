@@ -21,10 +21,11 @@ import signal
 import socket
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from twisted.internet import tcp, unix
 from twisted.internet.defer import Deferred, ensureDeferred, succeed
+from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import (
     IListeningPort,
     IProtocolFactory,
@@ -33,8 +34,12 @@ from twisted.internet.interfaces import (
 )
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger, globalLogBeginner, jsonFileLogObserver
+from twisted.protocols.haproxy import proxyEndpoint
+from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.failure import Failure
 from zope.interface import implementer
+
+from hello_service.listening import unwrapped
 
 #: Address families by the names the main process passes them with.
 FAMILIES = {"INET": socket.AF_INET, "INET6": socket.AF_INET6, "UNIX": socket.AF_UNIX}
@@ -88,6 +93,52 @@ class AdoptedPortEndpoint:
         finally:
             os.close(self._descriptor)
         return succeed(port)
+
+
+class _AdoptingReactor:
+    """
+    What an C{ssl:} endpoint parsed in a worker listens with: its
+    C{listenSSL} serves the inherited socket, with TLS as Twisted's own
+    C{listenSSL} adds it (a L{TLSMemoryBIOFactory} around the factory), so
+    the worker reads the key and certificate exactly as one process does.
+    """
+
+    def __init__(self, adopted: AdoptedPortEndpoint) -> None:
+        self._adopted = adopted
+
+    def listenSSL(
+        self,
+        port: int,
+        factory: IProtocolFactory,
+        contextFactory: Any,
+        backlog: int = 50,
+        interface: str = "",
+    ) -> IListeningPort:
+        listening: list[IListeningPort] = []
+        self._adopted.listen(
+            TLSMemoryBIOFactory(contextFactory, False, factory)
+        ).addCallback(listening.append)
+        return listening[0]
+
+
+def adoptedEndpoint(
+    reactor: Any, descriptor: int, family: int, description: str
+) -> IStreamServerEndpoint:
+    """
+    The endpoint a worker serves an inherited socket with: the layers its
+    C{--listen} description asks for (the PROXY protocol of C{haproxy:},
+    the TLS of C{ssl:}) around the adopted socket.
+    """
+    wrappers, inner = unwrapped(description)
+    adopted = AdoptedPortEndpoint(reactor, descriptor, family)
+    endpoint: IStreamServerEndpoint = (
+        serverFromString(_AdoptingReactor(adopted), inner)
+        if inner[:4].lower() == "ssl:"
+        else adopted
+    )
+    for _ in range(wrappers):
+        endpoint = proxyEndpoint(endpoint)
+    return endpoint
 
 
 @implementer(IReadDescriptor)
@@ -164,9 +215,22 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     reactorAny: Any = reactor
     endpoints: list[Listen] = []
+
+    def bootFailed(reason: str) -> NoReturn:
+        # One line, and the status that tells the supervisor not to retry:
+        # the next worker would fail the same way.
+        sys.stderr.write(f"hello worker {arguments.slot}: {reason}\n")
+        sys.stderr.flush()
+        os._exit(BOOT_ERROR)
+
     for inherited in arguments.inherit:
         descriptor, family, description = inherited.split(":", 2)
-        endpoint = AdoptedPortEndpoint(reactor, int(descriptor), FAMILIES[family])
+        try:
+            endpoint = adoptedEndpoint(
+                reactor, int(descriptor), FAMILIES[family], description
+            )
+        except Exception as error:  # a key or certificate gone since start-up
+            bootFailed(f"cannot serve {description}: {error}")
         endpoints.append((description, endpoint))
     try:
         config = Config.forWorker(
@@ -174,16 +238,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
         service = buildService(config, reactor)
     except (PageError, OSError) as error:
-        # One line, and the status that tells the supervisor not to retry:
-        # the next worker would fail the same way.
-        reason = (
+        bootFailed(
             f"cannot open {error.filename}: {error.strerror}"
             if isinstance(error, OSError)
             else str(error)
         )
-        sys.stderr.write(f"hello worker {arguments.slot}: {reason}\n")
-        sys.stderr.flush()
-        os._exit(BOOT_ERROR)
 
     stopping: list[bool] = []
 

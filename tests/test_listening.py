@@ -6,11 +6,19 @@ in C{tests.system.test_workers}.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.testing import MemoryReactor
+from twisted.python.filepath import FilePath
 from twisted.trial.unittest import SynchronousTestCase
 
-from hello_service.listening import formatAddress, tcpEndpointAddress
+from hello_service.listening import (
+    endpointKind,
+    formatAddress,
+    tcpEndpointAddress,
+    unwrapped,
+)
 
 
 class ListeningAddressTests(SynchronousTestCase):
@@ -31,6 +39,50 @@ class ListeningAddressTests(SynchronousTestCase):
             tcpEndpointAddress(serverFromString(reactor, "tcp6:8081")), ("::", 8081, 50)
         )
         self.assertIsNone(tcpEndpointAddress(serverFromString(reactor, "unix:/x")))
+
+    def test_wrappedAndTLSAddress(self) -> None:
+        """
+        The address of an C{ssl:} endpoint, and of one inside C{haproxy:}
+        wrappers, is read the same way: the main process binds it for the
+        workers, which add the layers.
+        """
+        from .system.test_tls import selfSigned
+
+        directory = FilePath(self.mktemp())
+        directory.makedirs()
+        key, certificate = selfSigned(Path(directory.path))
+        reactor = MemoryReactor()
+        tls = f"ssl:8443:interface=\\:\\:1:backlog=9:privateKey={key}:certKey={certificate}"
+        self.assertEqual(
+            tcpEndpointAddress(serverFromString(reactor, tls)), ("::1", 8443, 9)
+        )
+        self.assertEqual(
+            tcpEndpointAddress(
+                serverFromString(reactor, "haproxy:haproxy:tcp:80:backlog=3")
+            ),
+            ("", 80, 3),
+        )
+        self.assertIsNone(
+            tcpEndpointAddress(serverFromString(reactor, "haproxy:unix:/x"))
+        )
+
+    def test_kinds(self) -> None:
+        """
+        What the start-up line calls each kind, wrappers first.
+        """
+        self.assertEqual(
+            [
+                endpointKind(d)
+                for d in [
+                    "tcp:80",
+                    "SSL:443",
+                    "haproxy:tcp:80",
+                    "HAProxy:haproxy:unix:/x",
+                ]
+            ],
+            ["tcp", "ssl", "haproxy:tcp", "haproxy:haproxy:unix"],
+        )
+        self.assertEqual(unwrapped("haproxy:ssl:443"), (1, "ssl:443"))
 
     def test_describedAsOperatorsReadThem(self) -> None:
         """

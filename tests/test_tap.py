@@ -117,6 +117,36 @@ class OptionsTests(SynchronousTestCase):
                 parse(*arguments)
             self.assertNotIn("\n", str(raised.exception))
 
+    def test_forwardedAllowIps(self) -> None:
+        """
+        C{--forwarded-allow-ips} takes addresses and ranges, and refuses
+        anything else in one line naming the entry.
+        """
+        config = parse("--forwarded-allow-ips", "10.0.0.0/8, ::1").config
+        assert config is not None
+        self.assertEqual(config.forwardedAllowIps, "10.0.0.0/8, ::1")
+        with self.assertRaises(UsageError) as raised:
+            parse("--forwarded-allow-ips", "10.0.0.0/8,proxy")
+        self.assertEqual(
+            str(raised.exception),
+            "--forwarded-allow-ips: 'proxy' is not an IP address or CIDR range",
+        )
+
+    def test_workerEndpoints(self) -> None:
+        """
+        C{--workers} serves TCP, TLS, UNIX and systemd sockets, each inside
+        any number of C{haproxy:} wrappers, and refuses other kinds in one
+        line (an endpoint plugin's socket is not one it can share).
+        """
+        parse("--workers", "2", "--listen", "haproxy:tcp:0", "--listen", "unix:x")
+        with self.assertRaises(UsageError) as raised:
+            parse("--workers", "2", "--listen", "haproxy:stdio:")
+        self.assertEqual(
+            str(raised.exception),
+            "--workers takes ssl, systemd, tcp, tcp6, unix endpoints (each may be "
+            "inside haproxy:), not 'haproxy:stdio:'; serve it with --workers 1",
+        )
+
     def test_pagesDirectory(self) -> None:
         """
         A directory missing one of the pages is refused, naming the page.
