@@ -62,6 +62,10 @@ class Network:
 
     def __init__(self, test: SynchronousTestCase) -> None:
         self.hosts: list[Host] = []
+        #: A client of the fleet, on a host of its own.
+        self.client = Host("client", "127.0.0.5", None)
+        #: The address HAProxy reaches the instances from.
+        self.proxyAddress = "127.0.0.1"
         tag = f"{os.getpid() % 100000}"
         self.bridge = f"hb{tag}"
         if os.geteuid() == 0 and shutil.which("ip"):
@@ -92,11 +96,21 @@ class Network:
             host = Host(f"h{i}", f"198.18.0.1{i}", namespace)
             host.link = link
             self.hosts.append(host)
+        self.proxyAddress = "198.18.0.1"
+        namespace, link = f"hello{tag}c", f"hv{tag}c"
+        run("ip", "netns", "add", namespace)
+        run("ip", "link", "add", link, "type", "veth", "peer", "name", "eth0",
+            "netns", namespace)  # fmt: skip
+        run("ip", "link", "set", link, "master", self.bridge, "up")
+        inside = ("ip", "netns", "exec", namespace, "ip")
+        run(*inside, "addr", "add", "198.18.0.20/24", "dev", "eth0")
+        run(*inside, "link", "set", "eth0", "up")
+        self.client = Host("client", "198.18.0.20", namespace)
 
     def _remove(self, tag: str) -> None:
-        for i in (1, 2, 3):
+        for name in ("h1", "h2", "h3", "c"):
             subprocess.run(
-                ["ip", "netns", "del", f"hello{tag}h{i}"], capture_output=True
+                ["ip", "netns", "del", f"hello{tag}{name}"], capture_output=True
             )
         subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
 
@@ -128,11 +142,42 @@ def fetch(address: str, port: int, path: str) -> tuple[int, str]:
     return int(head.split(b" ")[1]), body.decode()
 
 
+def fetchFrom(client: Host, address: str, port: int, count: int) -> list[int]:
+    """
+    The statuses of C{count} requests for C{/} that C{client} sends to
+    C{address}, each on a connection of its own, from the client's host.
+    """
+    script = (
+        "import socket, sys\n"
+        "for _ in range(int(sys.argv[3])):\n"
+        "    c = socket.create_connection((sys.argv[1], int(sys.argv[2])), 5,"
+        " source_address=(sys.argv[4], 0))\n"
+        "    c.sendall(b'GET / HTTP/1.1\\r\\nHost: a\\r\\nConnection: close\\r\\n\\r\\n')\n"
+        "    a = b''\n"
+        "    while b := c.recv(65536): a += b\n"
+        "    print(a.split(b' ')[1].decode())\n"
+    )
+    done = subprocess.run(
+        [*client.wrapper, sys.executable, "-c", script,
+         address, str(port), str(count), client.address],
+        capture_output=True, text=True, timeout=30, check=True,
+    )  # fmt: skip
+    return [int(status) for status in done.stdout.split()]
+
+
+def loggedClients(host: Host) -> list[str]:
+    """
+    The client of each access line the host's instance has written.
+    """
+    assert host.process is not None
+    return re.findall(r"access#info\] (\S+) ", host.process.output)
+
+
 def requestsTotal(host: Host) -> int:
     """
     The sum of C{hello_requests_total} on the host's admin endpoint.
     """
-    _, body = fetch(host.address, 9100, "/metrics")
+    _, body = fetch(host.address, 7879, "/metrics")
     return sum(
         int(float(value))
         for value in re.findall(r"^hello_requests_total\{[^}]*\} (\S+)$", body, re.M)
@@ -145,7 +190,13 @@ class HAProxy:
     hosts, and its runtime API on a socket of the test's.
     """
 
-    def __init__(self, test: SynchronousTestCase, hosts: list[Host]) -> None:
+    def __init__(
+        self, test: SynchronousTestCase, hosts: list[Host], proxyAddress: str
+    ) -> None:
+        """
+        @param proxyAddress: HAProxy's address on the hosts' network, where
+            it is bound too, for a client on that network.
+        """
         directory = Path(tempfile.mkdtemp(prefix="hello-haproxy-"))
         test.addCleanup(shutil.rmtree, directory, True)
         with socket.socket() as probe:  # HAProxy needs a port number
@@ -153,7 +204,10 @@ class HAProxy:
             self.port = probe.getsockname()[1]
         self.statsSocket = directory / "admin.sock"
         config = CONFIG.read_text()
-        config = config.replace("bind :80", f"bind 127.0.0.1:{self.port}")
+        binds = {"127.0.0.1", proxyAddress}
+        config = config.replace(
+            "bind :80", "\n    ".join(f"bind {a}:{self.port}" for a in sorted(binds))
+        )
         config = config.replace("/run/haproxy/admin.sock", str(self.statsSocket))
         for index, host in enumerate(hosts, 1):
             config = config.replace(f"198.18.0.1{index}:", f"{host.address}:")
@@ -234,12 +288,12 @@ class FleetTests(SynchronousTestCase):
     def startInstance(self, host: Host) -> HelloProcess:
         process = HelloProcess(
             self,
-            "--listen", f"tcp:8080:interface={host.address}:backlog=1024",
-            "--admin", f"tcp:9100:interface={host.address}",
+            "--listen", f"haproxy:tcp:8080:interface={host.address}:backlog=1024",
+            "--admin", f"tcp:7879:interface={host.address}",
             "--drain-delay", DRAIN_DELAY,
             wrapper=host.wrapper,
         )  # fmt: skip
-        process.waitFor(rf"serving on tcp:{re.escape(host.address)}:8080")
+        process.waitFor(rf"serving on haproxy:tcp:{re.escape(host.address)}:8080")
         host.process = process
         return process
 
@@ -263,7 +317,7 @@ class FleetTests(SynchronousTestCase):
         h1, h2, h3 = network.hosts
         for host in network.hosts:
             self.startInstance(host)
-        haproxy = HAProxy(self, network.hosts)
+        haproxy = HAProxy(self, network.hosts, network.proxyAddress)
         for host in network.hosts:
             haproxy.waitFor(host.name, "UP")
         clients = 4
@@ -323,6 +377,17 @@ class FleetTests(SynchronousTestCase):
                 requestsTotal(host) - instanceBefore,
                 host.name,
             )
+        # 6. HAProxy passes each client on (PROXY v2): the instances' access
+        # lines name the client's address, never HAProxy's.
+        client = network.client
+        self.assertEqual(
+            fetchFrom(client, network.proxyAddress, haproxy.port, 6), [200] * 6
+        )
+        time.sleep(0.5)  # the access log is written in batches
+        logged = [name for h in network.hosts for name in loggedClients(h)]
+        self.assertEqual(logged.count(client.address), 6, set(logged))
+        if h1.namespace:  # on loopback, the load's clients share HAProxy's address
+            self.assertNotIn(network.proxyAddress, logged)
         print(
             f"fleet test ({'namespaces' if h1.namespace else 'loopback'}): "
             f"{load.result.ok} answered, {load.result.failed} failed",
