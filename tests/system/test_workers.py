@@ -464,10 +464,26 @@ class SystemdUnitTests(SynchronousTestCase):
         arguments = shlex.split(command.group(1))
         systemd = "systemd:domain=INET:index=0"
         self.assertIn(systemd, arguments)
-        # Without systemd's descriptors here, the socket is a TCP one.
+        # The access log is in the unit's LogsDirectory=, the one place
+        # under /var/log it may write (ProtectSystem=strict).
+        logs = re.search(r"^LogsDirectory=(\S+)$", text, re.MULTILINE)
+        assert logs is not None
+        accessLog = arguments[arguments.index("--access-log") + 1]
+        self.assertEqual(Path(accessLog).parent, Path("/var/log") / logs.group(1))
+        # Here, without systemd's descriptors or its logs directory, the
+        # socket is a TCP one and the access log a file of the test's.
         options = Options(reactor=MemoryReactor())
-        options.parseOptions([a if a != systemd else "tcp:0" for a in arguments])
+        options.parseOptions(
+            [
+                {systemd: "tcp:0", accessLog: self.mktemp()}.get(a, a)
+                for a in arguments
+            ]
+        )
         self.assertEqual(options["workers"], len(os.sched_getaffinity(0)))
+        # The admin endpoint: loopback only, off the exporters' port range.
+        admin = options["admin"].split(":")
+        self.assertEqual(admin[2], "interface=127.0.0.1")
+        self.assertNotIn(int(admin[1]), range(9100, 10000))
         stop = re.search(r"^TimeoutStopSec=(\d+)$", text, re.MULTILINE)
         assert stop is not None
         self.assertGreater(
