@@ -43,7 +43,13 @@ from twisted.web import http
 from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
 
-from hello_service.counting import DURATION_BUCKETS, Snapshot
+from hello_service import __version__
+from hello_service.counting import (
+    ANSWER_KINDS,
+    DURATION_BUCKETS,
+    ROUTE_LABELS,
+    Snapshot,
+)
 from hello_service.listening import StartupError, listenAll
 
 #: The gauges a snapshot may carry, with their help text.
@@ -55,49 +61,49 @@ GAUGES = {
     "hello_threadpool_queued": "Request work waiting for a thread (--parallel).",
 }
 
+#: The gauges that exist only with a thread pool (C{--parallel}).
+POOL_GAUGES = frozenset({"hello_threadpool_busy", "hello_threadpool_queued"})
+
 
 class HelloCollector(Collector):
     """
     The service's figures for C{prometheus_client}, read at scrape time.
+
+    Every series the service can report exists from the first scrape, at
+    zero until something happens: a rate or a ratio over a series that
+    appears only with the first error alerts on nothing.
     """
 
     def __init__(
-        self, snapshot: Callable[[], Snapshot], restarts: Callable[[], dict[str, int]]
+        self,
+        snapshot: Callable[[], Snapshot],
+        ready: Callable[[], bool],
+        restarts: Callable[[], dict[str, int]] = dict,
     ) -> None:
         self._snapshot = snapshot
+        self._ready = ready
         self._restarts = restarts
 
     def collect(self) -> Iterable[Metric]:
         snapshot = self._snapshot()
-        requests = CounterMetricFamily(
-            "hello_requests", "Requests answered.", labels=["route", "status"]
+        build = GaugeMetricFamily(
+            "hello_build_info",
+            "The version of hello_service running (the value is always 1).",
+            labels=["version"],
         )
-        byRoute: dict[str, list[Any]] = {}
-        for label, status, answered, waited, seconds in sorted(snapshot["kinds"]):
-            requests.add_metric([label, status], answered)
-            route = byRoute.setdefault(label, [0, [0] * len(waited), 0.0])
-            route[0] += answered
-            route[1] = [a + b for a, b in zip(route[1], waited, strict=True)]
-            route[2] += seconds
-        yield requests
-        durations = HistogramMetricFamily(
-            "hello_request_duration_seconds",
-            "Time from a request's last byte to its answer.",
-            labels=["route"],
+        build.add_metric([__version__], 1)
+        yield build
+        yield GaugeMetricFamily(
+            "hello_ready",
+            "1 while /ready answers 200; 0 while starting or draining.",
+            value=1 if self._ready() else 0,
         )
-        for label, (answered, waited, seconds) in sorted(byRoute.items()):
-            # Answers that did not wait took no measurable time.
-            cumulative = answered - sum(waited)
-            buckets = []
-            for bound, count in zip(DURATION_BUCKETS, waited, strict=False):
-                cumulative += count
-                buckets.append((repr(bound), cumulative))
-            buckets.append(("+Inf", answered))
-            durations.add_metric([label], buckets, sum_value=seconds)
-        yield durations
+        yield from _requestFamilies(snapshot["kinds"])
+        gauges = snapshot["gauges"]
         for name, help in GAUGES.items():
-            if name in snapshot["gauges"]:
-                yield GaugeMetricFamily(name, help, value=snapshot["gauges"][name])
+            if name in gauges or name not in POOL_GAUGES:
+                yield GaugeMetricFamily(name, help, value=gauges.get(name, 0))
+        yield from _processFamilies(snapshot)
         restarts = CounterMetricFamily(
             "hello_worker_restarts",
             "Workers started in place of one that crashed or hung.",
@@ -106,6 +112,83 @@ class HelloCollector(Collector):
         for cause, count in sorted(self._restarts().items()):
             restarts.add_metric([cause], count)
         yield restarts
+
+
+def _requestFamilies(kinds: list[list[Any]]) -> Iterable[Metric]:
+    """
+    The answers counted, by route and status, every kind the service can
+    answer (L{ANSWER_KINDS}) present; and their durations, by route.
+    """
+    answeredBy = {(label, status): kind for label, status, *kind in kinds}
+    requests = CounterMetricFamily(
+        "hello_requests", "Requests answered.", labels=["route", "status"]
+    )
+    buckets = len(DURATION_BUCKETS) + 1
+    byRoute: dict[str, list[Any]] = {
+        label: [0, [0] * buckets, 0.0] for label in ROUTE_LABELS
+    }
+    for label, statusBytes in ANSWER_KINDS:
+        status = statusBytes.decode("ascii")
+        answered, waited, seconds = answeredBy.get(
+            (label, status), (0, [0] * buckets, 0.0)
+        )
+        requests.add_metric([label, status], answered)
+        route = byRoute[label]
+        route[0] += answered
+        route[1] = [a + b for a, b in zip(route[1], waited, strict=True)]
+        route[2] += seconds
+    yield requests
+    durations = HistogramMetricFamily(
+        "hello_request_duration_seconds",
+        "Time from a request's last byte read to its answer: what the answer "
+        "waited for (the /sleep delay, a thread, the requests before it), not "
+        "how long the request waited to be read (see hello_reactor_lag_seconds).",
+        labels=["route"],
+    )
+    for label, (answered, waited, seconds) in byRoute.items():
+        # Answers that did not wait took no measurable time.
+        cumulative = answered - sum(waited)
+        histogram = []
+        for bound, count in zip(DURATION_BUCKETS, waited, strict=False):
+            cumulative += count
+            histogram.append((repr(bound), cumulative))
+        histogram.append(("+Inf", answered))
+        durations.add_metric([label], histogram, sum_value=seconds)
+    yield durations
+
+
+def _processFamilies(snapshot: Snapshot) -> Iterable[Metric]:
+    """
+    How far behind each process's reactor runs, and, with C{--workers}, each
+    worker's memory, CPU time and descriptors (the C{process_*} series
+    describe the process serving /metrics: with workers, the main one).
+    """
+    lag = GaugeMetricFamily(
+        "hello_reactor_lag_seconds",
+        "How late a timer due every 0.1 s fired, the worst of the last second: "
+        "how long any event waited for the reactor.",
+        labels=["process"],
+    )
+    lag.add_metric(["main"], snapshot.get("process", {}).get("lag", 0.0))
+    workers = sorted(snapshot.get("workers", {}).items(), key=lambda w: int(w[0]))
+    for slot, figures in workers:
+        lag.add_metric([f"worker-{slot}"], figures["lag"])
+    yield lag
+    if "workers" not in snapshot:
+        return
+    for name, key, help, family in [
+        ("hello_worker_resident_memory_bytes", "residentBytes",
+         "Each worker's resident memory.", GaugeMetricFamily),
+        ("hello_worker_cpu_seconds", "cpuSeconds",
+         "Each worker's user and system CPU time.", CounterMetricFamily),
+        ("hello_worker_open_fds", "openDescriptors",
+         "Each worker's open file descriptors.", GaugeMetricFamily),
+    ]:  # fmt: skip
+        metric = family(name, help, labels=["worker"])
+        for slot, figures in workers:
+            if figures.get(key) is not None:
+                metric.add_metric([slot], figures[key])
+        yield metric
 
 
 class _Text(Resource):
@@ -167,7 +250,7 @@ def adminSite(
     workers were restarted), and whether it is C{ready} for traffic.
     """
     registry = CollectorRegistry()
-    registry.register(HelloCollector(snapshot, restarts))
+    registry.register(HelloCollector(snapshot, ready, restarts))
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
     GCCollector(registry=registry)

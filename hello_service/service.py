@@ -49,6 +49,7 @@ from hello_service.pages import PageError, loadPages
 from hello_service.protocol import HelloFactory
 from hello_service.responders import ConcurrentResponder, ParallelResponder, Responder
 from hello_service.signals import OperatorSignals
+from hello_service.vitals import ReactorLag, processFigures
 
 
 class HelloService(Service):
@@ -93,6 +94,8 @@ class HelloService(Service):
         self.ports: list[IListeningPort] = []
         #: The admin site, readiness and drain delay.
         self.admin = AdminEndpoint(admin, reactor, drainDelay)  # type: ignore[arg-type]
+        #: How late the reactor runs.
+        self.lag = ReactorLag(reactor)  # type: ignore[arg-type]
         self._reactor = reactor
         self._lastFullWarning: float | None = None
         self._pagesDirectory = pagesDirectory
@@ -142,7 +145,9 @@ class HelloService(Service):
             gauges["hello_threadpool_busy"] = len(pool.working)
             # The pool's backlog has no public name in Twisted.
             gauges["hello_threadpool_queued"] = pool._queue.qsize()
-        return factory.counts.snapshot(**gauges)
+        snapshot = factory.counts.snapshot(**gauges)
+        snapshot["process"] = {"lag": self.lag.seconds, **processFigures()}
+        return snapshot
 
     def privilegedStartService(self) -> None:
         """
@@ -156,6 +161,7 @@ class HelloService(Service):
         if not self.ports:
             self._listen()
         self.signals.install()
+        self.lag.start()
         self.admin.ready = True
         if self.threadPool is not None:
             self.threadPool.start()
@@ -228,6 +234,7 @@ class HelloService(Service):
 
     async def _stop(self) -> None:
         self.signals.uninstall()
+        self.lag.stop()
         # From now on every answer closes its connection, while the drain
         # delay (if any) keeps the listener open for the clients that
         # reconnect until the load balancer has taken this instance out.

@@ -40,6 +40,7 @@ from hello_service.config import Config
 from hello_service.counting import Snapshot, addSnapshots
 from hello_service.listening import Listener, bindListeners
 from hello_service.signals import OperatorSignals
+from hello_service.vitals import ReactorLag
 
 #: A worker that dies this many times within L{CRASH_WINDOW} seconds is a
 #: crash loop: the main process gives up.
@@ -253,6 +254,9 @@ class Supervisor(Service):
         self.phase = Phase.STARTING
         #: The admin site, readiness and drain delay.
         self.admin = AdminEndpoint(config.admin, reactor, config.drainDelay)
+        #: How late this process's reactor runs (each worker's comes with
+        #: its figures).
+        self.lag = ReactorLag(reactor)
         #: The counters of workers that have ended, summed.
         self._retired: Snapshot = addSnapshots([])
         self._reactor = reactor
@@ -294,9 +298,17 @@ class Supervisor(Service):
         The figures of the whole service: every live worker's latest
         snapshot, and the counters of those that ended.
         """
-        return addSnapshots(
-            [self._retired] + [w.metrics for w in self.alive if w.metrics is not None]
-        )
+        reporting = [w for w in self.alive if w.metrics is not None]
+        snapshot = addSnapshots([self._retired] + [w.metrics for w in reporting])  # type: ignore[misc]
+        snapshot["process"] = {"lag": self.lag.seconds}
+        # A worker of an older release (being replaced by a rolling
+        # restart) may report no process figures.
+        snapshot["workers"] = {
+            str(w.slot): w.metrics["process"]  # type: ignore[index]
+            for w in reporting
+            if not w.retiring and "process" in w.metrics  # type: ignore[operator]
+        }
+        return snapshot
 
     def startService(self) -> None:
         super().startService()  # type: ignore[no-untyped-call]
@@ -305,6 +317,7 @@ class Supervisor(Service):
         for slot in range(1, self.count + 1):
             self.current[slot] = self._spawn(slot)
         self.signals.install()
+        self.lag.start()
         self._watching.start(1.0, now=False)
         ensureDeferred(self._announce())
 
@@ -500,6 +513,7 @@ class Supervisor(Service):
     async def _stop(self) -> None:
         self.phase = Phase.STOPPING
         self.signals.uninstall()
+        self.lag.stop()
         if self._watching.running:
             self._watching.stop()
         await self.admin.stopBeingReady()

@@ -705,12 +705,18 @@ class WiringTests(SynchronousTestCase):
         ready(*reactor.spawned)
         counts = counting.RequestCounts()
         counts.answered[counting.answerKind("/", b"200")] = 3
-        reactor.spawned[0].say(hello_metrics=counts.snapshot())
+        figures = counts.snapshot()
+        figures["process"] = {"lag": 0.5, "residentBytes": 7e6, "cpuSeconds": 2.0}
+        reactor.spawned[0].say(hello_metrics=figures)
         site = reactor.tcpServers[-1][1]
         metrics = site.resource.children[b"metrics"].render_GET(
             DummyRequest([b"metrics"])
         )
         self.assertIn(b'hello_requests_total{route="/",status="200"} 3.0', metrics)
+        # Each reporting worker's own figures, by its slot.
+        self.assertIn(b'hello_reactor_lag_seconds{process="worker-1"} 0.5', metrics)
+        self.assertIn(b'hello_worker_resident_memory_bytes{worker="1"} 7e+06', metrics)
+        self.assertNotIn(b'worker="2"', metrics)
         self.assertIn(b'hello_worker_restarts_total{cause="hung"} 0.0', metrics)
         self.assertTrue(made.admin.ready)
         made.stopService()

@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 import time
 from pathlib import Path
 
 from twisted.internet import error
 from twisted.internet.defer import ensureDeferred
 from twisted.internet.task import deferLater
-from twisted.trial.unittest import SynchronousTestCase, TestCase
+from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
 
+from benchmarks.harness import freePort
 from hello_service.limits import currentDescriptorLimit
 from hello_service.listening import StartupError
 from hello_service.service import HelloService
@@ -173,3 +176,54 @@ class AdminStartupTests(SynchronousTestCase):
             service.privilegedStartService()
         self.assertIn(f"hello: cannot listen on tcp:{taken}", str(raised.exception))
         self.assertEqual(service.ports, [])
+
+
+class WorkerFiguresTests(SynchronousTestCase):
+    def test_eachWorkersFigures(self) -> None:
+        """
+        With C{--workers 2}, C{/metrics} shows each worker's resident memory
+        (as its C{/proc} says, within a tenth), CPU time, descriptors and
+        reactor lag, beside the main process's lag; C{promtool} finds
+        nothing wrong with it.
+        """
+        admin = freePort()
+        process = startHello(
+            self, "--workers", "2", "--admin", f"tcp:{admin}:interface=127.0.0.1"
+        )
+        found = process.waitFor(r"with 2 workers \(pids (\d+), (\d+)\)")
+        pids = [int(found.group(1)), int(found.group(2))]
+        process.waitForPort(admin)
+        time.sleep(1.5)  # a report from each worker
+        text = (
+            request(
+                admin, b"GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+            )
+            .partition(b"\r\n\r\n")[2]
+            .decode()
+        )
+        values = sampleValues(text)
+        for slot, pid in enumerate(pids, 1):
+            with open(f"/proc/{pid}/status") as status:
+                rss = next(
+                    int(line.split()[1]) * 1024
+                    for line in status
+                    if line.startswith("VmRSS")
+                )
+            reported = values[f'hello_worker_resident_memory_bytes{{worker="{slot}"}}']
+            self.assertLess(abs(reported - rss), rss / 10, (slot, reported, rss))
+            self.assertGreater(
+                values[f'hello_worker_cpu_seconds_total{{worker="{slot}"}}'], 0
+            )
+            self.assertGreater(values[f'hello_worker_open_fds{{worker="{slot}"}}'], 3)
+            self.assertLess(
+                values[f'hello_reactor_lag_seconds{{process="worker-{slot}"}}'], 1
+            )
+        self.assertIn('hello_reactor_lag_seconds{process="main"}', values)
+        promtool = shutil.which("promtool")
+        if promtool is None:
+            raise SkipTest("promtool is missing (Debian: prometheus); the rest passed")
+        checked = subprocess.run(
+            [promtool, "check", "metrics"], input=text, capture_output=True,
+            text=True, timeout=60,
+        )  # fmt: skip
+        self.assertEqual((checked.returncode, checked.stdout + checked.stderr), (0, ""))

@@ -474,10 +474,7 @@ class SystemdUnitTests(SynchronousTestCase):
         # socket is a TCP one and the access log a file of the test's.
         options = Options(reactor=MemoryReactor())
         options.parseOptions(
-            [
-                {systemd: "tcp:0", accessLog: self.mktemp()}.get(a, a)
-                for a in arguments
-            ]
+            [{systemd: "tcp:0", accessLog: self.mktemp()}.get(a, a) for a in arguments]
         )
         self.assertEqual(options["workers"], len(os.sched_getaffinity(0)))
         # The admin endpoint: loopback only, off the exporters' port range.
