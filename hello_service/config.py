@@ -60,6 +60,8 @@ class Config:
         supervisor's standard output, where its access lines go when the
         twistd log is standard output.
     @ivar workers: worker processes (1: this process serves).
+    @ivar workersChosenBy: for C{--workers auto}, what limited the number
+        (the affinity mask or the cgroup CPU quota), for the start-up line.
     @ivar workerTimeout: how long a worker may go without reporting before
         it is taken as hung, killed and replaced.
     @ivar admin: where to serve the admin site, or C{None}.
@@ -84,6 +86,7 @@ class Config:
     twistdLog: str | None = None
     accessLogDescriptor: int | None = None
     workers: int = 1
+    workersChosenBy: str = ""
     workerTimeout: float = 10.0
     admin: Listen | None = None
     drainDelay: float = 0.0

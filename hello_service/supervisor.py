@@ -76,19 +76,6 @@ class Phase(Enum):
     GAVE_UP = "gave up"
 
 
-def workerCount(value: str) -> int:
-    """
-    The number of workers C{--workers} asks for: a whole number, or
-    C{auto} for the CPUs this process may run on.
-    """
-    if value == "auto":
-        return len(os.sched_getaffinity(0))
-    count = int(value)
-    if count < 1:
-        raise ValueError(value)
-    return count
-
-
 def describeExit(reason: Failure) -> str:
     """
     How a process ended, as an operator reads it.
@@ -329,9 +316,15 @@ class Supervisor(Service):
             self.phase = Phase.SERVING
             self.admin.ready = True
         self.log.info(
-            "hello_service serving on {addresses} with {count} workers (pids {pids})",
+            "hello_service serving on {addresses} with {count} workers (pids {pids})"
+            "{chosenBy}",
             addresses=", ".join(listener.address for listener in self.listeners),
             count=self.count,
+            chosenBy=(
+                f"; --workers auto chose {self.count} {self.config.workersChosenBy}"
+                if self.config.workersChosenBy
+                else ""
+            ),
             pids=", ".join(str(w.pid) for _, w in sorted(self.current.items())),
         )
 

@@ -17,13 +17,14 @@ from twisted.python import usage
 from hello_service.accesslog import FORMATS, LineWriter
 from hello_service.clients import parseTrusted
 from hello_service.config import Config, Listen
+from hello_service.cpus import UsableCPUs, workerCount
 from hello_service.deadlines import Timeouts
 from hello_service.listening import WORKER_ENDPOINTS, endpointKind
 from hello_service.pages import PageError, loadPages
 from hello_service.requests import DEFAULT_LIMITS, RequestLimits
 from hello_service.routes import DEFAULT_CACHE_CONTROL
 from hello_service.service import buildService
-from hello_service.supervisor import Supervisor, workerCount
+from hello_service.supervisor import Supervisor
 
 #: The address of the original, with a listen backlog deep enough for a
 #: burst of thousands of simultaneous connections (Twisted's default of 50
@@ -61,16 +62,13 @@ _positiveInteger = _number(int, 1, "a whole number (1 or more)")
 _count = _number(int, 0, "a whole number (0 or more)")
 
 
-def _workers(value: str) -> int:
+def _workers(value: str) -> UsableCPUs:
     try:
         return workerCount(value)
     except ValueError:
         raise usage.UsageError(
             f"--workers: {value!r} is not a whole number (1 or more) or 'auto'"
         ) from None
-
-
-_workers.coerceDoc = ""  # type: ignore[attr-defined]
 
 
 def _accessLogFormat(value: str) -> str:
@@ -190,8 +188,8 @@ class Options(usage.Options):
             None,
             "1",
             "Worker processes serving the same sockets, or 'auto' for one per "
-            "CPU this process may use (1: this process serves, as without it).",
-            _workers,
+            "CPU this process may use: its affinity mask's, or fewer under a "
+            "cgroup CPU quota (1: this process serves, as without it).",
         ],
         [
             "worker-timeout",
@@ -292,8 +290,8 @@ class Options(usage.Options):
             admin = self._endpoint("--admin", self["admin"])
             if self["admin"] in self["listen"]:
                 raise usage.UsageError("--admin must not be a --listen address")
-        if isinstance(self["workers"], str):  # the default, not coerced
-            self["workers"] = _workers(self["workers"])
+        workers = _workers(str(self["workers"]))
+        self["workers"] = workers.count
         if self["workers"] > 1:
             for description in self["listen"]:
                 kind = endpointKind(description).rsplit(":", 1)[-1]
@@ -326,6 +324,7 @@ class Options(usage.Options):
             forwardedAllowIps=self["forwarded-allow-ips"],
             twistdLog=self._twistdLog(),
             workers=self["workers"],
+            workersChosenBy=workers.reason,
             workerTimeout=self["worker-timeout"],
             admin=admin,
             drainDelay=self["drain-delay"],

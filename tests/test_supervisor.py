@@ -18,7 +18,7 @@ from twisted.logger import capturedLogs, formatEvent
 from twisted.trial.unittest import SynchronousTestCase
 
 from hello_service import counting
-from hello_service.supervisor import Phase, Supervisor, workerCount
+from hello_service.supervisor import Phase, Supervisor
 from hello_service.tap import Options
 
 from .support.doubles import FakeProcess, ProcessReactor
@@ -50,19 +50,6 @@ def supervisor(
 def ready(*processes: FakeProcess) -> None:
     for process in processes:
         process.say(hello_worker_ready=True)
-
-
-class WorkerCountTests(SynchronousTestCase):
-    def test_workerCount(self) -> None:
-        """
-        C{--workers} takes a whole number from 1, or C{auto} for the CPUs
-        this process may run on.
-        """
-        self.assertEqual(workerCount("3"), 3)
-        self.assertEqual(workerCount("auto"), len(os.sched_getaffinity(0)))
-        for bad in ["0", "-1", "many", "1.5"]:
-            with self.assertRaises(ValueError):
-                workerCount(bad)
 
 
 class PolicyTests(SynchronousTestCase):

@@ -1,0 +1,142 @@
+# -*- test-case-name: tests.test_cpus -*-
+"""
+How many CPUs this process may use, for C{--workers auto}: the CPUs of its
+affinity mask, or fewer where a cgroup CPU quota allows less time than
+that (a container limited to 2 CPUs on a 64-core node may run on all 64
+cores, but for 2 cores' worth of time: 64 workers would share it and each
+be throttled).
+
+The quota is read as the kernel applies it: cgroup v2's C{cpu.max}
+(C{"max 100000"} or C{"200000 100000"}: microseconds of CPU time per
+period) and v1's C{cpu.cfs_quota_us} and C{cpu.cfs_period_us}, in this
+process's cgroup and every parent up to the root, the tightest winning.  A
+fractional quota is rounded up (1.5 CPUs: 2 workers, each busy three
+quarters of the time at most), as Go's runtime does for C{GOMAXPROCS}.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+#: Where the cgroup filesystems are mounted.
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+#: The cgroups of this process, one line per hierarchy.
+SELF_CGROUP = Path("/proc/self/cgroup")
+
+
+@dataclass(frozen=True)
+class UsableCPUs:
+    """
+    How many workers to start, and, for C{auto}, why that many, as the
+    start-up line says it (C{""} for a number given).
+    """
+
+    count: int
+    reason: str
+
+
+def workerCount(value: str) -> UsableCPUs:
+    """
+    The number of workers C{--workers} asks for: a whole number, or
+    C{auto} for the CPUs this process may use (L{usableCPUs}).
+
+    @raise ValueError: for anything else.
+    """
+    if value == "auto":
+        return usableCPUs()
+    count = int(value)
+    if count < 1:
+        raise ValueError(value)
+    return UsableCPUs(count, "")
+
+
+def usableCPUs(
+    cgroupRoot: Path = CGROUP_ROOT,
+    selfCgroup: Path = SELF_CGROUP,
+    affinity: int | None = None,
+) -> UsableCPUs:
+    """
+    The CPUs this process may use: its affinity mask's, or its cgroup CPU
+    quota's, whichever allows fewer.
+
+    @param affinity: the CPUs of the affinity mask (this process's, unless
+        given).
+    """
+    if affinity is None:
+        affinity = len(os.sched_getaffinity(0))
+    quota = cgroupQuota(cgroupRoot, selfCgroup)
+    if quota is not None and math.ceil(quota) < affinity:
+        return UsableCPUs(
+            max(1, math.ceil(quota)),
+            f"for the cgroup CPU quota of {quota:g} CPUs "
+            f"(the affinity mask allows {affinity})",
+        )
+    limit = "" if quota is None else f" (the cgroup CPU quota allows {quota:g})"
+    return UsableCPUs(affinity, f"for the {affinity} CPUs of the affinity mask{limit}")
+
+
+def cgroupQuota(cgroupRoot: Path, selfCgroup: Path) -> float | None:
+    """
+    The CPUs' worth of time the cgroups of this process allow, or C{None}
+    where none sets a quota (or there are no cgroups to read).
+    """
+    try:
+        lines = selfCgroup.read_text().splitlines()
+    except OSError:
+        return None
+    quotas: list[float] = []
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controllers == "":  # cgroup v2, the unified hierarchy
+            quotas += _walk(cgroupRoot, path, _v2Quota)
+        elif "cpu" in controllers.split(","):
+            for mount in (controllers, "cpu,cpuacct", "cpu"):
+                if (cgroupRoot / mount).is_dir():
+                    quotas += _walk(cgroupRoot / mount, path, _v1Quota)
+                    break
+    return min(quotas, default=None)
+
+
+def _walk(
+    mount: Path, path: str, quotaIn: Callable[[Path], float | None]
+) -> list[float]:
+    """
+    The quotas set in cgroup C{path} of the hierarchy mounted at C{mount}
+    and in each of its parents.  (In a container without a cgroup
+    namespace the path names the cgroup as the host sees it, which may not
+    exist in the container's mount: its mount's root is read all the same.)
+    """
+    quotas = []
+    directory = PurePosixPath(path)
+    while True:
+        found = quotaIn(mount / directory.relative_to("/"))
+        if found is not None:
+            quotas.append(found)
+        if directory == directory.parent:
+            return quotas
+        directory = directory.parent
+
+
+def _v2Quota(directory: Path) -> float | None:
+    try:
+        quota, period = (directory / "cpu.max").read_text().split()
+    except (OSError, ValueError):
+        return None
+    if quota == "max":
+        return None
+    return int(quota) / int(period)
+
+
+def _v1Quota(directory: Path) -> float | None:
+    try:
+        quota = int((directory / "cpu.cfs_quota_us").read_text())
+        period = int((directory / "cpu.cfs_period_us").read_text())
+    except (OSError, ValueError):
+        return None
+    if quota <= 0 or period <= 0:
+        return None
+    return quota / period
