@@ -53,12 +53,16 @@ class CollectorTests(SynchronousTestCase):
         )
 
 
-def exposition(snapshot: dict[str, Any], ready: bool = True) -> str:
+def exposition(
+    snapshot: dict[str, Any], ready: bool = True, restarts: dict[str, int] | None = None
+) -> str:
     """
     The text C{/metrics} answers for C{snapshot}.
     """
     registry = CollectorRegistry()
-    registry.register(HelloCollector(lambda: snapshot, lambda: ready))
+    registry.register(
+        HelloCollector(lambda: snapshot, lambda: ready, lambda: restarts or {})
+    )
     return generate_latest(registry).decode()
 
 
