@@ -238,7 +238,7 @@ class Options(usage.Options):
         [
             "forwarded-allow-ips",
             None,
-            "",
+            None,
             "The proxies whose Forwarded and X-Forwarded-For headers name the "
             "client: addresses and CIDR ranges, separated by commas, or '*' "
             "for all [default: none].",
@@ -321,7 +321,7 @@ class Options(usage.Options):
             accessLog=self["access-log"],
             accessLogFormat=self["access-log-format"],
             accessLogOff=bool(self["no-access-log"]),
-            forwardedAllowIps=self["forwarded-allow-ips"],
+            forwardedAllowIps=self["forwarded-allow-ips"] or "",
             twistdLog=self._twistdLog(),
             workers=self["workers"],
             workersChosenBy=workers.reason,

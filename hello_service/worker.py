@@ -99,7 +99,7 @@ class _AdoptingReactor:
     """
     What an C{ssl:} endpoint parsed in a worker listens with: its
     C{listenSSL} serves the inherited socket, with TLS as Twisted's own
-    C{listenSSL} adds it (a L{TLSMemoryBIOFactory} around the factory), so
+    C{listenSSL} adds it (a C{TLSMemoryBIOFactory} around the factory), so
     the worker reads the key and certificate exactly as one process does.
     """
 
