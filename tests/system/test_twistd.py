@@ -47,6 +47,7 @@ DOCUMENTED_DEFAULTS = {
     "access-log-format": "combined",
     "no-access-log": "off, one line per request",
     "worker-timeout": "10.0",
+    "forwarded-allow-ips": "none",
 }
 
 
