@@ -6,7 +6,10 @@ The admin endpoint (C{--admin DESCRIPTION}), apart from the public ports:
   - C{GET /ready}: 200 while serving, 503 from the moment a drain starts, so
     a load balancer's health check takes the instance out before any
     connection is refused;
-  - C{GET /live}: 200 while the process runs.
+  - C{GET /live}: 200 while the process runs;
+  - C{GET /status}: the operator's live view, one HTML page that polls
+  - C{GET /status.json}, the figures of L{hello_service.status}, which are
+    for scripts too.
 
 The figures are counted as plain numbers on the request path
 (L{hello_service.counting}); L{HelloCollector} hands them to
@@ -17,7 +20,9 @@ milliseconds would drown the access log).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
+from importlib import resources
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -37,7 +42,7 @@ from twisted.internet.interfaces import (
     IReactorTime,
     IStreamServerEndpoint,
 )
-from twisted.internet.task import deferLater
+from twisted.internet.task import LoopingCall, deferLater
 from twisted.logger import Logger
 from twisted.web import http
 from twisted.web.resource import Resource
@@ -51,6 +56,7 @@ from hello_service.counting import (
     Snapshot,
 )
 from hello_service.listening import StartupError, listenAll
+from hello_service.status import RateHistory, ServiceStatus, statusDocument
 
 #: The gauges a snapshot may carry, with their help text.
 GAUGES = {
@@ -240,14 +246,90 @@ class AdminSite(Site):
         """
 
 
+class _JSON(Resource):
+    """
+    A JSON document computed per request.
+    """
+
+    isLeaf = True
+
+    def __init__(self, document: Callable[[], Any]) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self._document = document
+
+    def render_GET(self, request: Request) -> bytes:
+        request.setHeader(b"content-type", b"application/json")
+        request.setHeader(b"cache-control", b"no-store")
+        return json.dumps(self._document(), separators=(",", ":")).encode("utf-8")
+
+
+class _StatusPage(Resource):
+    """
+    The status page: one file, its style and script inline, nothing
+    fetched but C{/status.json} (the policy below lets it fetch nothing
+    else).
+    """
+
+    isLeaf = True
+    #: The page, read once.
+    page = resources.files("hello_service").joinpath("status.html").read_bytes()
+
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+
+    def render_GET(self, request: Request) -> bytes:
+        request.setHeader(b"content-type", b"text/html; charset=utf-8")
+        request.setHeader(b"cache-control", b"no-cache")
+        request.setHeader(b"x-content-type-options", b"nosniff")
+        request.setHeader(
+            b"content-security-policy",
+            b"default-src 'none'; style-src 'unsafe-inline'; "
+            b"script-src 'unsafe-inline'; connect-src 'self'; "
+            b"frame-ancestors 'none'; base-uri 'none'",
+        )
+        return self.page
+
+
+class StatusRecorder:
+    """
+    Samples the service's processes once a second for their request rates
+    (L{RateHistory}), and makes the status document from them.
+    """
+
+    def __init__(
+        self, status: Callable[[], ServiceStatus], clock: IReactorTime
+    ) -> None:
+        self._status = status
+        self._clock = clock
+        self.rates = RateHistory()
+        self._sampling = LoopingCall(self.sample)
+        self._sampling.clock = clock
+
+    def sample(self) -> None:
+        self.rates.sample(self._clock.seconds(), self._status().processes)
+
+    def document(self) -> dict[str, Any]:
+        return statusDocument(self._status(), self.rates, self._clock.seconds())
+
+    def start(self) -> None:
+        if not self._sampling.running:
+            self._sampling.start(1.0, now=True)
+
+    def stop(self) -> None:
+        if self._sampling.running:
+            self._sampling.stop()
+
+
 def adminSite(
     snapshot: Callable[[], Snapshot],
     ready: Callable[[], bool],
     restarts: Callable[[], dict[str, int]] = dict,
+    status: StatusRecorder | None = None,
 ) -> AdminSite:
     """
     The admin site of a service: its figures (C{snapshot}, and how many
-    workers were restarted), and whether it is C{ready} for traffic.
+    workers were restarted), whether it is C{ready} for traffic, and its
+    status page.
     """
     registry = CollectorRegistry()
     registry.register(HelloCollector(snapshot, ready, restarts))
@@ -261,6 +343,9 @@ def adminSite(
         _Text(lambda: (200, b"ready\n") if ready() else (503, b"draining\n")),
     )
     root.putChild(b"live", _Text(lambda: (200, b"live\n")))
+    if status is not None:
+        root.putChild(b"status", _StatusPage())
+        root.putChild(b"status.json", _JSON(status.document))
     return AdminSite(root)  # type: ignore[no-untyped-call]
 
 
@@ -292,26 +377,33 @@ class AdminEndpoint:
         self._clock = clock
         self._drainDelay = drainDelay
         self._ports: list[IListeningPort] = []
+        #: The status page's sampler, once the site listens.
+        self.status: StatusRecorder | None = None
 
     def listen(
         self,
         snapshot: Callable[[], Snapshot],
         undo: Callable[[], None],
         restarts: Callable[[], dict[str, int]] = dict,
+        status: Callable[[], ServiceStatus] | None = None,
     ) -> None:
         """
-        Serve the admin site with the service's figures, if there is an
-        address; if it cannot listen, C{undo} what the service already
-        opened, then fail with the one-line L{StartupError}.
+        Serve the admin site with the service's figures and status, if
+        there is an address; if it cannot listen, C{undo} what the service
+        already opened, then fail with the one-line L{StartupError}.
         """
         if self._address is None:
             return
-        site = adminSite(snapshot, lambda: self.ready, restarts)
+        if status is not None:
+            self.status = StatusRecorder(status, self._clock)
+        site = adminSite(snapshot, lambda: self.ready, restarts, self.status)
         try:
             self._ports = listenAll([self._address], site)
         except StartupError:
             undo()
             raise
+        if self.status is not None:
+            self.status.start()
 
     @property
     def ports(self) -> list[IListeningPort]:
@@ -339,4 +431,6 @@ class AdminEndpoint:
         Stop serving the admin site.
         """
         ports, self._ports = self._ports, []
+        if self.status is not None:
+            self.status.stop()
         await DeferredList([maybeDeferred(port.stopListening) for port in ports])

@@ -10,6 +10,7 @@ run with nobody waiting for it.
 
 from __future__ import annotations
 
+import os
 import signal
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,6 +33,7 @@ from twisted.internet.interfaces import (
 from twisted.logger import Logger
 from twisted.python.threadpool import ThreadPool
 
+from hello_service import __version__
 from hello_service.accesslog import FORMATS, AccessLog, LineWriter, NoAccessLog
 from hello_service.admin import AdminEndpoint
 from hello_service.answers import Answerer
@@ -49,6 +51,7 @@ from hello_service.pages import PageError, loadPages
 from hello_service.protocol import HelloFactory
 from hello_service.responders import ConcurrentResponder, ParallelResponder, Responder
 from hello_service.signals import OperatorSignals
+from hello_service.status import ProcessStatus, ServiceStatus
 from hello_service.vitals import ReactorLag, processFigures
 
 
@@ -96,6 +99,7 @@ class HelloService(Service):
         self.admin = AdminEndpoint(admin, reactor, drainDelay)  # type: ignore[arg-type]
         #: How late the reactor runs.
         self.lag = ReactorLag(reactor)  # type: ignore[arg-type]
+        self._started = reactor.seconds()  # type: ignore[attr-defined]
         self._reactor = reactor
         self._lastFullWarning: float | None = None
         self._pagesDirectory = pagesDirectory
@@ -149,6 +153,36 @@ class HelloService(Service):
         snapshot["process"] = {"lag": self.lag.seconds, **processFigures()}
         return snapshot
 
+    def serviceStatus(self) -> ServiceStatus:
+        """
+        This process as the status page shows it: one process, serving.
+        """
+        state = (
+            "draining"
+            if self.factory.draining or (self.running and not self.admin.ready)
+            else "serving"
+            if self.running
+            else "starting"
+        )
+        main = ProcessStatus(
+            name="main",
+            serves=True,
+            state=state,
+            pid=os.getpid(),
+            started=self._started,
+            figures=self.metricsSnapshot(),
+        )
+        return ServiceStatus(
+            version=__version__,
+            pid=os.getpid(),
+            mode=self.factory.answerer.mode,
+            state=state,
+            ready=self.admin.ready,
+            started=self._started,
+            workers=1,
+            processes=[main],
+        )
+
     def privilegedStartService(self) -> None:
         """
         Listen while still privileged, so low ports work with C{--uid}.
@@ -161,6 +195,7 @@ class HelloService(Service):
         if not self.ports:
             self._listen()
         self.signals.install()
+        self._started = self._reactor.seconds()  # type: ignore[attr-defined]
         self.lag.start()
         self.admin.ready = True
         if self.threadPool is not None:
@@ -218,7 +253,9 @@ class HelloService(Service):
         """
         limiter = self._limitConnections()
         self.ports = listenAll(self.endpoints, self.factory)
-        self.admin.listen(self.metricsSnapshot, self._closePorts)
+        self.admin.listen(
+            self.metricsSnapshot, self._closePorts, status=self.serviceStatus
+        )
         if limiter is not None:
             for port in self.ports:
                 limiter.addPort(port)  # type: ignore[arg-type]

@@ -35,12 +35,14 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger, eventFromJSON, globalLogPublisher
 from twisted.python.failure import Failure
 
+from hello_service import __version__
 from hello_service.admin import AdminEndpoint
 from hello_service.config import Config
 from hello_service.counting import Snapshot, addSnapshots
 from hello_service.listening import Listener, bindListeners
 from hello_service.signals import OperatorSignals
-from hello_service.vitals import ReactorLag
+from hello_service.status import ProcessStatus, ServiceStatus
+from hello_service.vitals import ReactorLag, processFigures
 
 #: A worker that dies this many times within L{CRASH_WINDOW} seconds is a
 #: crash loop: the main process gives up.
@@ -57,6 +59,13 @@ BOOT_ERROR = 3
 
 #: Why a worker was replaced, as C{/metrics} counts it.
 CAUSES = ("crashed", "hung")
+
+
+#: How often a worker sends its figures to the main process, in seconds.
+REPORT_INTERVAL = 1.0
+#: A worker silent this long has missed two reports: the status page says
+#: it is not reporting (C{--worker-timeout} later has it replaced).
+NOT_REPORTING = 2.5 * REPORT_INTERVAL
 
 
 class Phase(Enum):
@@ -110,9 +119,11 @@ class WorkerProcess(ProcessProtocol):
         self.retiring = False
         #: Its latest figures (it sends them every second, and as it ends).
         self.metrics: Snapshot | None = None
+        #: When it was started.
+        self.startedAt = supervisor.clock.seconds()
         #: When the supervisor last heard from it (its figures come every
         #: second from its reactor: silence means its reactor is stuck).
-        self.lastHeard = supervisor.clock.seconds()
+        self.lastHeard = self.startedAt
         #: Said it serves.
         self.started = False
         #: Killed for not reporting.
@@ -183,6 +194,20 @@ class WorkerProcess(ProcessProtocol):
         """
         return self.started and not self.retiring
 
+    def state(self, now: float) -> str:
+        """
+        Where it is, as the status page says it: C{starting}, C{serving},
+        C{draining}, C{not reporting} (silent for more than two reports),
+        or C{hung, being replaced} (killed for its silence).
+        """
+        if self.hung:
+            return "hung, being replaced"
+        if self.retiring:
+            return "draining"
+        if now - self.lastHeard > NOT_REPORTING:
+            return "not reporting"
+        return "serving" if self.started else "starting"
+
     def retire(self) -> None:
         """
         Stop this worker gracefully: it stops accepting and drains.
@@ -244,6 +269,7 @@ class Supervisor(Service):
         #: How late this process's reactor runs (each worker's comes with
         #: its figures).
         self.lag = ReactorLag(reactor)
+        self._started = reactor.seconds()
         #: The counters of workers that have ended, summed.
         self._retired: Snapshot = addSnapshots([])
         self._reactor = reactor
@@ -272,7 +298,10 @@ class Supervisor(Service):
     def _bind(self) -> None:
         self.listeners = bindListeners(self.endpoints, self.count)
         self.admin.listen(
-            self.metricsSnapshot, self._closeListeners, lambda: dict(self.restarts)
+            self.metricsSnapshot,
+            self._closeListeners,
+            lambda: dict(self.restarts),
+            self.serviceStatus,
         )
 
     def _closeListeners(self) -> None:
@@ -297,8 +326,48 @@ class Supervisor(Service):
         }
         return snapshot
 
+    def serviceStatus(self) -> ServiceStatus:
+        """
+        The service as the status page shows it: this process, which
+        supervises, and each worker, in slot order.
+        """
+        now = self.clock.seconds()
+        main = ProcessStatus(
+            name="main",
+            serves=False,
+            state=self.phase.value,
+            pid=os.getpid(),
+            started=self._started,
+            figures={"process": {"lag": self.lag.seconds, **processFigures()}},
+        )
+        workers = [
+            ProcessStatus(
+                name=f"worker {w.slot}",
+                serves=True,
+                state=w.state(now),
+                pid=w.pid,
+                started=w.startedAt,
+                slot=w.slot,
+                lastReport=w.lastHeard,
+                figures=w.metrics,
+            )
+            for w in sorted(self.alive, key=lambda w: (w.slot, w.startedAt))
+        ]
+        return ServiceStatus(
+            version=__version__,
+            pid=os.getpid(),
+            mode="parallel" if self.config.parallel else "concurrent",
+            state=self.phase.value,
+            ready=self.admin.ready,
+            started=self._started,
+            workers=self.count,
+            processes=[main, *workers],
+            restarts=dict(self.restarts),
+        )
+
     def startService(self) -> None:
         super().startService()  # type: ignore[no-untyped-call]
+        self._started = self.clock.seconds()
         if not self.listeners:
             self._bind()
         for slot in range(1, self.count + 1):

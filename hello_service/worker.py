@@ -46,9 +46,6 @@ FAMILIES = {"INET": socket.AF_INET, "INET6": socket.AF_INET6, "UNIX": socket.AF_
 
 log = Logger(namespace="hello_service.worker")
 
-#: How often a worker sends its figures to the main process, in seconds.
-REPORT_INTERVAL = 1.0
-
 
 class _AdoptedUNIXPort(unix.Port):
     """
@@ -211,7 +208,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     from hello_service.config import Config, Listen
     from hello_service.pages import PageError
     from hello_service.service import buildService
-    from hello_service.supervisor import BOOT_ERROR
+    from hello_service.supervisor import BOOT_ERROR, REPORT_INTERVAL
 
     reactorAny: Any = reactor
     endpoints: list[Listen] = []
