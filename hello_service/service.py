@@ -164,13 +164,14 @@ class HelloService(Service):
             if self.running
             else "starting"
         )
+        figures = self.metricsSnapshot()
         main = ProcessStatus(
             name="main",
             serves=True,
             state=state,
             pid=os.getpid(),
             started=self._started,
-            figures=self.metricsSnapshot(),
+            figures=figures,
         )
         return ServiceStatus(
             version=__version__,
@@ -181,6 +182,7 @@ class HelloService(Service):
             started=self._started,
             workers=1,
             processes=[main],
+            figures=figures,
         )
 
     def privilegedStartService(self) -> None:

@@ -87,6 +87,9 @@ class ServiceStatus:
     workers: int
     processes: Sequence[ProcessStatus]
     restarts: dict[str, int] = field(default_factory=dict)
+    #: The whole service's figures, as C{/metrics} reports them: the
+    #: answers of workers that have ended count too.
+    figures: Snapshot | None = None
 
 
 def answersByClass(figures: Snapshot | None) -> dict[str, int]:
@@ -180,7 +183,8 @@ def _summed(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """
     The service's totals: the sums of its serving processes' figures (the
     lag: the worst; the chart: second by second, aligned on the latest; the
-    memory: the main process's too, added by L{statusDocument}).
+    memory: the main process's too, and the answers: those of the processes
+    that have ended too, both from L{statusDocument}).
     """
     totals: dict[str, Any] = {
         "connectionsOpen": 0,
@@ -251,6 +255,8 @@ def statusDocument(
             supervising += row["residentBytes"] or 0
         processes.append(row)
     totals = _summed(serving)
+    if service.figures is not None:
+        totals["answers"] = answersByClass(service.figures)
     if supervising and totals["residentBytes"] is not None:
         totals["residentBytes"] += supervising
     return {

@@ -363,6 +363,7 @@ class Supervisor(Service):
             workers=self.count,
             processes=[main, *workers],
             restarts=dict(self.restarts),
+            figures=self.metricsSnapshot(),
         )
 
     def startService(self) -> None:

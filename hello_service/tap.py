@@ -210,7 +210,8 @@ class Options(usage.Options):
             "admin",
             None,
             None,
-            "A strports description to serve /metrics, /ready and /live on, "
+            "A strports description to serve /metrics, /ready, /live and the "
+            "/status page on, "
             "apart from the public ports [default: none].",
         ],
         [

@@ -15,7 +15,9 @@ from twisted.trial.unittest import SynchronousTestCase
 
 PACKAGE = Path(__file__).parent.parent / "hello_service"
 
-#: The modules that hold HTTP's rules, tested with bytes alone.
+#: The modules that hold HTTP's rules (and the other rules tested with
+#: plain data alone: who the client is, how many CPUs, what the status page
+#: shows).
 FREE_OF_TWISTED = (
     "statuses",
     "requests",
@@ -26,6 +28,9 @@ FREE_OF_TWISTED = (
     "counting",
     "routes",
     "pages",
+    "clients",
+    "cpus",
+    "status",
 )
 
 

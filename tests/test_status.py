@@ -265,9 +265,14 @@ class WorkersTests(SynchronousTestCase):
                 self.assertEqual(states()[2][2], "not reporting")
         self.assertEqual(states()[2][2], "hung, being replaced")
         self.assertEqual(quiet.signals, ["KILL"])
+        quiet.say(hello_metrics=figures(s200=5, s500=1))
         quiet.end(signal=9)
         reactor.advance(0)
         document = recorder.document()
+        # The answers of the worker that ended still count, as in /metrics.
+        self.assertEqual(
+            document["totals"]["answers"], {"2xx": 605, "3xx": 0, "4xx": 0, "5xx": 1}
+        )
         self.assertEqual(states()[2], ("worker 2", reactor.spawned[2].pid, "starting"))
         self.assertEqual(document["restarts"], {"crashed": 0, "hung": 1})
         self.assertEqual(document["processes"][1]["requestsPerSecond"], 100.0)
