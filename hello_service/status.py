@@ -9,20 +9,16 @@ already keep, and a L{RateHistory} samples each process's answer count once
 a second on the main process, for the request rates.  The request path pays
 nothing for the page.
 
-The document (every field is documented in C{docs/deploying.rst}):
-
-    {"version": "0.3.0", "pid": 4100, "mode": "concurrent",
-     "state": "serving", "ready": true, "uptimeSeconds": 12.0,
-     "workers": 2, "restarts": {"crashed": 0, "hung": 0},
-     "totals": {...figures...},
-     "processes": [{"name": "main", "role": "supervises", ...},
-                   {"name": "worker 1", "role": "serves", ...figures...}]}
-
-where the figures of a process (and the totals, their sums) are its
-connections open, in flight and waiting at the limit, its requests per
-second (over the last 5 s, and each of the last 60 s), its answers by
-status class, its thread pool's busy and queued threads (C{--parallel}),
-its reactor lag and its resident memory.
+The document (every field is documented in C{docs/deploying.rst}) has the
+service's C{version}, C{pid}, C{mode}, C{state}, C{ready},
+C{uptimeSeconds}, C{workers} and C{restarts}; its C{totals}; and its
+C{processes}, the main one first (whose C{role} is C{supervises} when
+workers serve, C{serves} in one process), then each worker.  The figures
+of a serving process (and the totals, their sums) are its connections
+open, in flight and waiting at the limit, its requests per second (over
+the last 5 s, and each of the last 60 s), its answers by status class, its
+thread pool's busy and queued threads (C{--parallel}), its reactor lag and
+its resident memory.
 """
 
 from __future__ import annotations
