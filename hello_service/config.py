@@ -67,6 +67,8 @@ class Config:
     @ivar admin: where to serve the admin site, or C{None}.
     @ivar drainDelay: how long to serve on, not ready, once told to stop.
     @ivar worker: in a worker process, its slot and PID (for its log lines).
+    @ivar reactor: the twistd name of the reactor the main process runs on,
+        which its workers run on too (C{""}: hello's).
     """
 
     endpoints: tuple[Listen, ...]
@@ -91,6 +93,7 @@ class Config:
     admin: Listen | None = None
     drainDelay: float = 0.0
     worker: tuple[int, int] | None = None
+    reactor: str = ""
 
     def workerSettings(self, accessLogDescriptor: int | None = None) -> str:
         """

@@ -401,6 +401,8 @@ class Supervisor(Service):
     def _spawn(self, slot: int) -> WorkerProcess:
         worker = WorkerProcess(self, slot)
         arguments = [sys.executable, "-m", "hello_service.worker", "--slot", str(slot)]
+        if self.config.reactor:
+            arguments += ["--reactor", self.config.reactor]
         childFDs: dict[int, Any] = {0: "w", 1: "r", 2: "r"}
         for index, listener in enumerate(self.listeners):
             descriptor = 3 + index

@@ -7,6 +7,7 @@ service made from that.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +22,7 @@ from hello_service.cpus import UsableCPUs, workerCount
 from hello_service.deadlines import Timeouts
 from hello_service.listening import WORKER_ENDPOINTS, endpointKind
 from hello_service.pages import PageError, loadPages
+from hello_service.reactor import reactorName
 from hello_service.requests import DEFAULT_LIMITS, RequestLimits
 from hello_service.routes import DEFAULT_CACHE_CONTROL
 from hello_service.service import buildService
@@ -329,6 +331,7 @@ class Options(usage.Options):
             workerTimeout=self["worker-timeout"],
             admin=admin,
             drainDelay=self["drain-delay"],
+            reactor=reactorName(self.reactor),
         )
 
     def _twistdLog(self) -> str | None:
@@ -365,6 +368,16 @@ def _checkAppendable(option: str, path: str) -> None:
 
 
 def _installedReactor() -> Any:
+    """
+    The reactor twistd runs: the one its C{-r} named, else hello's.  twistd
+    has no way for a plugin to name a default reactor; it parses the
+    plugin's options after its own (so after any C{-r}) and before anything
+    imports the reactor, so this is where hello's is installed.
+    """
+    if "twisted.internet.reactor" not in sys.modules:
+        from hello_service.reactor import install
+
+        install()
     from twisted.internet import reactor
 
     return reactor

@@ -185,6 +185,12 @@ def parseArguments(argv: Sequence[str]) -> argparse.Namespace:
         help="a listening socket inherited as descriptor FD",
     )
     parser.add_argument(
+        "--reactor",
+        default="",
+        metavar="NAME",
+        help="the twistd name of the reactor to run on [default: hello's]",
+    )
+    parser.add_argument(
         "--settings",
         required=True,
         metavar="JSON",
@@ -203,6 +209,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     # when each worker stops: a worker is a process group of its own.
     os.setpgrp()
 
+    from hello_service.reactor import installNamed
+
+    installNamed(arguments.reactor)
     from twisted.internet import reactor
 
     from hello_service.config import Config, Listen

@@ -1,7 +1,10 @@
 """
-The C{hello} twistd plugin: C{twistd -n hello}.
+The C{hello} twistd plugins: the service (C{twistd -n hello}) and hello's
+reactor (C{twistd -r hello}), which C{twistd -n hello} runs on unless
+another is named.
 """
 
+from twisted.application.reactors import Reactor
 from twisted.application.service import ServiceMaker
 
 hello = ServiceMaker(
@@ -9,4 +12,11 @@ hello = ServiceMaker(
     "hello_service.tap",
     "A small, fast HTTP/1.1 hello service on the reactor or a thread pool.",
     "hello",
+)
+
+helloReactor = Reactor(
+    "hello",
+    "hello_service.reactor",
+    "epoll(4) without a logging context per event (hello_service's default; "
+    "Twisted's default where there is no epoll).",
 )
