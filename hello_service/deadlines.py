@@ -1,7 +1,8 @@
 # -*- test-case-name: tests.test_deadlines -*-
 """
-How long a client may take, and the one timer per connection that holds it
-to that.
+How long a client may take, and the timers that hold it to that: one
+L{DeadlineTimer} per connection, all of a factory's in one L{DeadlineQueue}
+checked by one delayed call.
 
 A connection waits for its client in one way at a time: to start a request
 (L{Deadline.IDLE}), to finish one (L{Deadline.HEADER}), to read what we
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from heapq import heapify, heappop, heappush
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -103,37 +105,135 @@ class DeadlineOwner(Protocol):
     def deadlinePassed(self, deadline: Deadline) -> None: ...
 
 
+#: Stale entries a queue keeps before it sweeps them out (and only once
+#: they are half of it): sweeping is a pass over the whole heap.
+_SWEEP_AFTER = 50
+
+
+class DeadlineQueue:
+    """
+    Every connection's next deadline, in one heap of C{(due, timer)}
+    entries checked by one C{IDelayedCall}, for the earliest: a connection
+    costs an entry in a list, not a C{DelayedCall} of its own (an object,
+    three bound methods and a heap entry of the reactor's), and arming or
+    moving its deadline costs a push, not a call into the reactor.
+
+    An entry a timer no longer waits for (it moved its deadline sooner, or
+    its connection closed) is stale: it is dropped when it comes due, or
+    swept out once stale entries are many and half the heap, or all of it
+    (then the delayed call is cancelled too: a server with no connection
+    leaves no call pending).
+    """
+
+    __slots__ = ("clock", "_heap", "_call", "_at", "_stale")
+
+    def __init__(self, clock: IReactorTime) -> None:
+        self.clock = clock
+        self._heap: list[tuple[float, DeadlineTimer]] = []
+        self._call: IDelayedCall | None = None
+        #: When the delayed call fires.
+        self._at = 0.0
+        self._stale = 0
+
+    def __len__(self) -> int:
+        """
+        The entries queued, stale ones included.
+        """
+        return len(self._heap)
+
+    def add(self, due: float, timer: DeadlineTimer) -> None:
+        """
+        Have C{timer} checked at C{due}.
+        """
+        heappush(self._heap, (due, timer))
+        self._arm(due)
+
+    def _arm(self, due: float) -> None:
+        """
+        Have the delayed call fire at C{due}, if it is set for later.
+        """
+        call = self._call
+        if call is None:
+            self._call = self.clock.callLater(
+                max(0.0, due - self.clock.seconds()), self._fire
+            )
+            self._at = due
+        elif due < self._at:
+            call.reset(max(0.0, due - self.clock.seconds()))
+            self._at = due
+
+    def discarded(self) -> None:
+        """
+        An entry went stale: sweep if they are many enough.
+        """
+        self._stale = stale = self._stale + 1
+        heap = self._heap
+        if stale == len(heap):
+            heap.clear()
+            self._stale = 0
+            if self._call is not None:
+                self._call.cancel()
+                self._call = None
+        elif stale > _SWEEP_AFTER and stale * 2 > len(heap):
+            heap[:] = [entry for entry in heap if entry[1]._queued == entry[0]]
+            heapify(heap)
+            self._stale = 0
+
+    def _fire(self) -> None:
+        self._call = None
+        clock = self.clock
+        # What was due when the call was set is due now, whatever the
+        # rounding of the clock's arithmetic.
+        now = max(clock.seconds(), self._at)
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            due, timer = heappop(heap)
+            if timer._queued == due:
+                timer._expire(now)
+            else:
+                self._stale -= 1
+        if heap:
+            self._arm(heap[0][0])
+
+
 class DeadlineTimer:
     """
-    One connection's single timer: the L{Deadline} it waits for, when that
-    is due, and the one C{IDelayedCall} that checks it.
+    One connection's deadline: the L{Deadline} it waits for and when that
+    is due, checked by the factory's L{DeadlineQueue}.
 
-    The delayed call is moved only when a deadline comes sooner than the one
-    it waits for; on the keep-alive path a request only stores a new due
-    time, and the call, when it fires, finds the deadline later and waits
-    again.  While the client is not reading (L{hold}) only the write
-    deadline applies: other deadlines are neither set nor cleared until
-    L{release}.
+    Its entry in the queue is moved only when a deadline comes sooner than
+    the one queued; on the keep-alive path a request only stores a new due
+    time, and the entry, when it comes due, finds the deadline later and is
+    queued again for it.  While the client is not reading (L{hold}) only the
+    write deadline applies: other deadlines are neither set nor cleared
+    until L{release}.
     """
 
-    __slots__ = ("_clock", "_timeouts", "_owner", "_call", "_due", "kind", "_held")
+    __slots__ = ("_queue", "_timeouts", "_owner", "_due", "_queued", "kind", "_held")
 
     def __init__(
-        self, clock: IReactorTime, timeouts: Timeouts, owner: DeadlineOwner
+        self, queue: DeadlineQueue, timeouts: Timeouts, owner: DeadlineOwner
     ) -> None:
         """
         @param owner: told when a deadline passes.  (An object rather than a
             callback: a bound method would be one more object per
             connection.)
         """
-        self._clock = clock
+        self._queue = queue
         self._timeouts = timeouts
         self._owner = owner
-        self._call: IDelayedCall | None = None
         self._due = 0.0
+        #: When its entry in the queue comes due, if it has one.
+        self._queued: float | None = None
         self._held = False
         #: What the connection waits for now.
         self.kind = _NONE
+
+    def __lt__(self, other: DeadlineTimer) -> bool:
+        """
+        Any order, for two entries due at the same time.
+        """
+        return id(self) < id(other)
 
     def start(self, kind: Deadline, restart: bool = False) -> None:
         """
@@ -145,25 +245,25 @@ class DeadlineTimer:
         if self._held and kind is not _WRITE:
             return
         if kind is self.kind:
-            if kind is _IDLE and self._call is not None:
+            if kind is _IDLE and self._queued is not None:
                 # The keep-alive path: a later idle deadline never needs the
-                # call moved, just a new time to check against.
-                self._due = self._clock.seconds() + self._timeouts.idle
+                # entry moved, just a new time to check against.
+                self._due = self._queue.clock.seconds() + self._timeouts.idle
                 return
             if kind is _HEADER and not restart:
                 return
             if kind is _DRAIN:
                 return  # the grace counts from when the drain began
-        delay = self._timeouts.of(kind)
-        clock = self._clock
-        due = clock.seconds() + delay
+        queue = self._queue
+        due = queue.clock.seconds() + self._timeouts.of(kind)
         self._due = due
         self.kind = kind
-        call = self._call
-        if call is None:
-            self._call = clock.callLater(delay, self._check)
-        elif due < call.getTime():
-            call.reset(delay)
+        queued = self._queued
+        if queued is None or due < queued:
+            if queued is not None:
+                queue.discarded()
+            self._queued = due
+            queue.add(due, self)
 
     def stop(self) -> None:
         """
@@ -190,23 +290,27 @@ class DeadlineTimer:
 
     def cancel(self) -> None:
         """
-        The connection is gone: no call is left behind.
+        The connection is gone: its entry, if any, is stale.
         """
         self.kind = _NONE
         self._held = False
-        if self._call is not None:
-            self._call.cancel()
-            self._call = None
+        if self._queued is not None:
+            self._queued = None
+            self._queue.discarded()
 
-    def _check(self) -> None:
-        self._call = None
+    def _expire(self, now: float) -> None:
+        """
+        Its entry came due: the deadline passed, or it moved later (queue it
+        again), or it waits for nothing now.
+        """
+        self._queued = None
         kind = self.kind
         if kind is _NONE:
             return
-        clock = self._clock
-        remaining = self._due - clock.seconds()
-        if remaining > 0:
-            self._call = clock.callLater(remaining, self._check)
+        due = self._due
+        if due > now:
+            self._queued = due
+            self._queue.add(due, self)
             return
         self.kind = _NONE
         self._owner.deadlinePassed(kind)

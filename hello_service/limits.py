@@ -26,7 +26,11 @@ BY_DESCRIPTORS = "file descriptor limit"
 class Admittable(Protocol):
     """
     A connection the limiter may hold back and later let in.
+
+    @ivar admitted: whether L{admit} was called: it is being served.
     """
+
+    admitted: bool
 
     def admit(self) -> None:
         """
@@ -49,6 +53,9 @@ class ConnectionLimiter:
     """
     Keeps at most C{maximum} connections being served.
 
+    It counts the connections it serves (each knows whether it was
+    admitted: no set of them is kept) and holds the others in a line.
+
     A port may accept a few connections more in the same reactor turn in
     which the limit was reached (Twisted accepts in batches); those are held,
     unread, in arrival order, and admitted first as places free up.  To keep
@@ -64,7 +71,7 @@ class ConnectionLimiter:
         self.reason = reason
         #: Called each time the limit is reached and accepting pauses.
         self.onFull: Callable[[], None] | None = None
-        self._served: set[Admittable] = set()
+        self._served = 0
         self._waiting: deque[Admittable] = deque()
         self._ports: list[Pausable] = []
         self._paused = False
@@ -81,7 +88,7 @@ class ConnectionLimiter:
         """
         How many connections are being served now.
         """
-        return len(self._served)
+        return self._served
 
     def addPort(self, port: Pausable) -> None:
         """
@@ -102,13 +109,14 @@ class ConnectionLimiter:
 
     def acquire(self, connection: Admittable) -> bool:
         """
-        A new connection arrived.
+        A new connection arrived: admit it (its C{admit} is called) if
+        there is a place, or hold it until one frees up.
 
-        @return: C{True} if it may be served now; otherwise it is held and
-            its C{admit} is called when a place frees up.
+        @return: whether it was admitted now.
         """
-        if len(self._served) < self.maximum:
-            self._served.add(connection)
+        if self._served < self.maximum:
+            self._served += 1
+            connection.admit()
             self._pauseIfFull()
             return True
         self._waiting.append(connection)
@@ -119,19 +127,17 @@ class ConnectionLimiter:
         """
         A connection closed: let in the next one, or accept again.
         """
-        if connection in self._served:
-            self._served.remove(connection)
-        else:
+        if not connection.admitted:
             try:
                 self._waiting.remove(connection)
             except ValueError:
                 pass
             return
-        while self._waiting and len(self._served) < self.maximum:
-            admitted = self._waiting.popleft()
-            self._served.add(admitted)
-            admitted.admit()
-        if len(self._served) < self.maximum and self._paused:
+        self._served -= 1
+        while self._waiting and self._served < self.maximum:
+            self._served += 1
+            self._waiting.popleft().admit()
+        if self._served < self.maximum and self._paused:
             self._paused = False
             for port in self._ports:
                 self._limitBatch(port)
@@ -139,11 +145,11 @@ class ConnectionLimiter:
 
     def _limitBatch(self, port: Pausable) -> None:
         if isinstance(getattr(port, "numberAccepts", None), int):
-            free = self.maximum - len(self._served)
+            free = self.maximum - self._served
             port.numberAccepts = max(1, min(port.numberAccepts, free))  # type: ignore[attr-defined]
 
     def _pauseIfFull(self) -> None:
-        if len(self._served) >= self.maximum:
+        if self._served >= self.maximum:
             self._pause()
 
     def _pause(self) -> None:

@@ -38,6 +38,7 @@ from hello_service.counting import RequestCounts
 from hello_service.deadlines import (
     DEFAULT_TIMEOUTS,
     Deadline,
+    DeadlineQueue,
     DeadlineTimer,
     Timeouts,
 )
@@ -129,6 +130,8 @@ class HelloProtocol(Protocol):
     #: The connection's peer, as the access log names it: read with the
     #: first bytes, once a PROXY header (if any) has named the client.
     _peer = NO_HOST
+    #: Let in by the connection limit, and served.
+    admitted = False
 
     def __init__(self, factory: HelloFactory) -> None:
         self.factory = factory
@@ -140,14 +143,15 @@ class HelloProtocol(Protocol):
         factory = self.factory
         self._flow = flow = FlowControl(transport, self)
         self._writer = ResponseWriter(flow, factory.directSocket(transport))
-        self._deadline = DeadlineTimer(factory.clock, factory.timeouts, self)
+        self._deadline = DeadlineTimer(factory.deadlines, factory.timeouts, self)
         factory.connectionOpened(self)
 
     def admit(self) -> None:
         """
-        Start serving: called by the factory when the connection limit lets
-        this connection in (at once, unless the limit is reached).
+        Start serving: called when the connection limit lets this
+        connection in (at once, unless the limit is reached).
         """
+        self.admitted = True
         if self._phase is _READING:
             self._flow.resumeReading()
         self._deadline.start(_IDLE)
@@ -469,6 +473,8 @@ class HelloFactory(Factory):
         self.clock = clock
         self.requestLimits = requestLimits
         self.timeouts = timeouts
+        #: Every connection's deadline, checked by one delayed call.
+        self.deadlines = DeadlineQueue(clock)
         self.connectionLimiter = connectionLimiter
         self.accessLog: AccessLog | NoAccessLog = (
             AccessLog(clock) if accessLog is None else accessLog
@@ -502,9 +508,9 @@ class HelloFactory(Factory):
         """
         self.connections.add(protocol)
         limiter = self.connectionLimiter
-        if limiter is None or limiter.acquire(protocol):
+        if limiter is None:
             protocol.admit()
-        else:
+        elif not limiter.acquire(protocol):
             protocol.hold()
 
     def connectionClosed(self, protocol: HelloProtocol) -> None:
