@@ -62,12 +62,14 @@ def checkoutEnvironment(**extra: str) -> dict[str, str]:
     return environment
 
 
-def helloCommand(*arguments: str) -> list[str]:
+def helloCommand(*arguments: str, reactor: str | None = None) -> list[str]:
     """
-    C{twistd -n --pidfile= hello ARGUMENTS}, by this interpreter (run it with
-    L{checkoutEnvironment} for this checkout's code).
+    C{twistd -n --pidfile= [-r REACTOR] hello ARGUMENTS}, by this
+    interpreter (run it with L{checkoutEnvironment} for this checkout's
+    code).
     """
-    return [*TWISTD, "hello", *arguments]
+    named = ["-r", reactor] if reactor else []
+    return [*TWISTD, *named, "hello", *arguments]
 
 
 def listen(port: int) -> str:

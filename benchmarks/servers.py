@@ -118,8 +118,25 @@ ONE_CORE = [
         ),
     ),
     Server(
+        "hello -r epoll (Twisted's reactor)",
+        lambda port, sleep, folder: helloCommand(
+            "--listen", listen(port), "--sleep", str(sleep), reactor="epoll"
+        ),
+    ),
+    Server(
         "bare Twisted protocol",
         lambda port, sleep, folder: [PYTHON, "-m", "peers.bare_twisted", str(port)],
+        hasSleep=False,
+    ),
+    Server(
+        "bare Twisted protocol, hello's reactor",
+        lambda port, sleep, folder: [
+            PYTHON,
+            "-m",
+            "peers.bare_twisted",
+            str(port),
+            "hello",
+        ],
         hasSleep=False,
     ),
     Server("nginx (1 worker, static)", nginxCommand, hasSleep=False),

@@ -71,7 +71,7 @@ def measure(running: Running, seconds: float, close: bool) -> dict[str, object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--out", default=str(HERE / "results"))
     arguments = parser.parse_args()

@@ -1,12 +1,18 @@
 """
 The floor of the transport: a bare Twisted Protocol feeding httptools and
-answering every request with one preformatted page, on the same reactor and
-transport as hello.  Nothing else: no limits, timers, log or ordering.
+answering every request with one preformatted page, on the same transport
+as hello, on Twisted's epoll reactor or (with C{hello}) on hello's.
+Nothing else: no limits, timers, log or ordering.
 
-    python -m peers.bare_twisted 8085
+    python -m peers.bare_twisted 8085 [hello]
 """
 
 import sys
+
+if sys.argv[2:] == ["hello"]:
+    from hello_service.reactor import install
+
+    install()
 
 from httptools import HttpRequestParser
 from peers.common import HELLO

@@ -26,6 +26,12 @@ from benchmarks.harness import (  # noqa: F401 (connectionsByProcess: for the te
     helloCommand,
 )
 
+#: The variable that names the reactor the processes the tests start run
+#: on: pytest's run names Twisted's (C{tests/conftest.py}), trial's none, so
+#: the process tests run on hello's reactor under trial and on Twisted's
+#: under pytest.
+TWISTD_REACTOR = "HELLO_TEST_TWISTD_REACTOR"
+
 #: The root of the checkout these tests belong to.
 CHECKOUT = ROOT
 
@@ -72,13 +78,21 @@ class HelloProcess(ServerProcess):
         *arguments: str,
         wrapper: Sequence[str] = (),
         twistdOptions: Sequence[str] = (),
+        reactor: str | None = None,
         **popen: Any,
     ) -> None:
         """
         @param wrapper: a command that runs twistd (as
             C{systemd-socket-activate} does), before twistd's own words.
         @param twistdOptions: twistd's own options, before C{hello}.
+        @param reactor: the reactor to name with C{-r}: by default, the one
+            L{TWISTD_REACTOR} names, if any (twistd's own default, hello's
+            reactor, otherwise).
         """
+        if reactor is None:
+            reactor = os.environ.get(TWISTD_REACTOR, "")
+        if reactor:
+            twistdOptions = ["-r", reactor, *twistdOptions]
         popen.setdefault("env", checkoutEnvironment())
         command = [*harness.TWISTD, *twistdOptions, "hello", *arguments]
         super().__init__([*wrapper, *command], **popen)

@@ -34,7 +34,7 @@ def workerReactors(process: HelloProcess) -> list[str]:
 
 class ReactorChoiceTests(SynchronousTestCase):
     def test_helloByDefault(self) -> None:
-        process = startHello(self)
+        process = startHello(self, reactor="")
         self.assertTrue(request(process.port(), GET).startswith(b"HTTP/1.1 200 OK"))
         self.assertIn(f"reactor class: {HELLO}.", process.output)
 
@@ -43,13 +43,13 @@ class ReactorChoiceTests(SynchronousTestCase):
         C{twistd -r epoll -n hello} runs on Twisted's reactor, and so do its
         workers.
         """
-        process = startHello(self, "--workers", "2", twistdOptions=("-r", "epoll"))
+        process = startHello(self, "--workers", "2", reactor="epoll")
         self.assertEqual(workerReactors(process), ["epoll", "epoll"])
         self.assertTrue(request(process.port(), GET).startswith(b"HTTP/1.1 200 OK"))
         self.assertIn(f"reactor class: {STOCK}.", process.output)
         self.assertNotIn(HELLO, process.output)
 
     def test_workersOnHellos(self) -> None:
-        process = startHello(self, "--workers", "2")
+        process = startHello(self, "--workers", "2", reactor="")
         self.assertEqual(workerReactors(process), ["hello", "hello"])
         self.assertIn(f"reactor class: {HELLO}.", process.output)
