@@ -16,14 +16,14 @@ ways of passing the client on are understood:
     trusted proxy: the hops to its left were written by somebody we do not
     trust, the client among them, who could write anything there.
 
-This module is free of Twisted but for reading an address's C{host}.
+This module is free of Twisted: the peer itself is read from the transport
+by L{hello_service.peers}.
 """
 
 from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
-from typing import Any
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -31,11 +31,8 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 #: The request headers that carry the client on, by lower-case name.
 FORWARDING_HEADERS = frozenset({b"forwarded", b"x-forwarded-for"})
 
-#: A peer with no host (a UNIX socket's), as the access log writes it.
-NO_HOST = "-"
-
 #: How many distinct hosts a cache remembers before starting afresh.
-_CACHE_SIZE = 4096
+CACHE_SIZE = 4096
 
 
 def parseTrusted(value: str) -> tuple[Network, ...]:
@@ -130,7 +127,7 @@ class TrustedProxies:
             trusted = address is not None and any(
                 address in network for network in self.networks
             )
-            if len(self._trusted) >= _CACHE_SIZE:
+            if len(self._trusted) >= CACHE_SIZE:
                 self._trusted.clear()
             self._trusted[host] = trusted
         return trusted
@@ -162,41 +159,3 @@ class TrustedProxies:
             if not self.trusts(client):
                 return client
         return client
-
-
-class PeerNames:
-    """
-    The access log's name for each connection's peer: its host, one string
-    per host shared by all its connections (a server with many connections
-    from few proxies keeps few strings).
-    """
-
-    def __init__(self) -> None:
-        self._names: dict[str, str] = {}
-
-    def of(self, transport: Any) -> str:
-        """
-        The peer of C{transport} as the access log names it: read when a
-        request begins, so that a PROXY header is already applied.
-        """
-        host = getattr(transport.getPeer(), "host", None) or NO_HOST
-        names = self._names
-        name = names.get(host)
-        if name is None:
-            if len(names) >= _CACHE_SIZE:
-                names.clear()
-            name = names[host] = _canonical(host)
-        return name
-
-
-def _canonical(host: str) -> str:
-    """
-    An IPv6 host in its shortest form (Twisted's PROXY v2 parser writes
-    every group out: C{2001:db8:0:0:0:0:0:7}); any other host as it is.
-    """
-    if ":" not in host:
-        return host
-    try:
-        return str(ipaddress.ip_address(host))
-    except ValueError:
-        return host

@@ -33,7 +33,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from hello_service.accesslog import AccessLog, NoAccessLog
-from hello_service.clients import NO_HOST, PeerNames, TrustedProxies
+from hello_service.clients import TrustedProxies
 from hello_service.counting import RequestCounts
 from hello_service.deadlines import (
     DEFAULT_TIMEOUTS,
@@ -43,6 +43,7 @@ from hello_service.deadlines import (
     Timeouts,
 )
 from hello_service.flow import FlowControl, ResponseWriter, directSocket
+from hello_service.peers import NO_HOST, PeerNames
 from hello_service.requests import (
     DEFAULT_LIMITS,
     UNPARSED,

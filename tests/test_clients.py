@@ -18,13 +18,13 @@ from twisted.protocols.haproxy._wrapper import HAProxyWrappingFactory
 from twisted.trial.unittest import SynchronousTestCase
 
 from hello_service.clients import (
-    PeerNames,
     TrustedProxies,
     forwardedForHops,
     forwardedHops,
     hopAddress,
     parseTrusted,
 )
+from hello_service.peers import PeerNames
 from hello_service.protocol import HelloFactory
 
 from .support.builders import get, makeFactory
