@@ -105,6 +105,18 @@ class DeadlineOwner(Protocol):
     def deadlinePassed(self, deadline: Deadline) -> None: ...
 
 
+class _Gone:
+    """
+    The owner of a cancelled timer: its connection is gone, and nothing is
+    told.
+    """
+
+    def deadlinePassed(self, deadline: Deadline) -> None:
+        pass
+
+
+_GONE = _Gone()
+
 #: Stale entries a queue keeps before it sweeps them out (and only once
 #: they are half of it): sweeping is a pass over the whole heap.
 _SWEEP_AFTER = 50
@@ -290,10 +302,13 @@ class DeadlineTimer:
 
     def cancel(self) -> None:
         """
-        The connection is gone: its entry, if any, is stale.
+        The connection is gone: its entry, if any, is stale, and the timer
+        lets go of the connection (a stale entry may keep the timer in the
+        queue a while; it must not keep the connection too).
         """
         self.kind = _NONE
         self._held = False
+        self._owner = _GONE
         if self._queued is not None:
             self._queued = None
             self._queue.discarded()

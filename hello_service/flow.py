@@ -90,6 +90,13 @@ class FlowControl:
             self._watching = False
             self.transport.unregisterProducer()  # type: ignore[attr-defined]
 
+    def close(self) -> None:
+        """
+        The connection is gone: forget it (it is this object's producer),
+        breaking the reference cycle between the two.
+        """
+        self._producer = None  # type: ignore[assignment]
+
     def clientStopped(self) -> None:
         """
         The client does not read what we write: read nothing more from it.

@@ -173,6 +173,15 @@ class HelloProtocol(Protocol):
                 if pending.deferred is not None:
                     pending.deferred.cancel()
         self.factory.connectionClosed(self)
+        # The helpers point back at the connection (and a parser at its
+        # reader): let go of those references, so that the connection is
+        # freed as its last reference goes, not left for the cyclic garbage
+        # collector (which otherwise spent a seventh of a one-request
+        # connection's time finding them).
+        self._flow.close()
+        reader = self._reader
+        if reader is not None:
+            reader.close()
 
     # Reading requests.
 

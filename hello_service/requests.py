@@ -246,6 +246,15 @@ class RequestReader:
             self._done = []
         return done
 
+    def close(self) -> None:
+        """
+        The connection is gone: drop the parser, which holds this reader's
+        callbacks (a reference cycle the cyclic garbage collector would
+        otherwise have to find).  Nothing can be fed after this.
+        """
+        self._parser = None  # type: ignore[assignment]
+        self.error = HTTPError(BAD_REQUEST, "connection closed")
+
     def _fail(self, error: HTTPError) -> None:
         done = self._done
         if done and not done[-1].keepAlive:
