@@ -84,28 +84,28 @@ class Network:
         run("ip", "addr", "add", "198.18.0.1/24", "dev", self.bridge)
         run("ip", "link", "set", self.bridge, "up")
         for i in (1, 2, 3):
-            namespace, link = f"hello{tag}h{i}", f"hv{tag}{i}"
-            run("ip", "netns", "add", namespace)
-            run("ip", "link", "add", link, "type", "veth", "peer", "name", "eth0",
-                "netns", namespace)  # fmt: skip
-            run("ip", "link", "set", link, "master", self.bridge, "up")
-            inside = ("ip", "netns", "exec", namespace, "ip")
-            run(*inside, "addr", "add", f"198.18.0.1{i}/24", "dev", "eth0")
-            run(*inside, "link", "set", "eth0", "up")
-            run(*inside, "link", "set", "lo", "up")
-            host = Host(f"h{i}", f"198.18.0.1{i}", namespace)
-            host.link = link
+            host = self._attach(tag, f"h{i}", f"198.18.0.1{i}")
             self.hosts.append(host)
         self.proxyAddress = "198.18.0.1"
-        namespace, link = f"hello{tag}c", f"hv{tag}c"
+        self.client = self._attach(tag, "c", "198.18.0.20")
+
+    def _attach(self, tag: str, name: str, address: str) -> Host:
+        """
+        A host of its own on the bridge: a namespace joined to it by a
+        veth pair, with C{address}.
+        """
+        namespace, link = f"hello{tag}{name}", f"hv{tag}{name.lstrip('h')}"
         run("ip", "netns", "add", namespace)
         run("ip", "link", "add", link, "type", "veth", "peer", "name", "eth0",
             "netns", namespace)  # fmt: skip
         run("ip", "link", "set", link, "master", self.bridge, "up")
         inside = ("ip", "netns", "exec", namespace, "ip")
-        run(*inside, "addr", "add", "198.18.0.20/24", "dev", "eth0")
+        run(*inside, "addr", "add", f"{address}/24", "dev", "eth0")
         run(*inside, "link", "set", "eth0", "up")
-        self.client = Host("client", "198.18.0.20", namespace)
+        run(*inside, "link", "set", "lo", "up")
+        host = Host(name, address, namespace)
+        host.link = link
+        return host
 
     def _remove(self, tag: str) -> None:
         for name in ("h1", "h2", "h3", "c"):
