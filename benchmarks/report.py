@@ -198,7 +198,10 @@ def chart(
         for y, value in enumerate(medians):
             ax.text(value, y, f" {value:,.0f}", va="center")
         ax.set_xlim(0, max(medians) * 1.25 if medians else 1)
-    figure.suptitle(f"hello and its peers, {meta['date']}, {meta['machine']}")
+    figure.suptitle(
+        f"hello and its peers, {meta['date']}, commit {meta.get('commit', '?')}, "
+        f"{meta['machine']}"
+    )
     figure.tight_layout()
     figure.savefig(path, dpi=110)
 
