@@ -60,6 +60,14 @@ class V2Tests(SynchronousTestCase):
         cgroups.write("a/b", cpu_max="max 100000")
         self.assertEqual(cgroups.quota(), 2.0)
 
+    def test_colonInPath(self) -> None:
+        """
+        A cgroup path may hold a colon: only the first two separate fields.
+        """
+        cgroups = FakeCgroups(self, "0::/pod:a/c\n")
+        cgroups.write("pod:a/c", cpu_max="300000 100000")
+        self.assertEqual(cgroups.quota(), 3.0)
+
     def test_noQuota(self) -> None:
         cgroups = FakeCgroups(self, "0::/a\n")
         cgroups.write("a", cpu_max="max 100000")

@@ -256,3 +256,21 @@ class QueueTests(SynchronousTestCase):
         two.start(Deadline.IDLE)
         self.clock.advance(15)
         self.assertEqual((first.passed, second.passed), ([(15.0, Deadline.IDLE)],) * 2)
+
+    def test_heldOnlyTheWriteDeadline(self) -> None:
+        """
+        While the client does not read, only the write deadline applies:
+        stopping (an answer being written) does not clear it, and other
+        deadlines are not set until the client reads again.
+        """
+        timer, owner = self.timer()
+        timer.hold()
+        timer.stop()
+        timer.start(Deadline.IDLE)
+        self.assertEqual(timer.kind, Deadline.WRITE)
+        timer.release()
+        timer.stop()
+        self.assertEqual(timer.kind, Deadline.NONE)
+        timer.start(Deadline.IDLE)
+        self.clock.advance(15)
+        self.assertEqual(owner.passed, [(15.0, Deadline.IDLE)])

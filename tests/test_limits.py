@@ -86,6 +86,24 @@ class ConnectionLimiterTests(SynchronousTestCase):
         self.assertFalse(port.paused)
         self.assertEqual(limiter.served, 0)
 
+    def test_waitersAdmittedUpToTheLimit(self) -> None:
+        """
+        As places free up, waiters are admitted until the limit is reached
+        again, never beyond it.
+        """
+        limiter = ConnectionLimiter(2)
+        first, second = FakeConnection(), FakeConnection()
+        waiters = [FakeConnection() for _ in range(3)]
+        for connection in [first, second, *waiters]:
+            limiter.acquire(connection)
+        limiter.release(first)
+        self.assertEqual([w.admitted for w in waiters], [True, False, False])
+        self.assertEqual((limiter.served, limiter.waiting), (2, 2))
+        limiter.release(second)
+        limiter.release(waiters[0])
+        self.assertEqual([w.admitted for w in waiters], [True, True, True])
+        self.assertEqual((limiter.served, limiter.waiting), (2, 0))
+
     def test_acceptBatchCutToFreePlaces(self) -> None:
         """
         A Twisted port accepts up to C{numberAccepts} connections per

@@ -60,6 +60,16 @@ class RateHistoryTests(SynchronousTestCase):
         self.assertEqual(rates.rate(main), 0.0)
         self.assertEqual(rates.history(main), [])
 
+    def test_twoSamples(self) -> None:
+        """
+        Two samples a second apart are enough for a rate and a history.
+        """
+        rates = RateHistory()
+        rates.sample(0.0, [serving("main", 1, 0)])
+        rates.sample(1.0, [serving("main", 1, 40)])
+        self.assertEqual(rates.rate(serving("main", 1, 0)), 40.0)
+        self.assertEqual(rates.history(serving("main", 1, 0)), [40.0])
+
     def test_replacementStartsAfresh(self) -> None:
         """
         A process is known by name and PID: its replacement (a new PID)
@@ -111,6 +121,9 @@ class DocumentTests(SynchronousTestCase):
             [main, one, two], {"crashed": 1, "hung": 0},
         )  # fmt: skip
         document = statusDocument(service, rates, 10.0)
+        self.assertEqual(
+            statusDocument(service, rates, 10.12345)["uptimeSeconds"], 10.123
+        )
         self.assertEqual(
             document["totals"],
             {
