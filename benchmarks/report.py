@@ -136,7 +136,8 @@ def report(meta: dict[str, object], results: dict[str, dict[str, object]]) -> st
     bursts = {
         s: results[s]["sleep_burst_s"]["median"]  # type: ignore[index]
         for s in servers
-        if isinstance(results[s].get("sleep_burst_s"), dict) and s != "hello"
+        if isinstance(results[s].get("sleep_burst_s"), dict)
+        and not s.startswith("hello")
     }
     if bursts and isinstance(results.get("hello", {}).get("sleep_burst_s"), dict):
         mine = results["hello"]["sleep_burst_s"]["median"]  # type: ignore[index]
