@@ -176,8 +176,8 @@ class HelloProtocol(Protocol):
         # The helpers point back at the connection (and a parser at its
         # reader): let go of those references, so that the connection is
         # freed as its last reference goes, not left for the cyclic garbage
-        # collector (which otherwise spent a seventh of a one-request
-        # connection's time finding them).
+        # collector (which spent 0.82 s of a 6 s one-request-per-connection
+        # run finding them, 0.07 s once they were gone).
         self._flow.close()
         reader = self._reader
         if reader is not None:

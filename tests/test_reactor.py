@@ -9,6 +9,7 @@ for.
 from __future__ import annotations
 
 import socket
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from twisted.internet.epollreactor import EPollReactor
@@ -61,6 +62,17 @@ class Selectable:
         self.lost.append(reason)
         if self.failOnLoss:
             raise RuntimeError("connectionLost failed")
+
+
+def loggedErrors(events: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
+    """
+    The system and message of each error logged among C{events}.
+    """
+    return [
+        (e["log_system"], e["failure"].getErrorMessage())
+        for e in events
+        if "failure" in e
+    ]
 
 
 class BothReactors:
@@ -134,10 +146,8 @@ class BothReactors:
         self.reactor.addReader(healthy)
         with capturedLogs() as events:
             self.reactor.doIteration(0)
-        errors = [e for e in events if "failure" in e]
         self.assertEqual(
-            [(e["log_system"], e["failure"].getErrorMessage()) for e in errors],
-            [("HelloProtocol,3,203.0.113.7", "boom")],
+            loggedErrors(events), [("HelloProtocol,3,203.0.113.7", "boom")]
         )
         self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)  # type: ignore[attr-defined]
         self.assertIsInstance(failing.lost[0].value, ValueError)  # type: ignore[attr-defined]
@@ -158,10 +168,8 @@ class BothReactors:
         with capturedLogs() as events:
             self.reactor.doIteration(0)
             self.reactor.doIteration(0)
-        errors = [e for e in events if "failure" in e]
         self.assertEqual(
-            [(e["log_system"], e["failure"].getErrorMessage()) for e in errors],
-            [("Broken,9,10.0.0.1", "connectionLost failed")],
+            loggedErrors(events), [("Broken,9,10.0.0.1", "connectionLost failed")]
         )
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)  # type: ignore[attr-defined]
         self.assertEqual(healthy.reads, [b"b"])  # type: ignore[attr-defined]
