@@ -30,6 +30,7 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
+from hello_service.accesslog import AccessLog, LineWriter
 from hello_service.answers import Answerer
 from hello_service.pages import Pages
 from hello_service.protocol import HelloFactory
@@ -52,8 +53,15 @@ def connection() -> tuple[object, HelloFactory]:
     clock = Clock()
     clock.seconds = time.time  # type: ignore[method-assign]
     pages = Pages(Path("."), b"<h1>Hello!</h1>\n" * 11, b"<h1>Oops!</h1>\n")
+    # The access log as C{twistd -n hello} writes it by default: whole
+    # lines, stamped as twistd's own, to standard output (here /dev/null).
+    accessLog = AccessLog(
+        clock, LineWriter(descriptor=os.open(os.devnull, os.O_WRONLY), prefixed=True)
+    )
     factory = HelloFactory(
-        Answerer(ConcurrentResponder(pages, 5.0, clock), clock), clock
+        Answerer(ConcurrentResponder(pages, 5.0, clock), clock),
+        clock,
+        accessLog=accessLog,
     )
     factory.directSocket = lambda transport: _Socket()  # type: ignore[method-assign]
     client = IPv4Address("TCP", "127.0.0.1", 40000)

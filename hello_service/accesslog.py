@@ -76,22 +76,64 @@ def formatEntry(
     timestamp: str, client: str, request: Request, status: bytes, size: int
 ) -> str:
     """
-    One Combined Log Format line.  This runs once per request served, so
-    the text of each part comes from a small cache when it can.
+    One Combined Log Format line.
     """
-    known = _texts.get
+    return combinedLines(timestamp, "", [(client, request, status, size, 0.0, 0.0)])[0]
+
+
+_TailKey = tuple[bytes, bytes, bytes, bytes, int, bytes, bytes]
+
+#: Lines' tails (from the request line on), by what they are made of: a
+#: service with a few pages answers the same few requests again and again,
+#: from any number of clients.
+_tails: dict[_TailKey, str] = {}
+
+
+def _tail(key: _TailKey, request: Request, status: bytes, size: int) -> str:
+    """
+    What a Combined Log Format line says after its time, remembered under
+    C{key} (while short: the cache stays small).
+    """
     if request.version == b"-":
         requestLine = "-"
     else:
-        raw = request.method + b" " + request.target + b" HTTP/" + request.version
-        requestLine = known(raw) or _text(raw)
-    referer = request.referer
-    agent = request.userAgent
-    return (
-        f'{client} - - [{timestamp}] "{requestLine}" '
-        f"{known(status) or _text(status)} {size or '-'} "
-        f'"{known(referer) or _text(referer)}" "{known(agent) or _text(agent)}"'
+        requestLine = _text(
+            request.method + b" " + request.target + b" HTTP/" + request.version
+        )
+    tail = (
+        f'"{requestLine}" {_text(status)} {size or "-"} '
+        f'"{_text(request.referer)}" "{_text(request.userAgent)}"'
     )
+    if len(tail) <= 512:
+        if len(_tails) >= 4096:
+            _tails.clear()
+        _tails[key] = tail
+    return tail
+
+
+def combinedLines(timestamp: str, suffix: str, entries: list[Entry]) -> list[str]:
+    """
+    Combined Log Format lines, each ending with C{suffix}.  This runs once
+    per request served: a line's tail comes from a small cache when the
+    same request was answered the same way before, which costs a tuple
+    and a look-up instead of formatting five fields.
+    """
+    known = _tails.get
+    lines: list[str] = []
+    append = lines.append
+    for client, request, status, size, _, _ in entries:
+        key = (
+            request.method,
+            request.target,
+            request.version,
+            status,
+            size,
+            request.referer,
+            request.userAgent,
+        )
+        tail = known(key) or _tail(key, request, status, size)
+        append(f"{client} - - [{timestamp}] {tail}{suffix}")
+    return lines
 
 
 class CombinedFormat:
@@ -113,10 +155,7 @@ class CombinedFormat:
         if second != self._second:
             self._second = second
             self._timestamp = clfTimestamp(second)
-        timestamp, suffix = self._timestamp, self._suffix
-        return [
-            formatEntry(timestamp, c, r, s, n) + suffix for c, r, s, n, _, _ in entries
-        ]
+        return combinedLines(self._timestamp, self._suffix, entries)
 
 
 class JsonFormat:
@@ -226,25 +265,26 @@ class LineWriter:
         )
 
     def write(self, second: int, lines: list[str]) -> None:
-        if self._descriptor is None:
+        if self._descriptor is None or not lines:
             return
+        head, separator = "", "\n"
         if self.prefixed:
             stamped, prefix = self._stamps
             if stamped != second:
                 prefix = formatTime(second) + " [hello_service.access#info] "
                 self._stamps = (second, prefix)
-            lines = [prefix + line for line in lines]
-        chunk: list[bytes] = []
-        size = 0
-        for line in lines:
-            data = line.encode("utf-8", "replace") + b"\n"
-            if chunk and size + len(data) > PIPE_BUF:
-                self._send(b"".join(chunk))
-                chunk, size = [], 0
-            chunk.append(data)
-            size += len(data)
-        if chunk:
-            self._send(b"".join(chunk))
+            head, separator = prefix, "\n" + prefix
+        # One string and one encoding for the batch, cut into writes at line
+        # ends: per line, Python's work is then only the line's own.
+        data = (head + separator.join(lines) + "\n").encode("utf-8", "replace")
+        start, end = 0, len(data)
+        while end - start > PIPE_BUF:
+            stop = data.rfind(b"\n", start, start + PIPE_BUF) + 1
+            if stop == 0:  # a line longer than PIPE_BUF: written whole, alone
+                stop = data.index(b"\n", start) + 1
+            self._send(data[start:stop])
+            start = stop
+        self._send(data[start:] if start else data)
 
     def _send(self, data: bytes) -> None:
         assert self._descriptor is not None

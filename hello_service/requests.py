@@ -96,6 +96,11 @@ class HTTPError(Exception):
         return f"HTTPError({self.status!r}, {self.reason!r})"
 
 
+#: What a reader says after its connection closed: shared, since building
+#: an exception per closed connection costs more than the reader's close.
+_CLOSED = HTTPError(BAD_REQUEST, "connection closed")
+
+
 class Request:
     """
     One complete request, as much of it as the service needs.
@@ -253,7 +258,7 @@ class RequestReader:
         otherwise have to find).  Nothing can be fed after this.
         """
         self._parser = None  # type: ignore[assignment]
-        self.error = HTTPError(BAD_REQUEST, "connection closed")
+        self.error = _CLOSED
 
     def _fail(self, error: HTTPError) -> None:
         done = self._done

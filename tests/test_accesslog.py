@@ -33,6 +33,7 @@ class FormatTests(SynchronousTestCase):
         # Escaped values are remembered; start from none, so that escaping
         # is done here, not found from an earlier test.
         accesslog._texts.clear()
+        accesslog._tails.clear()
 
     def test_timestamp(self) -> None:
         """
@@ -66,6 +67,68 @@ class FormatTests(SynchronousTestCase):
             '''c - - [T] "GET / HTTP/1.1" 200 1 "a\\x22b\\x5cc" "x\\x0d\\x0ay\\x00\\xff"''',
         )
         self.assertNotIn("\n", line)
+
+    def test_rememberedTailsKeepEveryField(self) -> None:
+        """
+        A line's tail is remembered, but only for a request like it in every
+        field the tail shows: one that differs in any of them gets its own.
+        """
+        base = (b"GET", b"/", b"1.1", True, b"-", b"agent/1")
+        variants = {
+            "method": ((b"HEAD", *base[1:]), b"200", 5),
+            "target": ((b"GET", b"/x", *base[2:]), b"200", 5),
+            "version": ((*base[:2], b"1.0", *base[3:]), b"200", 5),
+            "status": (base, b"404", 5),
+            "size": (base, b"200", 6),
+            "referer": ((*base[:4], b"http://r/", b"agent/1"), b"200", 5),
+            "agent": ((*base[:5], b"agent/2"), b"200", 5),
+        }
+        first = formatEntry("T", "c", Request(*base), b"200", 5)  # type: ignore[arg-type]
+        self.assertEqual(first, 'c - - [T] "GET / HTTP/1.1" 200 5 "-" "agent/1"')
+        lines = {
+            field: formatEntry("T", "c", Request(*fields), status, size)  # type: ignore[arg-type]
+            for field, (fields, status, size) in variants.items()
+        }
+        accesslog._tails.clear()
+        accesslog._texts.clear()
+        fresh = {
+            field: formatEntry("T", "c", Request(*fields), status, size)  # type: ignore[arg-type]
+            for field, (fields, status, size) in variants.items()
+        }
+        self.assertEqual(lines, fresh)
+        self.assertEqual(len(set(lines.values()) | {first}), 8)
+
+    def test_rememberedTailsAreBounded(self) -> None:
+        """
+        At most 4,096 tails are remembered, and none longer than 512
+        characters: a crawler's endless distinct targets cannot grow it.
+        """
+        for n in range(5000):
+            formatEntry("T", "c", Request(b"GET", b"/%d" % n, b"1.1", True), b"404", 9)
+            self.assertLessEqual(len(accesslog._tails), 4096)
+        accesslog._tails.clear()
+        long = Request(b"GET", b"/" + b"x" * 600, b"1.1", True)
+        line = formatEntry("T", "c", long, b"404", 9)
+        self.assertIn("x" * 600, line)
+        self.assertEqual(accesslog._tails, {})
+
+    def test_workerSuffixFollowsRememberedTail(self) -> None:
+        """
+        In C{--workers} mode each line ends with its worker, remembered tail
+        or not.
+        """
+        request = Request(b"GET", b"/", b"1.1", True)
+        format = CombinedFormat(worker=(2, 4242))
+        entry = ("c", request, b"200", 5, 0.0, 0.0)
+        lines = format.lines(784111777, [entry, entry])
+        self.assertEqual(
+            lines,
+            [
+                'c - - [06/Nov/1994:08:49:37 +0000] "GET / HTTP/1.1" 200 5 "-" "-"'
+                " worker=2 pid=4242"
+            ]
+            * 2,
+        )
 
 
 class BatchingTests(SynchronousTestCase):
@@ -358,6 +421,28 @@ class LineWriterEdgeTests(SynchronousTestCase):
         self.patch(os, "write", lambda fd, data: writes.append(data) or len(data))
         LineWriter(descriptor=99).write(0, ["x" * 1023] * 8)
         self.assertEqual([len(w) for w in writes], [4096, 4096])
+
+    def test_lineLongerThanPipeBufGoesWholeAndAlone(self) -> None:
+        """
+        A line longer than PIPE_BUF (a long request target) is written in
+        one write of its own, never cut: the lines before and after it go
+        in their own writes.
+        """
+        writes: list[bytes] = []
+        self.patch(os, "write", lambda fd, data: writes.append(data) or len(data))
+        LineWriter(descriptor=99).write(0, ["a" * 99, "b" * 5000, "c" * 99])
+        self.assertEqual(
+            writes, [b"a" * 99 + b"\n", b"b" * 5000 + b"\n", b"c" * 99 + b"\n"]
+        )
+
+    def test_emptyBatchWritesNothing(self) -> None:
+        """
+        No lines, no write (not even an empty line).
+        """
+        writes: list[bytes] = []
+        self.patch(os, "write", lambda fd, data: writes.append(data) or len(data))
+        LineWriter(descriptor=99, prefixed=True).write(0, [])
+        self.assertEqual(writes, [])
 
     def test_interruptedWriteGoesOn(self) -> None:
         """
