@@ -142,7 +142,7 @@ ONE_CORE = [
     Server("nginx (1 worker, static)", nginxCommand, hasSleep=False),
 ]
 
-#: Every core: hello with one and two workers, and two of each peer.
+#: Every core: hello with one and two workers, and each peer with two and one.
 TWO_WORKERS = [
     Server("hello (1 process)", hello()),
     Server("hello --workers 2", hello("--workers", "2"), readyLine=r"with 2 workers"),
@@ -161,6 +161,16 @@ TWO_WORKERS = [
     Server(
         "nginx (2 workers, static)",
         lambda port, sleep, folder: nginxCommand(port, sleep, folder, workers=2),
+    ),
+    # The peers with one worker, under the same load: what a second worker
+    # does to their requests per CPU-second, beside what it does to hello's.
+    Server(
+        "granian --workers 1 (RSGI)",
+        lambda port, sleep, folder: granian(port, "--workers", "1"),
+    ),
+    Server(
+        "nginx (1 worker, static)",
+        lambda port, sleep, folder: nginxCommand(port, sleep, folder, workers=1),
     ),
 ]
 
