@@ -112,6 +112,37 @@ class FormatTests(SynchronousTestCase):
         self.assertIn("x" * 600, line)
         self.assertEqual(accesslog._tails, {})
 
+    def test_tailFormattedOncePerDistinctRequest(self) -> None:
+        """
+        The same request answered the same way again has its tail from the
+        cache, not formatted a second time; a different one is formatted.
+        """
+        made: list[bytes] = []
+        tail = accesslog._tail
+
+        def counting(*arguments: object) -> str:
+            made.append(arguments[1].target)  # type: ignore[attr-defined]
+            return tail(*arguments)  # type: ignore[arg-type]
+
+        self.patch(accesslog, "_tail", counting)
+        for target in (b"/", b"/", b"/other", b"/"):
+            formatEntry("T", "c", Request(b"GET", target, b"1.1", True), b"200", 5)
+        self.assertEqual(made, [b"/", b"/other"])
+
+    def test_tailCacheLimitIsExact(self) -> None:
+        """
+        A tail of 512 characters is remembered, one of 513 is not.
+        """
+        shortest = formatEntry("T", "c", Request(b"GET", b"/", b"1.1", True), b"200", 5)
+        fixed = len(shortest) - len('c - - [T] ') - 1  # all but the target's "/"
+        accesslog._tails.clear()
+        for length, kept in ((512, 1), (513, 0)):
+            target = b"/" + b"x" * (length - fixed - 1)
+            line = formatEntry("T", "c", Request(b"GET", target, b"1.1", True), b"200", 5)
+            self.assertEqual(len(line) - len("c - - [T] "), length)
+            self.assertEqual(len(accesslog._tails), kept)
+            accesslog._tails.clear()
+
     def test_workerSuffixFollowsRememberedTail(self) -> None:
         """
         In C{--workers} mode each line ends with its worker, remembered tail
