@@ -134,11 +134,13 @@ class FormatTests(SynchronousTestCase):
         A tail of 512 characters is remembered, one of 513 is not.
         """
         shortest = formatEntry("T", "c", Request(b"GET", b"/", b"1.1", True), b"200", 5)
-        fixed = len(shortest) - len('c - - [T] ') - 1  # all but the target's "/"
+        fixed = len(shortest) - len("c - - [T] ") - 1  # all but the target's "/"
         accesslog._tails.clear()
         for length, kept in ((512, 1), (513, 0)):
             target = b"/" + b"x" * (length - fixed - 1)
-            line = formatEntry("T", "c", Request(b"GET", target, b"1.1", True), b"200", 5)
+            line = formatEntry(
+                "T", "c", Request(b"GET", target, b"1.1", True), b"200", 5
+            )
             self.assertEqual(len(line) - len("c - - [T] "), length)
             self.assertEqual(len(accesslog._tails), kept)
             accesslog._tails.clear()
