@@ -552,7 +552,10 @@ class LineWriterEdgeTests(SynchronousTestCase):
 
 class EscapingEdgeTests(SynchronousTestCase):
     def setUp(self) -> None:
+        # Escape here, not find the text or the line's tail remembered from
+        # an earlier test (or, under mutmut, from the clean run).
         accesslog._texts.clear()
+        accesslog._tails.clear()
 
     def test_backslashAloneIsEscaped(self) -> None:
         """
