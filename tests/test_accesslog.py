@@ -305,6 +305,25 @@ class LineWriterTests(SynchronousTestCase):
             f"{stamp} [hello_service.access#info] two\n",
         )
 
+    def test_flushStampsTheSecondItWrites(self) -> None:
+        """
+        Through the access log, a batch's twistd stamp and its lines' time
+        are the second of the flush, from the log's clock.
+        """
+        read, write = os.pipe()
+        self.addCleanup(os.close, read)
+        self.addCleanup(os.close, write)
+        clock = Clock()
+        clock.advance(784111777.5)
+        log = AccessLog(clock, LineWriter(descriptor=write, prefixed=True))
+        log.record("c", Request(b"GET", b"/", b"1.1", True), b"200", 5, 0.0, 0.0)
+        log.flush()
+        self.assertEqual(
+            os.read(read, 1000).decode(),
+            f"{formatTime(784111777)} [hello_service.access#info] "
+            'c - - [06/Nov/1994:08:49:37 +0000] "GET / HTTP/1.1" 200 5 "-" "-"\n',
+        )
+
     def test_writesHoldWholeLinesWithinPipeBuf(self) -> None:
         """
         A batch is written in pieces of at most PIPE_BUF bytes, each of
