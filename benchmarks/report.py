@@ -74,6 +74,21 @@ def ratio(
     return a / b if b else None  # type: ignore[no-any-return,operator]
 
 
+def verdict(value: float | None, needed: float | None) -> tuple[str, str, str]:
+    """
+    A target's row: the ratio measured, the ratio needed, and whether it
+    was met (C{needed} of C{None}: shown for information, nothing to meet).
+    """
+    shown = "n/a" if value is None else f"{value:.2f}x"
+    if needed is None:
+        return shown, "(for information)", ""
+    return (
+        shown,
+        f"{needed:.2f}x",
+        "n/a" if value is None else ("yes" if value >= needed else "no"),
+    )
+
+
 #: (label, measurement, peer, ratio needed, lower is better).  The ratios
 #: this project set itself against each peer, in its issue tracker; a
 #: needed ratio of C{None} is shown for information.
@@ -124,15 +139,8 @@ def report(meta: dict[str, object], results: dict[str, dict[str, object]]) -> st
         "|---|---|---|---|",
     ]
     for label, key, peer, needed, inverse in TARGETS:
-        value = ratio(results, key, peer, inverse)
-        shown = "n/a" if value is None else f"{value:.2f}x"
-        if needed is None:
-            lines.append(f"| {label} | {shown} | (for information) | |")
-        elif value is None:
-            lines.append(f"| {label} | n/a | {needed:.2f}x | n/a |")
-        else:
-            met = "yes" if value >= needed else "no"
-            lines.append(f"| {label} | {shown} | {needed:.2f}x | {met} |")
+        shown, wanted, met = verdict(ratio(results, key, peer, inverse), needed)
+        lines.append(f"| {label} | {shown} | {wanted} |{' ' + met if met else ''} |")
     bursts = {
         s: results[s]["sleep_burst_s"]["median"]  # type: ignore[index]
         for s in servers
@@ -270,15 +278,10 @@ def workersReport(
         "     - met",
     ]
     for label, a, b, scenario, key, needed in targets:
-        value = ratio(a, b, scenario, key)
-        if needed is None:
-            wanted, met = "(for information)", ""
-        else:
-            wanted = f"{needed:.2f}x"
-            met = "n/a" if value is None else ("yes" if value >= needed else "no")
+        shown, wanted, met = verdict(ratio(a, b, scenario, key), needed)
         lines += [
             f"   * - {label}",
-            f"     - {'n/a' if value is None else f'{value:.2f}x'}",
+            f"     - {shown}",
             f"     - {wanted}",
             f"     -{' ' + met if met else ''}",
         ]

@@ -142,6 +142,26 @@ ONE_CORE = [
     Server("nginx (1 worker, static)", nginxCommand, hasSleep=False),
 ]
 
+
+def multiProcessPeers(workers: int) -> list[Server]:
+    """
+    granian and nginx with C{workers} worker processes.
+    """
+    plural = "" if workers == 1 else "s"
+    return [
+        Server(
+            f"granian --workers {workers} (RSGI)",
+            lambda port, sleep, folder: granian(port, "--workers", str(workers)),
+        ),
+        Server(
+            f"nginx ({workers} worker{plural}, static)",
+            lambda port, sleep, folder: nginxCommand(
+                port, sleep, folder, workers=workers
+            ),
+        ),
+    ]
+
+
 #: Every core: hello with one and two workers, and each peer with two and one.
 TWO_WORKERS = [
     Server("hello (1 process)", hello()),
@@ -154,24 +174,10 @@ TWO_WORKERS = [
         "uvicorn --workers 2 --no-access-log",
         lambda port, sleep, folder: uvicorn(port, "--workers", "2", "--no-access-log"),
     ),
-    Server(
-        "granian --workers 2 (RSGI)",
-        lambda port, sleep, folder: granian(port, "--workers", "2"),
-    ),
-    Server(
-        "nginx (2 workers, static)",
-        lambda port, sleep, folder: nginxCommand(port, sleep, folder, workers=2),
-    ),
+    *multiProcessPeers(2),
     # The peers with one worker, under the same load: what a second worker
     # does to their requests per CPU-second, beside what it does to hello's.
-    Server(
-        "granian --workers 1 (RSGI)",
-        lambda port, sleep, folder: granian(port, "--workers", "1"),
-    ),
-    Server(
-        "nginx (1 worker, static)",
-        lambda port, sleep, folder: nginxCommand(port, sleep, folder, workers=1),
-    ),
+    *multiProcessPeers(1),
 ]
 
 

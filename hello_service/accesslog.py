@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from typing import TypeVar
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger, formatTime
@@ -56,6 +57,20 @@ def _quoted(value: bytes) -> str:
 
 _texts: dict[bytes, str] = {}
 
+#: The most values a cache of this module holds: when full it starts afresh.
+_REMEMBERED = 4096
+
+_K = TypeVar("_K")
+
+
+def _remember(cache: dict[_K, str], key: _K, value: str) -> None:
+    """
+    Keep C{value} in C{cache}, which never grows past L{_REMEMBERED}.
+    """
+    if len(cache) >= _REMEMBERED:
+        cache.clear()
+    cache[key] = value
+
 
 def _text(value: bytes) -> str:
     """
@@ -66,9 +81,7 @@ def _text(value: bytes) -> str:
     if text is None:
         text = _quoted(value)
         if len(value) <= 256:  # a bounded cache of short values only
-            if len(_texts) >= 4096:
-                _texts.clear()
-            _texts[value] = text
+            _remember(_texts, value, text)
     return text
 
 
@@ -105,9 +118,7 @@ def _tail(key: _TailKey, request: Request, status: bytes, size: int) -> str:
         f'"{_text(request.referer)}" "{_text(request.userAgent)}"'
     )
     if len(tail) <= 512:
-        if len(_tails) >= 4096:
-            _tails.clear()
-        _tails[key] = tail
+        _remember(_tails, key, tail)
     return tail
 
 
