@@ -8,7 +8,7 @@ The admin endpoint (C{--admin DESCRIPTION}), apart from the public ports:
     connection is refused;
   - C{GET /live}: 200 while the process runs;
   - C{GET /status}: the operator's live view, one HTML page that polls
-  - C{GET /status.json}, the figures of L{hello_service.status}, which are
+  - C{GET /status.json}, the figures of L{hello_service.statuspage}, which are
     for scripts too.
 
 The figures are counted as plain numbers on the request path
@@ -56,7 +56,7 @@ from hello_service.counting import (
     Snapshot,
 )
 from hello_service.listening import StartupError, listenAll
-from hello_service.status import RateHistory, ServiceStatus, statusDocument
+from hello_service.statuspage import RateHistory, ServiceStatus, statusDocument
 
 #: The gauges a snapshot may carry, with their help text.
 GAUGES = {
@@ -272,7 +272,7 @@ class _StatusPage(Resource):
 
     isLeaf = True
     #: The page, read once.
-    page = resources.files("hello_service").joinpath("status.html").read_bytes()
+    page = resources.files("hello_service").joinpath("statuspage.html").read_bytes()
 
     def __init__(self) -> None:
         super().__init__()  # type: ignore[no-untyped-call]

@@ -23,7 +23,7 @@ from hello_service.responses import (
     buildResponse,
     plainTextResponse,
 )
-from hello_service.statuses import (
+from hello_service.statuslines import (
     NOT_MODIFIED,
     PARTIAL_CONTENT,
     PRECONDITION_FAILED,

@@ -19,7 +19,7 @@ from bisect import bisect_left
 from collections.abc import Iterable
 from typing import Any
 
-from hello_service import statuses
+from hello_service import statuslines
 
 #: The route labels the metrics know: those of the route table
 #: (L{hello_service.routes}), and C{other} for everything else.
@@ -29,7 +29,7 @@ ROUTE_LABELS = ("/", "/sleep", "other")
 #: a kind is its index here, so that the request path counts an answer with
 #: one list increment.  The table is fixed: nothing grows at request time.
 ANSWER_KINDS: tuple[tuple[str, bytes], ...] = tuple(
-    (label, status[:3]) for label in ROUTE_LABELS for status in statuses.ALL
+    (label, status[:3]) for label in ROUTE_LABELS for status in statuslines.ALL
 )
 _KIND_INDEXES = {kind: index for index, kind in enumerate(ANSWER_KINDS)}
 

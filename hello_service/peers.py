@@ -1,9 +1,9 @@
-# -*- test-case-name: tests.test_clients -*-
+# -*- test-case-name: tests.test_proxytrust -*-
 """
 The other end of a connection, as the access log names it: its host, read
 from the transport once a request begins (so that a PROXY header has
 already named the client).  Which peer's forwarding headers to believe is
-L{hello_service.clients}' business.
+L{hello_service.proxytrust}' business.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 from twisted.internet.tcp import Server as TCP_SERVER
 
-from hello_service.clients import CACHE_SIZE
+from hello_service.proxytrust import CACHE_SIZE
 
 #: A peer with no host (a UNIX socket's), as the access log writes it.
 NO_HOST = "-"

@@ -33,7 +33,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from hello_service.accesslog import AccessLog, NoAccessLog
-from hello_service.clients import TrustedProxies
+from hello_service.proxytrust import TrustedProxies
 from hello_service.counting import RequestCounts
 from hello_service.deadlines import (
     DEFAULT_TIMEOUTS,
@@ -53,7 +53,7 @@ from hello_service.requests import (
     RequestReader,
 )
 from hello_service.responses import CONTINUE, Response
-from hello_service.statuses import INTERNAL_ERROR, REQUEST_TIMEOUT
+from hello_service.statuslines import INTERNAL_ERROR, REQUEST_TIMEOUT
 
 if TYPE_CHECKING:
     from hello_service.answers import Answerer

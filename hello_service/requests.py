@@ -24,8 +24,8 @@ from httptools import (
     HttpRequestParser,
 )
 
-from hello_service.clients import FORWARDING_HEADERS
-from hello_service.statuses import (
+from hello_service.proxytrust import FORWARDING_HEADERS
+from hello_service.statuslines import (
     BAD_REQUEST,
     CONTENT_TOO_LARGE,
     HEADERS_TOO_LARGE,
@@ -139,7 +139,7 @@ class Request:
         self.conditions = conditions
         #: Its forwarding headers (C{Forwarded}, C{X-Forwarded-For}, by
         #: lower-case name), or C{None}: only a trusted proxy's are believed
-        #: (L{hello_service.clients.TrustedProxies}).
+        #: (L{hello_service.proxytrust.TrustedProxies}).
         self.forwarding = forwarding
 
     def __repr__(self) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hello_service import statuses
+from hello_service import statuslines
 from hello_service.pages import HELLO_PAGE, NOT_FOUND_PAGE
 from hello_service.requests import HTTPError, Request, requestPath
 from hello_service.responses import (
@@ -60,12 +60,12 @@ class Route:
     fresh: bool = False
 
 
-HELLO = Route(statuses.OK, HELLO_PAGE, label="/", validated=True)
-SLOW_HELLO = Route(statuses.OK, HELLO_PAGE, True, NO_STORE, "/sleep")
-UNKNOWN_PATH = Route(statuses.NOT_FOUND, NOT_FOUND_PAGE, fresh=True)
-UNSERVED_METHOD = Route(statuses.METHOD_NOT_ALLOWED, None, extraHeaders=ALLOW)
+HELLO = Route(statuslines.OK, HELLO_PAGE, label="/", validated=True)
+SLOW_HELLO = Route(statuslines.OK, HELLO_PAGE, True, NO_STORE, "/sleep")
+UNKNOWN_PATH = Route(statuslines.NOT_FOUND, NOT_FOUND_PAGE, fresh=True)
+UNSERVED_METHOD = Route(statuslines.METHOD_NOT_ALLOWED, None, extraHeaders=ALLOW)
 #: C{OPTIONS} on a route, or C{OPTIONS *}: the methods, no body.
-OPTIONS = Route(statuses.NO_CONTENT, None, extraHeaders=ALLOW)
+OPTIONS = Route(statuslines.NO_CONTENT, None, extraHeaders=ALLOW)
 
 _BY_PATH = {b"/": HELLO, b"/sleep": SLOW_HELLO}
 _SERVED = frozenset(SERVED_METHODS)
@@ -98,9 +98,9 @@ def render(
     route without one), the Date value, the service's C{Cache-Control} for
     pages, and the page's validators (for a C{validated} route).
     """
-    if route.status == statuses.NO_CONTENT:
+    if route.status == statuslines.NO_CONTENT:
         return bodilessResponse(
-            statuses.NO_CONTENT, date, route.extraHeaders, route.label
+            statuslines.NO_CONTENT, date, route.extraHeaders, route.label
         )
     if route.pageName is None:
         return plainTextResponse(route.status, date, route.extraHeaders)
@@ -123,5 +123,5 @@ def refusal(error: HTTPError, date: bytes) -> Response:
     The answer to input refused by the HTTP rules: its status as plain
     text, and the methods served if the method was the reason.
     """
-    extra = ALLOW if error.status == statuses.METHOD_NOT_ALLOWED else b""
+    extra = ALLOW if error.status == statuslines.METHOD_NOT_ALLOWED else b""
     return plainTextResponse(error.status, date, extra)

@@ -37,7 +37,7 @@ from hello_service import __version__
 from hello_service.accesslog import FORMATS, AccessLog, LineWriter, NoAccessLog
 from hello_service.admin import AdminEndpoint
 from hello_service.answers import Answerer
-from hello_service.clients import TrustedProxies, parseTrusted
+from hello_service.proxytrust import TrustedProxies, parseTrusted
 from hello_service.config import Config
 from hello_service.counting import Snapshot
 from hello_service.limits import (
@@ -51,7 +51,7 @@ from hello_service.pages import PageError, loadPages
 from hello_service.protocol import HelloFactory
 from hello_service.responders import ConcurrentResponder, ParallelResponder, Responder
 from hello_service.signals import OperatorSignals
-from hello_service.status import ProcessStatus, ServiceStatus
+from hello_service.statuspage import ProcessStatus, ServiceStatus
 from hello_service.vitals import ReactorLag, processFigures
 
 

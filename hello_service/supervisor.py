@@ -41,7 +41,7 @@ from hello_service.config import Config
 from hello_service.counting import Snapshot, addSnapshots
 from hello_service.listening import Listener, bindListeners
 from hello_service.signals import OperatorSignals
-from hello_service.status import ProcessStatus, ServiceStatus
+from hello_service.statuspage import ProcessStatus, ServiceStatus
 from hello_service.vitals import ReactorLag, processFigures
 
 #: A worker that dies this many times within L{CRASH_WINDOW} seconds is a
@@ -105,7 +105,7 @@ class WorkerProcess(ProcessProtocol):
     readiness and its end.
     """
 
-    log = Logger(namespace="hello_service.workers")
+    log = Logger(namespace="hello_service.supervisor")
 
     def __init__(self, supervisor: Supervisor, slot: int) -> None:
         self.supervisor = supervisor
@@ -233,7 +233,7 @@ class Supervisor(Service):
     @ivar phase: where it is in its life (L{Phase}).
     """
 
-    log = Logger(namespace="hello_service.workers")
+    log = Logger(namespace="hello_service.supervisor")
 
     @staticmethod
     def exitWithFailure() -> None:
@@ -274,7 +274,7 @@ class Supervisor(Service):
         self._retired: Snapshot = addSnapshots([])
         self._reactor = reactor
         self._failures: deque[float] = deque()
-        self._watching = LoopingCall(self._watch)
+        self._watching = LoopingCall(self._killHungWorkers)
         self._watching.clock = reactor
         #: SIGHUP is a rolling restart; SIGUSR1 is passed on to every worker,
         #: which reopens its access log.
@@ -494,7 +494,7 @@ class Supervisor(Service):
 
     # Hung workers.
 
-    def _watch(self) -> None:
+    def _killHungWorkers(self) -> None:
         """
         Kill every worker that has not reported for the worker timeout (or
         has not started within L{START_TIMEOUT}): its reactor is stuck.  Its

@@ -16,7 +16,7 @@ from twisted.internet.endpoints import serverFromString
 from twisted.python import usage
 
 from hello_service.accesslog import FORMATS, LineWriter
-from hello_service.clients import parseTrusted
+from hello_service.proxytrust import parseTrusted
 from hello_service.config import Config, Listen
 from hello_service.cpus import UsableCPUs, workerCount
 from hello_service.deadlines import Timeouts

@@ -69,22 +69,22 @@ def main() -> None:
         [mutmut, "results", "--all", "true"],
         cwd=CHECKOUT, env=environment, capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
-    statuses = dict(re.findall(r"^\s*(\S+): (\w[\w ]*)$", listing, re.MULTILINE))
+    statuslines = dict(re.findall(r"^\s*(\S+): (\w[\w ]*)$", listing, re.MULTILINE))
     known = equivalents()
     # A mutant that made the tests time out was caught too; any other
     # status (survived, no tests, suspicious) was not.
     survivors = [
-        name for name, status in statuses.items() if status not in ("killed", "timeout")
+        name for name, status in statuslines.items() if status not in ("killed", "timeout")
     ]
     equivalent = [name for name in survivors if name in known]
-    counted = len(statuses) - len(equivalent)
-    killed = len(statuses) - len(survivors)
+    counted = len(statuslines) - len(equivalent)
+    killed = len(statuslines) - len(survivors)
     for name in survivors:
-        status = statuses[name]
+        status = statuslines[name]
         print(f"{status}: {name}  [{known.get(name, 'NOT JUDGED EQUIVALENT')}]")
     print()
-    for module in sorted({moduleOf(name) for name in statuses}):
-        mine = [name for name in statuses if moduleOf(name) == module]
+    for module in sorted({moduleOf(name) for name in statuslines}):
+        mine = [name for name in statuslines if moduleOf(name) == module]
         lost = [name for name in mine if name in survivors]
         same = [name for name in lost if name in known]
         score = 100 * (len(mine) - len(lost)) / max(1, len(mine) - len(same))
@@ -93,7 +93,7 @@ def main() -> None:
             f"{len(same):4} equivalent  {score:5.1f}%"
         )
     print(
-        f"{len(statuses)} mutants: {killed} killed, {len(survivors)} survived "
+        f"{len(statuslines)} mutants: {killed} killed, {len(survivors)} survived "
         f"({len(equivalent)} equivalent); score {killed}/{counted} = "
         f"{100 * killed / counted:.1f}% of non-equivalent mutants killed"
     )

@@ -10,7 +10,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from hello_service import statuses
+from hello_service import statuslines
 from hello_service.answers import Answerer
 from hello_service.requests import HTTPError, Request
 from hello_service.responders import ConcurrentResponder
@@ -73,6 +73,6 @@ class AnswererTests(SynchronousTestCase):
         Refused input is answered with its status, dated now.
         """
         self.clock.advance(86400)
-        response = self.answerer.refuse(HTTPError(statuses.BAD_REQUEST, "bad"))
+        response = self.answerer.refuse(HTTPError(statuslines.BAD_REQUEST, "bad"))
         self.assertEqual(response.status, b"400")
         self.assertEqual(response.date, b"Fri, 02 Jan 1970 00:00:00 GMT")

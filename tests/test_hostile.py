@@ -27,7 +27,7 @@ def head(line: bytes = b"GET / HTTP/1.1", headers: bytes = b"Host: x\r\n") -> by
 NEXT = b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n"
 BIG = 70 * 1024
 
-#: (name, bytes sent, statuses answered in order, whether the server closes)
+#: (name, bytes sent, statuslines answered in order, whether the server closes)
 CASES: list[tuple[str, bytes, list[bytes], bool]] = [
     # Request smuggling: framing the parser must refuse.
     ("CL with TE", post(b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n", b"0\r\n\r\n"), [b"400"], CLOSED),
@@ -101,7 +101,7 @@ CASES: list[tuple[str, bytes, list[bytes], bool]] = [
 ]  # fmt: skip
 
 
-def statuses(data: bytes) -> list[bytes]:
+def statuslines(data: bytes) -> list[bytes]:
     return re.findall(rb"HTTP/1\.1 (\d{3}) ", data)
 
 
@@ -112,7 +112,7 @@ class HostileInMemoryTests(SynchronousTestCase):
 
     def test_table(self) -> None:
         """
-        Every case gets exactly its statuses, and closes or stays open as
+        Every case gets exactly its statuslines, and closes or stays open as
         the table says.
         """
         self.assertGreaterEqual(len(CASES), 40)
@@ -120,7 +120,7 @@ class HostileInMemoryTests(SynchronousTestCase):
             protocol, transport = connect(makeFactory())
             protocol.dataReceived(data)
             answer = transport.value()
-            self.assertEqual(statuses(answer), expected, name)
+            self.assertEqual(statuslines(answer), expected, name)
             self.assertEqual(transport.disconnecting, closes, name)
             if expected[-1][:1] in b"45" and closes:
                 self.assertIn(b"\r\nConnection: close\r\n", answer, name)
@@ -137,6 +137,6 @@ class HostileInMemoryTests(SynchronousTestCase):
             protocol, transport = connect(makeFactory())
             for i in range(len(data)):
                 protocol.dataReceived(data[i : i + 1])
-            final = [s for s in statuses(transport.value()) if s[:1] != b"1"]
+            final = [s for s in statuslines(transport.value()) if s[:1] != b"1"]
             self.assertEqual(final, expected, name)
             self.assertEqual(transport.disconnecting, closes, name)

@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).parent.parent / "hello_service"
 #: plain data alone: who the client is, how many CPUs, what the status page
 #: shows).
 FREE_OF_TWISTED = (
-    "statuses",
+    "statuslines",
     "requests",
     "responses",
     "dates",
@@ -28,9 +28,9 @@ FREE_OF_TWISTED = (
     "counting",
     "routes",
     "pages",
-    "clients",
+    "proxytrust",
     "cpus",
-    "status",
+    "statuspage",
 )
 
 

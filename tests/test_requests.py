@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from hello_service import statuses
+from hello_service import statuslines
 from hello_service.requests import (
     DEFAULT_LIMITS,
     HTTPError,
@@ -69,32 +69,32 @@ class RequestReaderTests(SynchronousTestCase):
         for data, status in [
             (
                 b"GET /" + b"a" * 100 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
-                statuses.URI_TOO_LONG,
+                statuslines.URI_TOO_LONG,
             ),
             (
                 b"GET / HTTP/1.1\r\nHost: x\r\nA: " + b"a" * 300 + b"\r\n\r\n",
-                statuses.HEADERS_TOO_LARGE,
+                statuslines.HEADERS_TOO_LARGE,
             ),
             (
                 b"GET / HTTP/1.1\r\nHost: x\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n",
-                statuses.HEADERS_TOO_LARGE,
+                statuslines.HEADERS_TOO_LARGE,
             ),
             (
                 b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n",
-                statuses.CONTENT_TOO_LARGE,
+                statuslines.CONTENT_TOO_LARGE,
             ),
             (
                 b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nb\r\nhello world\r\n",
-                statuses.CONTENT_TOO_LARGE,
+                statuslines.CONTENT_TOO_LARGE,
             ),
-            (b"GET / HTTP/1.1\r\n\r\n", statuses.BAD_REQUEST),
-            (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", statuses.BAD_REQUEST),
+            (b"GET / HTTP/1.1\r\n\r\n", statuslines.BAD_REQUEST),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", statuslines.BAD_REQUEST),
             (
                 b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
-                statuses.BAD_REQUEST,
+                statuslines.BAD_REQUEST,
             ),
-            (b"GET / HTTP/3.0\r\nHost: a\r\n\r\n", statuses.VERSION_NOT_SUPPORTED),
-            (b"G(T / HTTP/1.1\r\nHost: a\r\n\r\n", statuses.BAD_REQUEST),
+            (b"GET / HTTP/3.0\r\nHost: a\r\n\r\n", statuslines.VERSION_NOT_SUPPORTED),
+            (b"G(T / HTTP/1.1\r\nHost: a\r\n\r\n", statuslines.BAD_REQUEST),
         ]:
             requests, error = read(data, small)
             self.assertEqual(requests, [], data)
@@ -113,7 +113,7 @@ class RequestReaderTests(SynchronousTestCase):
             if reader.error is not None:
                 break
         assert reader.error is not None
-        self.assertEqual(reader.error.status, statuses.HEADERS_TOO_LARGE)
+        self.assertEqual(reader.error.status, statuslines.HEADERS_TOO_LARGE)
 
     def test_nothingAfterError(self) -> None:
         """
@@ -188,4 +188,4 @@ class ReaderEdgeTests(SynchronousTestCase):
         reader = Broken()
         self.assertEqual(reader.feed(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"), [])
         assert reader.error is not None
-        self.assertEqual(reader.error.status, statuses.INTERNAL_ERROR)
+        self.assertEqual(reader.error.status, statuslines.INTERNAL_ERROR)

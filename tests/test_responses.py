@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from hello_service import counting, statuses
+from hello_service import counting, statuslines
 from hello_service.requests import Request
 from hello_service.responses import (
     bodilessResponse,
@@ -28,7 +28,7 @@ class ResponseBytesTests(SynchronousTestCase):
         A page: status line, Content-Type, Content-Length, Date, its own
         headers, then the body.
         """
-        response = buildResponse(statuses.OK, b"hi", DATE, extraHeaders=b"X: y\r\n")
+        response = buildResponse(statuslines.OK, b"hi", DATE, extraHeaders=b"X: y\r\n")
         self.assertEqual(
             response.toBytes(GET11, True),
             b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n"
@@ -40,7 +40,7 @@ class ResponseBytesTests(SynchronousTestCase):
         A page with validators carries their headers after its own.
         """
         validators = Validators(b"hi", 0, b"max-age=60")
-        response = buildResponse(statuses.OK, b"hi", DATE, validators=validators)
+        response = buildResponse(statuslines.OK, b"hi", DATE, validators=validators)
         self.assertTrue(response.head.endswith(validators.headers))
         self.assertIs(response.validators, validators)
 
@@ -48,7 +48,7 @@ class ResponseBytesTests(SynchronousTestCase):
         """
         A status without a page answers with its status line as text.
         """
-        response = plainTextResponse(statuses.BAD_REQUEST, DATE)
+        response = plainTextResponse(statuslines.BAD_REQUEST, DATE)
         self.assertEqual(
             response.toBytes(GET11, False),
             b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
@@ -60,7 +60,7 @@ class ResponseBytesTests(SynchronousTestCase):
         """
         A 204 or 304 has no body, so no Content-Type or Content-Length.
         """
-        response = bodilessResponse(statuses.NO_CONTENT, DATE, b"Allow: GET\r\n", "/")
+        response = bodilessResponse(statuslines.NO_CONTENT, DATE, b"Allow: GET\r\n", "/")
         self.assertEqual(
             response.toBytes(GET11, True),
             b"HTTP/1.1 204 No Content\r\nDate: " + DATE + b"\r\nAllow: GET\r\n\r\n",
@@ -72,7 +72,7 @@ class ResponseBytesTests(SynchronousTestCase):
         HTTP/1.1 keep-alive adds nothing; HTTP/1.0 is told keep-alive; a
         closing answer says close; HEAD gets no body.
         """
-        response = buildResponse(statuses.OK, b"hi", DATE)
+        response = buildResponse(statuslines.OK, b"hi", DATE)
         self.assertTrue(response.toBytes(GET11, True).endswith(DATE + b"\r\n\r\nhi"))
         self.assertTrue(
             response.toBytes(GET10, True).endswith(b"Connection: keep-alive\r\n\r\nhi")
@@ -86,6 +86,6 @@ class ResponseBytesTests(SynchronousTestCase):
         """
         A response is counted under its route label and status code.
         """
-        response = buildResponse(statuses.NOT_FOUND, b"", DATE, label="other")
+        response = buildResponse(statuslines.NOT_FOUND, b"", DATE, label="other")
         self.assertEqual(response.kind, counting.answerKind("other", b"404"))
         self.assertEqual((response.status, response.label), (b"404", "other"))

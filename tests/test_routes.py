@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from hello_service import requests, statuses
+from hello_service import requests, statuslines
 from hello_service.routes import (
     ALLOW,
     HELLO,
@@ -96,8 +96,8 @@ class RenderTests(SynchronousTestCase):
         A refusal is its status as plain text; only a 405 adds Allow, so
         the answer to C{BREW} and to C{DELETE} name the same methods.
         """
-        refused = refusal(requests.HTTPError(statuses.BAD_REQUEST, "bad"), DATE)
+        refused = refusal(requests.HTTPError(statuslines.BAD_REQUEST, "bad"), DATE)
         self.assertEqual(refused.body, b"400 Bad Request\n")
         self.assertNotIn(b"Allow", refused.head)
-        brew = refusal(requests.HTTPError(statuses.METHOD_NOT_ALLOWED, "no"), DATE)
+        brew = refusal(requests.HTTPError(statuslines.METHOD_NOT_ALLOWED, "no"), DATE)
         self.assertEqual(brew.head, render(UNSERVED_METHOD, b"", DATE).head)

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from twisted.internet.task import Clock
 from twisted.logger import capturedLogs
 
-from hello_service import statuses
+from hello_service import statuslines
 from hello_service.deadlines import Timeouts
 from hello_service.pages import loadPages
 from hello_service.requests import HTTPError, Request, RequestReader
@@ -324,7 +324,7 @@ def expectedAnswers(chunks: list[bytes], how: Conditions = PLAIN) -> list[Expect
             return answers
     error = reader.error
     if error is None and how.timeOut and reader.midRequest:
-        error = HTTPError(statuses.REQUEST_TIMEOUT, "request too slow")
+        error = HTTPError(statuslines.REQUEST_TIMEOUT, "request too slow")
     if error is not None:
         answers.append(
             Expected(error.status[:3], error.status + b"\n", False, b"close")

@@ -144,7 +144,7 @@ def fetch(address: str, port: int, path: str) -> tuple[int, str]:
 
 def fetchFrom(client: Host, address: str, port: int, count: int) -> list[int]:
     """
-    The statuses of C{count} requests for C{/} that C{client} sends to
+    The statuslines of C{count} requests for C{/} that C{client} sends to
     C{address}, each on a connection of its own, from the client's host.
     """
     script = (

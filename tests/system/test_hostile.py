@@ -9,7 +9,7 @@ from __future__ import annotations
 from twisted.trial.unittest import TestCase
 
 from ..support.tcp import closing, exchange, portOf, startService
-from ..test_hostile import CASES, statuses
+from ..test_hostile import CASES, statuslines
 
 
 class HostileTCPTests(TestCase):
@@ -20,7 +20,7 @@ class HostileTCPTests(TestCase):
 
     async def test_table(self) -> None:
         """
-        Every case gets its statuses; connections left open answer a final
+        Every case gets its statuslines; connections left open answer a final
         request, and the server answers everyone afterwards.
         """
         port = portOf(startService(self))
@@ -28,7 +28,7 @@ class HostileTCPTests(TestCase):
             tail = b"" if closes else closing(b"/")
             answer, _ = await exchange(port, data + tail)
             self.assertEqual(
-                statuses(answer), expected + ([] if closes else [b"200"]), name
+                statuslines(answer), expected + ([] if closes else [b"200"]), name
             )
             after, _ = await exchange(port, closing(b"/"))
-            self.assertEqual(statuses(after), [b"200"], name)
+            self.assertEqual(statuslines(after), [b"200"], name)

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_clients,tests.system.test_proxies -*-
+# -*- test-case-name: tests.test_proxytrust,tests.system.test_proxies -*-
 """
 Behind a proxy, on real sockets: the PROXY protocol on C{haproxy:}
 endpoints and trusted forwarding headers name the client in the access

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_status,tests.system.test_statuspage -*-
+# -*- test-case-name: tests.test_statuspage,tests.system.test_statuspage -*-
 """
 The status page in a real browser: headless Chromium opens C{/status} on a
 live C{twistd -n hello --workers 2} under bounded load, lets the page poll,

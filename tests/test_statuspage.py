@@ -1,5 +1,5 @@
 """
-Tests for L{hello_service.status} and the status resources of the admin
+Tests for L{hello_service.statuspage} and the status resources of the admin
 site, in memory: the exact C{/status.json} of a service with known counts,
 in one process and with workers in every state.  The page in a real
 browser is in C{tests.system.test_statuspage}.
@@ -15,7 +15,7 @@ from twisted.web.test.requesthelper import DummyRequest
 
 from hello_service import __version__, counting
 from hello_service.admin import StatusRecorder
-from hello_service.status import (
+from hello_service.statuspage import (
     ProcessStatus,
     RateHistory,
     ServiceStatus,

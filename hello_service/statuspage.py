@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_status -*-
+# -*- test-case-name: tests.test_statuspage -*-
 """
 The operator's live view: the figures of C{GET /status.json} on the admin
 endpoint, which the C{/status} page polls and draws.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_clients -*-
+# -*- test-case-name: tests.test_proxytrust -*-
 """
 Who the client is: the address the access log names for each request.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_clients -*-
+# -*- test-case-name: tests.test_proxytrust -*-
 """
 Who the access log names as the client: the peer, the source of a PROXY
 header, or (from a trusted proxy only) the right-most untrusted hop of the
@@ -17,7 +17,7 @@ from twisted.logger import capturedLogs, formatEvent
 from twisted.protocols.haproxy._wrapper import HAProxyWrappingFactory
 from twisted.trial.unittest import SynchronousTestCase
 
-from hello_service.clients import (
+from hello_service.proxytrust import (
     TrustedProxies,
     forwardedForHops,
     forwardedHops,
