@@ -33,7 +33,6 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from hello_service.accesslog import AccessLog, NoAccessLog
-from hello_service.proxytrust import TrustedProxies
 from hello_service.counting import RequestCounts
 from hello_service.deadlines import (
     DEFAULT_TIMEOUTS,
@@ -44,6 +43,7 @@ from hello_service.deadlines import (
 )
 from hello_service.flow import FlowControl, ResponseWriter, directSocket
 from hello_service.peers import NO_HOST, PeerNames
+from hello_service.proxytrust import TrustedProxies
 from hello_service.requests import (
     DEFAULT_LIMITS,
     UNPARSED,

@@ -37,7 +37,6 @@ from hello_service import __version__
 from hello_service.accesslog import FORMATS, AccessLog, LineWriter, NoAccessLog
 from hello_service.admin import AdminEndpoint
 from hello_service.answers import Answerer
-from hello_service.proxytrust import TrustedProxies, parseTrusted
 from hello_service.config import Config
 from hello_service.counting import Snapshot
 from hello_service.limits import (
@@ -49,6 +48,7 @@ from hello_service.limits import (
 from hello_service.listening import describeAddress, listenAll
 from hello_service.pages import PageError, loadPages
 from hello_service.protocol import HelloFactory
+from hello_service.proxytrust import TrustedProxies, parseTrusted
 from hello_service.responders import ConcurrentResponder, ParallelResponder, Responder
 from hello_service.signals import OperatorSignals
 from hello_service.statuspage import ProcessStatus, ServiceStatus

@@ -16,12 +16,12 @@ from twisted.internet.endpoints import serverFromString
 from twisted.python import usage
 
 from hello_service.accesslog import FORMATS, LineWriter
-from hello_service.proxytrust import parseTrusted
 from hello_service.config import Config, Listen
 from hello_service.cpus import UsableCPUs, workerCount
 from hello_service.deadlines import Timeouts
 from hello_service.listening import WORKER_ENDPOINTS, endpointKind
 from hello_service.pages import PageError, loadPages
+from hello_service.proxytrust import parseTrusted
 from hello_service.reactor import reactorName
 from hello_service.requests import DEFAULT_LIMITS, RequestLimits
 from hello_service.routes import DEFAULT_CACHE_CONTROL

@@ -74,7 +74,9 @@ def main() -> None:
     # A mutant that made the tests time out was caught too; any other
     # status (survived, no tests, suspicious) was not.
     survivors = [
-        name for name, status in statuslines.items() if status not in ("killed", "timeout")
+        name
+        for name, status in statuslines.items()
+        if status not in ("killed", "timeout")
     ]
     equivalent = [name for name in survivors if name in known]
     counted = len(statuslines) - len(equivalent)

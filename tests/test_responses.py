@@ -60,7 +60,9 @@ class ResponseBytesTests(SynchronousTestCase):
         """
         A 204 or 304 has no body, so no Content-Type or Content-Length.
         """
-        response = bodilessResponse(statuslines.NO_CONTENT, DATE, b"Allow: GET\r\n", "/")
+        response = bodilessResponse(
+            statuslines.NO_CONTENT, DATE, b"Allow: GET\r\n", "/"
+        )
         self.assertEqual(
             response.toBytes(GET11, True),
             b"HTTP/1.1 204 No Content\r\nDate: " + DATE + b"\r\nAllow: GET\r\n\r\n",
