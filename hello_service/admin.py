@@ -36,14 +36,10 @@ from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector, CollectorRegistry
-from twisted.internet.defer import DeferredList, maybeDeferred
 from twisted.internet.interfaces import (
-    IListeningPort,
     IReactorTime,
-    IStreamServerEndpoint,
 )
-from twisted.internet.task import LoopingCall, deferLater
-from twisted.logger import Logger
+from twisted.internet.task import LoopingCall
 from twisted.web import http
 from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
@@ -55,7 +51,6 @@ from hello_service.counting import (
     ROUTE_LABELS,
     Snapshot,
 )
-from hello_service.listening import StartupError, listenAll
 from hello_service.statuspage import RateHistory, ServiceStatus, statusDocument
 
 #: The gauges a snapshot may carry, with their help text.
@@ -347,90 +342,3 @@ def adminSite(
         root.putChild(b"status", _StatusPage())
         root.putChild(b"status.json", _JSON(status.document))
     return AdminSite(root)  # type: ignore[no-untyped-call]
-
-
-class AdminEndpoint:
-    """
-    What both kinds of service (one process, and the supervisor of
-    C{--workers}) do for operators, written once: the C{--admin} site, the
-    readiness it reports, and the C{--drain-delay} grace once not ready.
-
-    @ivar ready: whether the service serves and means to go on: C{/ready}.
-    """
-
-    log = Logger(namespace="hello_service.admin")
-
-    def __init__(
-        self,
-        address: tuple[str, IStreamServerEndpoint] | None,
-        clock: IReactorTime,
-        drainDelay: float = 0.0,
-    ) -> None:
-        """
-        @param address: where to serve the admin site (a C{--admin}
-            description with its endpoint), or C{None} for nowhere.
-        @param drainDelay: how long, once not ready, to keep serving while
-            C{/ready} answers 503, before the drain starts.
-        """
-        self.ready = False
-        self._address = address
-        self._clock = clock
-        self._drainDelay = drainDelay
-        self._ports: list[IListeningPort] = []
-        #: The status page's sampler, once the site listens.
-        self.status: StatusRecorder | None = None
-
-    def listen(
-        self,
-        snapshot: Callable[[], Snapshot],
-        undo: Callable[[], None],
-        restarts: Callable[[], dict[str, int]] = dict,
-        status: Callable[[], ServiceStatus] | None = None,
-    ) -> None:
-        """
-        Serve the admin site with the service's figures and status, if
-        there is an address; if it cannot listen, C{undo} what the service
-        already opened, then fail with the one-line L{StartupError}.
-        """
-        if self._address is None:
-            return
-        if status is not None:
-            self.status = StatusRecorder(status, self._clock)
-        site = adminSite(snapshot, lambda: self.ready, restarts, self.status)
-        try:
-            self._ports = listenAll([self._address], site)
-        except StartupError:
-            undo()
-            raise
-        if self.status is not None:
-            self.status.start()
-
-    @property
-    def ports(self) -> list[IListeningPort]:
-        """
-        The admin site's listening ports (none without C{--admin}).
-        """
-        return list(self._ports)
-
-    async def stopBeingReady(self) -> None:
-        """
-        Answer 503 on C{/ready} from now on, then keep serving for the drain
-        delay, so that load balancers stop sending before any connection is
-        refused.
-        """
-        self.ready = False
-        if self._drainDelay > 0:
-            self.log.info(
-                "not ready: /ready answers 503; serving {delay} s more, then draining",
-                delay=self._drainDelay,
-            )
-            await deferLater(self._clock, self._drainDelay, lambda: None)
-
-    async def close(self) -> None:
-        """
-        Stop serving the admin site.
-        """
-        ports, self._ports = self._ports, []
-        if self.status is not None:
-            self.status.stop()
-        await DeferredList([maybeDeferred(port.stopListening) for port in ports])

@@ -5,22 +5,19 @@ once (L{hello_service.tap.Options}) with its I/O done: the pages loaded and
 the endpoint descriptions parsed.  The services and the workers receive it;
 nothing reads the options after that.
 
-A worker of C{--workers} is another process: the supervisor hands it the
-plain settings as JSON (L{Config.workerSettings}), and the worker makes its
-own L{Config} from them (L{Config.forWorker}), loading the pages itself and
-serving the sockets it inherited.
+A worker of C{--workers} is another process: which of these fields it is
+sent, and how, is the contract of L{hello_service.handoff}, derived from the
+fields themselves.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from typing import Any
 
 from twisted.internet.interfaces import IStreamServerEndpoint
 
 from hello_service.deadlines import Timeouts
-from hello_service.pages import Pages, loadPages
+from hello_service.pages import Pages
 from hello_service.requests import RequestLimits
 
 #: An endpoint with the description it was made from (the start-up line and
@@ -94,66 +91,3 @@ class Config:
     drainDelay: float = 0.0
     worker: tuple[int, int] | None = None
     reactor: str = ""
-
-    def workerSettings(self, accessLogDescriptor: int | None = None) -> str:
-        """
-        What a worker process needs of this configuration, as JSON: every
-        setting but the endpoints (the worker inherits their sockets) and
-        those of the supervisor alone (the workers, the admin site and the
-        drain delay), and the descriptor its access lines go to, if any.
-        """
-        settings: dict[str, Any] = {
-            "pages": str(self.pages.directory),
-            "sleep": self.sleep,
-            "parallel": self.parallel,
-            "threads": self.threads,
-            "maxConnections": self.maxConnections,
-            "shutdownTimeout": self.shutdownTimeout,
-            "timeouts": [
-                self.timeouts.header,
-                self.timeouts.idle,
-                self.timeouts.write,
-                self.timeouts.linger,
-            ],
-            "maxBody": self.requestLimits.maxBody,
-            "cacheControl": self.cacheControl.decode("ascii"),
-            "accessLog": self.accessLog,
-            "accessLogFormat": self.accessLogFormat,
-            "forwardedAllowIps": self.forwardedAllowIps,
-            "accessLogOff": self.accessLogOff,
-            "twistdLog": self.twistdLog,
-            "accessLogDescriptor": accessLogDescriptor,
-        }
-        return json.dumps(settings)
-
-    @classmethod
-    def forWorker(
-        cls, settings: str, endpoints: tuple[Listen, ...], worker: tuple[int, int]
-    ) -> Config:
-        """
-        A worker's configuration, from the supervisor's L{workerSettings}
-        and the endpoints of the sockets it inherited.
-
-        @raise hello_service.pages.PageError: if the pages cannot be read.
-        """
-        given = json.loads(settings)
-        header, idle, write, linger = given["timeouts"]
-        return cls(
-            endpoints=endpoints,
-            pages=loadPages(given["pages"]),
-            sleep=given["sleep"],
-            parallel=given["parallel"],
-            threads=given["threads"],
-            maxConnections=given["maxConnections"],
-            shutdownTimeout=given["shutdownTimeout"],
-            timeouts=Timeouts(header=header, idle=idle, write=write, linger=linger),
-            requestLimits=RequestLimits(maxBody=given["maxBody"]),
-            cacheControl=given["cacheControl"].encode("ascii"),
-            accessLog=given["accessLog"],
-            accessLogFormat=given["accessLogFormat"],
-            forwardedAllowIps=given["forwardedAllowIps"],
-            accessLogOff=given["accessLogOff"],
-            twistdLog=given["twistdLog"],
-            accessLogDescriptor=given["accessLogDescriptor"],
-            worker=worker,
-        )

@@ -7,13 +7,14 @@ sockets that the workers of C{--workers} serve (L{bindListeners}): a TCP
 kernel spreads new connections evenly across the workers; UNIX and systemd
 sockets are shared by all workers.  The main process only binds: each
 worker adds the layers the description asks for (TLS, the PROXY protocol)
-to the socket it inherits (L{hello_service.worker.adoptedEndpoint}).
+to the socket it inherits (L{hello_service.adopted.adoptedEndpoint}).
 """
 
 from __future__ import annotations
 
 import socket
 from collections.abc import Sequence
+from importlib.util import find_spec
 from typing import Any
 
 from twisted.internet.endpoints import (
@@ -58,6 +59,24 @@ def unwrapped(description: str) -> tuple[int, str]:
         description = description[len(PROXY_PREFIX) :]
         wrappers += 1
     return wrappers, description
+
+
+#: What a plain install lacks for C{ssl:} listeners, and how to get it.
+TLS_EXTRA = "pip install 'hello-service[tls]'"
+
+
+def requireTLS(option: str, description: str) -> None:
+    """
+    Refuse, in one line, a description that serves TLS when pyOpenSSL is
+    not installed (it comes with the C{tls} extra, not with a plain
+    install): before anything listens, in every mode, rather than in each
+    worker as it starts.
+    """
+    if unwrapped(description)[1][:4].lower() == "ssl:" and find_spec("OpenSSL") is None:
+        raise StartupError(
+            f"hello: {option} {description}: TLS needs pyOpenSSL, which this "
+            f"install lacks: {TLS_EXTRA}"
+        )
 
 
 def endpointKind(description: str) -> str:

@@ -35,7 +35,7 @@ from twisted.python.threadpool import ThreadPool
 
 from hello_service import __version__
 from hello_service.accesslog import FORMATS, AccessLog, LineWriter, NoAccessLog
-from hello_service.admin import AdminEndpoint
+from hello_service.adminendpoint import AdminEndpoint
 from hello_service.answers import Answerer
 from hello_service.config import Config
 from hello_service.counting import Snapshot

@@ -5,16 +5,20 @@ and N worker processes serve them, the way gunicorn's arbiter does it.
 
 The supervisor binds every C{--listen} endpoint (a systemd socket too),
 never accepts on them, and starts each worker (L{hello_service.worker})
-with the sockets as inherited descriptors and the same options.  It relays
-the workers' log events into its own log, replaces a worker that dies (with
-a backoff, giving up on a crash loop), turns SIGTERM and SIGINT into a drain
-of every worker, and SIGHUP into a rolling restart: each worker is replaced
-by a fresh one that is serving before the old one stops accepting and
-drains.  The sockets stay open in the main process throughout, so no
-connection is refused or reset by a restart.
+with the sockets as inherited descriptors and the settings it needs.  It
+relays the workers' log events into its own log, replaces a worker that
+dies after serving (with a backoff, giving up on a crash loop), ends the
+start at once when a worker dies before it serves (the next would die the
+same way), asks a hung worker for its stacks before killing it, turns
+SIGTERM and SIGINT into a drain of every worker, and SIGHUP into a rolling
+restart: each worker is replaced by a fresh one that is serving before the
+old one stops accepting and drains.  The sockets stay open in the main
+process throughout, so no connection is refused or reset by a restart.
 
-How the sockets are bound for the workers is L{hello_service.listening}'s
-job (L{bindListeners}).
+What the supervisor and a worker agree on (the command line, the settings,
+the events, the exit status of a boot error) is L{hello_service.handoff}'s;
+how the sockets are bound for the workers is L{hello_service.listening}'s
+(L{bindListeners}).
 """
 
 from __future__ import annotations
@@ -36,9 +40,19 @@ from twisted.logger import Logger, eventFromJSON, globalLogPublisher
 from twisted.python.failure import Failure
 
 from hello_service import __version__
-from hello_service.admin import AdminEndpoint
+from hello_service.adminendpoint import AdminEndpoint
 from hello_service.config import Config
 from hello_service.counting import Snapshot, addSnapshots
+from hello_service.handoff import (
+    BOOT_ERROR,
+    FIGURES,
+    READY,
+    REPORT_INTERVAL,
+    STACKS_SIGNAL,
+    InheritedSocket,
+    WorkerArguments,
+    encodeSettings,
+)
 from hello_service.listening import Listener, bindListeners
 from hello_service.signals import OperatorSignals
 from hello_service.statuspage import ProcessStatus, ServiceStatus
@@ -52,17 +66,17 @@ CRASH_WINDOW = 60.0
 #: How long a new worker may take to start serving.
 START_TIMEOUT = 30.0
 
-#: The exit status of a worker that cannot start (its pages, its access
-#: log): not a crash to retry, since the next would fail the same way.  As
-#: gunicorn's workers' boot error, it stops the whole service at once.
-BOOT_ERROR = 3
+#: How long a hung worker, asked for its stacks, has to write them before
+#: it is killed.  (It writes them from a signal handler, at once.)
+STACKS_GRACE = 1.0
+
+#: The lines kept of what a worker writes on its standard error while they
+#: are held (before it serves, and while it is being killed for hanging).
+HELD_LINES = 400
 
 #: Why a worker was replaced, as C{/metrics} counts it.
 CAUSES = ("crashed", "hung")
 
-
-#: How often a worker sends its figures to the main process, in seconds.
-REPORT_INTERVAL = 1.0
 #: A worker silent this long has missed two reports: the status page says
 #: it is not reporting (C{--worker-timeout} later has it replaced).
 NOT_REPORTING = 2.5 * REPORT_INTERVAL
@@ -128,9 +142,10 @@ class WorkerProcess(ProcessProtocol):
         self.started = False
         #: Killed for not reporting.
         self.hung = False
-        #: The last line it wrote to its standard error: why it could not
-        #: start, when it could not.
-        self.lastError = ""
+        #: What it wrote on its standard error and was not yet logged:
+        #: everything before it serves (the last line says why it could not
+        #: start, when it could not), and its stacks once it hung.
+        self.heldErrors: deque[str] = deque(maxlen=HELD_LINES)
         #: What came after the last newline, by descriptor.
         self._buffers: dict[int, bytes] = {}
 
@@ -141,17 +156,30 @@ class WorkerProcess(ProcessProtocol):
         self.lastHeard = self.supervisor.clock.seconds()
         lines = (self._buffers.get(childFD, b"") + data).split(b"\n")
         self._buffers[childFD] = lines.pop()
-        for line in lines:
-            if childFD == 1:
+        if childFD == 1:
+            for line in lines:
                 self._relayEvent(line)
-            elif line.strip():
-                self.lastError = line.decode("utf-8", "replace").strip()
-                self.log.warn(
-                    "worker {slot} (pid {pid}): {line}",
-                    slot=self.slot,
-                    pid=self.pid,
-                    line=self.lastError,
-                )
+            return
+        text = [line.decode("utf-8", "replace").rstrip() for line in lines]
+        if not self.started or self.hung:
+            self.heldErrors.extend(t for t in text if t.strip())
+        elif any(t.strip() for t in text):
+            # One event for what came together: a traceback stays one block.
+            self.log.warn(
+                "worker {slot} (pid {pid}): {text}",
+                slot=self.slot,
+                pid=self.pid,
+                text="\n".join(text).strip("\n"),
+            )
+
+    @property
+    def lastError(self) -> str:
+        """
+        The last line it wrote on its standard error while held: why it
+        could not start, when it could not (a traceback's last line is the
+        exception).
+        """
+        return self.heldErrors[-1].strip() if self.heldErrors else ""
 
     def _relayEvent(self, line: bytes) -> None:
         """
@@ -169,12 +197,12 @@ class WorkerProcess(ProcessProtocol):
         except (ValueError, KeyError, AttributeError):
             self.log.warn("worker {slot}: {line}", slot=self.slot, line=text)
             return
-        if "hello_metrics" in event:
-            self.metrics = event["hello_metrics"]
+        if FIGURES in event:
+            self.metrics = event[FIGURES]
             return
         event["log_system"] = f"{system} worker={self.slot} pid={self.pid}"
         globalLogPublisher(event)
-        if event.get("hello_worker_ready") and not self.ready.called:
+        if event.get(READY) and not self.ready.called:
             self.started = True
             self.ready.callback(None)
 
@@ -216,9 +244,16 @@ class WorkerProcess(ProcessProtocol):
         self.signal("TERM")
 
     def processEnded(self, reason: Failure) -> None:
-        for childFD, rest in self._buffers.items():
+        for childFD, rest in list(self._buffers.items()):
             if rest:
                 self.childDataReceived(childFD, b"\n")
+        if self.hung and self.heldErrors:
+            self.log.warn(
+                "worker {slot} (pid {pid}) hung here:\n{stacks}",
+                slot=self.slot,
+                pid=self.pid,
+                stacks="\n".join(self.heldErrors),
+            )
         if not self.ready.called:
             self.ready.errback(reason)
         self.supervisor.workerEnded(self, reason)
@@ -265,7 +300,9 @@ class Supervisor(Service):
         self.restarts = dict.fromkeys(CAUSES, 0)
         self.phase = Phase.STARTING
         #: The admin site, readiness and drain delay.
-        self.admin = AdminEndpoint(config.admin, reactor, config.drainDelay)
+        self.admin = AdminEndpoint(
+            config.admin, reactor, config.drainDelay, serving=self._everySlotServes
+        )
         #: How late this process's reactor runs (each worker's comes with
         #: its figures).
         self.lag = ReactorLag(reactor)
@@ -366,6 +403,19 @@ class Supervisor(Service):
             figures=self.metricsSnapshot(),
         )
 
+    def _everySlotServes(self) -> bool:
+        """
+        Whether every worker slot has a worker that said it serves: what
+        C{/ready}, C{hello_ready} and the status page say, on top of the
+        service having started and not being stopped.
+        """
+        return all(
+            slot in self.current
+            and self.current[slot].started
+            and not self.current[slot].hung
+            for slot in range(1, self.count + 1)
+        )
+
     def startService(self) -> None:
         super().startService()  # type: ignore[no-untyped-call]
         self._started = self.clock.seconds()
@@ -379,9 +429,13 @@ class Supervisor(Service):
         ensureDeferred(self._announce())
 
     async def _announce(self) -> None:
-        await DeferredList(
-            [worker.ready for worker in self.current.values()], consumeErrors=True
-        )
+        results = await DeferredList(
+            [worker.ready for worker in self.current.values()],
+            fireOnOneErrback=True,
+            consumeErrors=True,
+        ).addErrback(lambda _: None)
+        if results is None:
+            return  # a worker could not start: the supervisor gave up
         if self.phase is Phase.STARTING:
             self.phase = Phase.SERVING
             self.admin.ready = True
@@ -400,24 +454,24 @@ class Supervisor(Service):
 
     def _spawn(self, slot: int) -> WorkerProcess:
         worker = WorkerProcess(self, slot)
-        arguments = [sys.executable, "-m", "hello_service.worker", "--slot", str(slot)]
-        if self.config.reactor:
-            arguments += ["--reactor", self.config.reactor]
         childFDs: dict[int, Any] = {0: "w", 1: "r", 2: "r"}
+        inherited = []
         for index, listener in enumerate(self.listeners):
             descriptor = 3 + index
             childFDs[descriptor] = listener.descriptorFor(slot)
-            arguments += [
-                "--inherit",
-                f"{descriptor}:{listener.family}:{listener.description}",
-            ]
+            inherited.append(
+                InheritedSocket(descriptor, listener.family, listener.description)
+            )
         accessLogDescriptor = None
         if self.config.twistdLog == "-" and not self.config.accessLog:
             # Access lines go, whole, straight to the supervisor's standard
             # output, where twistd writes its own lines.
             accessLogDescriptor = 3 + len(self.listeners)
             childFDs[accessLogDescriptor] = 1
-        arguments += ["--settings", self.config.workerSettings(accessLogDescriptor)]
+        settings = encodeSettings(self.config, accessLogDescriptor=accessLogDescriptor)
+        arguments = WorkerArguments(slot, tuple(inherited), settings).argv(
+            sys.executable
+        )
         self._reactor.spawnProcess(
             worker, sys.executable, arguments, env=os.environ, childFDs=childFDs
         )
@@ -429,8 +483,10 @@ class Supervisor(Service):
 
     def workerEnded(self, worker: WorkerProcess, reason: Failure) -> None:
         """
-        A worker process ended: expected when retiring or stopping; else a
-        failure, replaced after a backoff, or the end of a crash loop.
+        A worker process ended: expected when retiring or stopping; before
+        it served, the end of the start (unless a rolling restart started
+        it: the restart stops and says so); after, a failure replaced after
+        a backoff, or the end of a crash loop.
         """
         self.alive.discard(worker)
         if worker.metrics is not None:
@@ -443,12 +499,13 @@ class Supervisor(Service):
                 how="exited" if reason.check(ProcessDone) else how,
             )  # fmt: skip
             return
-        if getattr(reason.value, "exitCode", None) == BOOT_ERROR and not worker.started:
-            why = worker.lastError or describeExit(reason)
-            self._giveUp(f"worker {worker.slot} could not start: {why}")
-            return
         if self.current.get(worker.slot) is not worker:
-            return  # a replacement that failed to start: the restart says so
+            return  # a rolling restart's new worker: the restart says so
+        if not worker.started:
+            self._giveUp(
+                f"worker {worker.slot} could not start: {self._whyNot(worker, reason)}"
+            )
+            return
         del self.current[worker.slot]
         cause = "hung" if worker.hung else "crashed"
         now = self._reactor.seconds()
@@ -469,6 +526,20 @@ class Supervisor(Service):
             slot=worker.slot, pid=worker.pid, how=how, delay=delay,
         )  # fmt: skip
         self._reactor.callLater(delay, self._replace, worker.slot, cause)
+
+    def _whyNot(self, worker: WorkerProcess, reason: Failure) -> str:
+        """
+        Why a worker ended before it served, in the words an operator
+        needs: its own last line, else what killed it, else how it ended.
+        """
+        if worker.hung:
+            return f"nothing heard from it for {START_TIMEOUT:.0f} s"
+        if worker.lastError:
+            return worker.lastError
+        how = describeExit(reason)
+        if getattr(reason.value, "exitCode", None) == BOOT_ERROR:
+            return how
+        return f"{how} before it served"
 
     def _replace(self, slot: int, cause: str) -> None:
         if self.phase in (Phase.STOPPING, Phase.GAVE_UP) or slot in self.current:
@@ -497,8 +568,11 @@ class Supervisor(Service):
     def _killHungWorkers(self) -> None:
         """
         Kill every worker that has not reported for the worker timeout (or
-        has not started within L{START_TIMEOUT}): its reactor is stuck.  Its
-        end replaces it, as a worker that died.
+        has not started within L{START_TIMEOUT}): its reactor is stuck.
+        First it is asked for its stacks (L{STACKS_SIGNAL}), which are
+        logged as one block when it ends, so that the log says where it was
+        stuck; it is killed L{STACKS_GRACE} later.  Its end replaces it, as
+        a worker that died.
         """
         now = self.clock.seconds()
         for worker in list(self.current.values()):
@@ -514,7 +588,11 @@ class Supervisor(Service):
                 pid=worker.pid,
                 silent=f"{silent:.1f}",
             )
-            worker.signal("KILL")
+            worker.heldErrors.clear()
+            worker.signal(STACKS_SIGNAL)
+            # A stopped process (SIGSTOP) takes the request once continued.
+            worker.signal(signal.SIGCONT)
+            self._reactor.callLater(STACKS_GRACE, worker.signal, "KILL")
 
     # Operator signals.
 

@@ -19,7 +19,7 @@ from hello_service.accesslog import FORMATS, LineWriter
 from hello_service.config import Config, Listen
 from hello_service.cpus import UsableCPUs, workerCount
 from hello_service.deadlines import Timeouts
-from hello_service.listening import WORKER_ENDPOINTS, endpointKind
+from hello_service.listening import WORKER_ENDPOINTS, endpointKind, requireTLS
 from hello_service.pages import PageError, loadPages
 from hello_service.proxytrust import parseTrusted
 from hello_service.reactor import reactorName
@@ -349,6 +349,7 @@ class Options(usage.Options):
         return os.path.abspath(logfile or "twistd.log")
 
     def _endpoint(self, option: str, description: str) -> Listen:
+        requireTLS(option, description)
         try:
             return description, serverFromString(self.reactor, description)
         except Exception as error:  # any parse or setup error of a plugin

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.test.requesthelper import DummyRequest
@@ -277,7 +278,9 @@ class WorkersTests(SynchronousTestCase):
             if second == 3:
                 self.assertEqual(states()[2][2], "not reporting")
         self.assertEqual(states()[2][2], "hung, being replaced")
-        self.assertEqual(quiet.signals, ["KILL"])
+        self.assertFalse(recorder.document()["ready"])
+        reactor.advance(1)
+        self.assertEqual(quiet.signals, [signal.SIGUSR2, signal.SIGCONT, "KILL"])
         quiet.say(hello_metrics=figures(s200=5, s500=1))
         quiet.end(signal=9)
         reactor.advance(0)

@@ -18,7 +18,8 @@ from twisted.logger import capturedLogs, formatEvent
 from twisted.trial.unittest import SynchronousTestCase
 
 from hello_service import counting
-from hello_service.supervisor import Phase, Supervisor
+from hello_service.handoff import STACKS_SIGNAL
+from hello_service.supervisor import STACKS_GRACE, Phase, Supervisor
 from hello_service.tap import Options
 
 from .support.doubles import FakeProcess, ProcessReactor
@@ -81,13 +82,18 @@ class PolicyTests(SynchronousTestCase):
         self.assertEqual(len(reactor.spawned), 2)
         reactor.advance(0)
         self.assertEqual((len(reactor.spawned), made.restarts["crashed"]), (3, 1))
+        self.assertFalse(made.admin.ready)  # slot 1 has no worker serving
+        ready(reactor.spawned[2])
+        self.assertTrue(made.admin.ready)
         reactor.spawned[2].end(exitCode=1)
         reactor.advance(0.49)
         self.assertEqual(len(reactor.spawned), 3)
         reactor.advance(0.01)
         self.assertEqual((len(reactor.spawned), made.restarts["crashed"]), (4, 2))
         self.assertEqual(made.current[1], reactor.spawned[3].protocol)
-        self.assertTrue(made.admin.ready)  # the other worker still serves
+        self.assertFalse(made.admin.ready)  # until the replacement serves
+        ready(reactor.spawned[3])
+        self.assertTrue(made.admin.ready)
 
     def test_crashLoopGivesUp(self) -> None:
         """
@@ -95,8 +101,8 @@ class PolicyTests(SynchronousTestCase):
         ready, nothing more started, the reactor stopped.
         """
         made, reactor = supervisor(self, workers=1)
-        ready(*reactor.spawned)
         for _ in range(5):
+            ready(reactor.spawned[-1])
             reactor.spawned[-1].end(exitCode=1)
             reactor.advance(10)
         self.assertEqual(made.phase, Phase.GAVE_UP)
@@ -111,6 +117,7 @@ class PolicyTests(SynchronousTestCase):
         """
         made, reactor = supervisor(self, workers=1)
         for _ in range(10):
+            ready(reactor.spawned[-1])
             reactor.spawned[-1].end(exitCode=1)
             reactor.advance(61)
         self.assertIsNot(made.phase, Phase.GAVE_UP)
@@ -185,11 +192,16 @@ class PolicyTests(SynchronousTestCase):
             self.assertEqual(quiet.signals, [])
             reactor.advance(1)
             talking.say(hello_metrics=counting.RequestCounts().snapshot())
-        self.assertEqual((quiet.signals, talking.signals), (["KILL"], []))
+        self.assertEqual(
+            (quiet.signals, talking.signals), ([STACKS_SIGNAL, signal.SIGCONT], [])
+        )
         self.assertIn(
             f"worker 1 (pid {quiet.pid}) hung: nothing heard from it for 4.0 s; killing it",
             [formatEvent(e) for e in events],
         )
+        self.assertFalse(made.admin.ready)  # slot 1 has no worker serving
+        reactor.advance(STACKS_GRACE)
+        self.assertEqual(quiet.signals, [STACKS_SIGNAL, signal.SIGCONT, "KILL"])
         quiet.end(signal=9)
         reactor.advance(0)
         self.assertEqual(len(reactor.spawned), 3)
@@ -205,8 +217,9 @@ class PolicyTests(SynchronousTestCase):
         failing, other = reactor.spawned
         with capturedLogs() as events:
             failing.protocol.childDataReceived(
-                2, b"hello worker 1: page not found: /x/hello.html\n"
+                2, b"Traceback (most recent call last):\n  File ...\n"
             )
+            failing.protocol.childDataReceived(2, b"page not found: /x/hello.html\n")
             failing.end(exitCode=3)
         self.assertEqual(made.phase, Phase.GAVE_UP)
         self.assertTrue(reactor.stopped)
@@ -217,9 +230,7 @@ class PolicyTests(SynchronousTestCase):
         critical = [formatEvent(e) for e in events if e["log_level"].name == "critical"]
         self.assertEqual(
             critical,
-            [
-                "hello: worker 1 could not start: hello worker 1: page not found: /x/hello.html"
-            ],
+            ["hello: worker 1 could not start: page not found: /x/hello.html"],
         )
 
     def test_usr1PassedOnToEveryWorker(self) -> None:
@@ -380,16 +391,16 @@ class OperatorLinesTests(SynchronousTestCase):
         is.
         """
         made, reactor = supervisor(self)
+        ready(reactor.spawned[0])
         worker = reactor.spawned[0].protocol
         with capturedLogs() as events:
             worker.childDataReceived(2, b"first ha")
-            worker.childDataReceived(2, b"lf\n\n")
+            worker.childDataReceived(2, b"lf\nsecond\n\n")
             worker.childDataReceived(1, b"not json\n")
         self.assertEqual(
             lines(events),
-            ["worker 1 (pid 1001): first half", "worker 1: not json"],
+            ["worker 1 (pid 1001): first half\nsecond", "worker 1: not json"],
         )
-        self.assertEqual(worker.lastError, "first half")
 
     def test_workerThatNeverStartsIsKilled(self) -> None:
         """
@@ -400,7 +411,11 @@ class OperatorLinesTests(SynchronousTestCase):
         reactor.advance(29)
         self.assertEqual(reactor.spawned[0].signals, [])
         reactor.advance(2)
-        self.assertEqual(reactor.spawned[0].signals, ["KILL"])
+        self.assertEqual(reactor.spawned[0].signals, [STACKS_SIGNAL, signal.SIGCONT])
+        reactor.advance(STACKS_GRACE)
+        self.assertEqual(
+            reactor.spawned[0].signals, [STACKS_SIGNAL, signal.SIGCONT, "KILL"]
+        )
 
     def test_exitDescriptions(self) -> None:
         """
@@ -447,6 +462,7 @@ class PolicyEdgeTests(SynchronousTestCase):
         ready(*reactor.spawned)
         with capturedLogs() as events:
             for _ in range(5):
+                ready(reactor.spawned[-1])
                 reactor.spawned[-1].end(exitCode=1)
                 reactor.advance(15)
         delays = [
@@ -470,7 +486,10 @@ class PolicyEdgeTests(SynchronousTestCase):
         for _ in range(5):
             reactor.advance(1)
             talking.say(hello_metrics=counting.RequestCounts().snapshot())
-        self.assertEqual((talking.signals, quiet.signals), ([], ["KILL"]))
+        self.assertEqual(
+            (talking.signals, quiet.signals),
+            ([], [STACKS_SIGNAL, signal.SIGCONT, "KILL"]),
+        )
 
     def test_stragglersKilledOnlyAfterTheirDrain(self) -> None:
         """
@@ -560,6 +579,7 @@ class PolicyEdgeTests(SynchronousTestCase):
         (which observers need), are shown as plain lines.
         """
         made, reactor = supervisor(self)
+        ready(reactor.spawned[0])
         worker = reactor.spawned[0].protocol
         with capturedLogs() as events:
             worker.childDataReceived(1, b"\xff\xfe not json\n")
@@ -780,7 +800,7 @@ class MorePolicyTests(SynchronousTestCase):
         reactor.advance(2)
         self.assertEqual(reactor.spawned[0].signals, [])
         reactor.advance(1)
-        self.assertEqual(reactor.spawned[0].signals, ["KILL"])
+        self.assertEqual(reactor.spawned[0].signals, [STACKS_SIGNAL, signal.SIGCONT])
 
     def test_bootErrorWithoutWords(self) -> None:
         """

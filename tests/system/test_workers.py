@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from twisted.internet.testing import MemoryReactor
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
@@ -27,7 +28,9 @@ from ..support.load import SteadyLoad
 from ..support.processes import (
     CHECKOUT,
     HelloProcess,
+    checkoutEnvironment,
     connectionsByProcess,
+    helloCommand,
     openConnections,
     readUntilClosed,
     request,
@@ -38,6 +41,38 @@ SERVING = r"serving on tcp:127\.0\.0\.1:(\d+) with 2 workers \(pids (\d+), (\d+)
 SLEEP = b"GET /sleep HTTP/1.1\r\nHost: t\r\n\r\n"
 GET = b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
 HTTP_OK = re.compile(rb"HTTP/1\.1 200 OK\r\n")
+
+#: A C{sitecustomize} that makes a worker unable to start (it cannot import
+#: the service), in the workers only.
+BREAK_WORKERS = """\
+import sys
+if "hello_service.worker" in sys.orig_argv:
+    sys.modules["hello_service.service"] = None
+"""
+
+#: A C{sitecustomize} that makes pyOpenSSL impossible to import, as in a
+#: plain install.
+NO_PYOPENSSL = "import sys\nsys.modules['OpenSSL'] = None\n"
+
+
+def takenPortNumber() -> int:
+    """
+    A port of 127.0.0.1 free a moment ago.
+    """
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def readyStatus(port: int) -> int:
+    """
+    What C{GET /ready} answers on the admin port (0: nothing listens).
+    """
+    try:
+        answer = request(port, b"GET /ready HTTP/1.0\r\n\r\n", timeout=2)
+    except OSError:
+        return 0
+    return int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/") else 0
 
 
 def gone(pid: int) -> bool:
@@ -79,12 +114,14 @@ def processFigures(pid: int) -> dict[str, int]:
 
 
 class WorkersTestCase(SynchronousTestCase):
-    def startWorkers(self, *arguments: str) -> tuple[HelloProcess, int, list[int]]:
+    def startWorkers(
+        self, *arguments: str, **popen: Any
+    ) -> tuple[HelloProcess, int, list[int]]:
         """
         C{twistd -n hello --workers 2 ARGUMENTS}: the process, its port and
         its workers' PIDs once both serve.
         """
-        process = startHello(self, "--workers", "2", *arguments)
+        process = startHello(self, "--workers", "2", *arguments, **popen)
         found = process.waitFor(SERVING)
         pids = [int(found.group(2)), int(found.group(3))]
         self.addCleanup(self.killAll, pids)
@@ -194,6 +231,97 @@ class SupervisionTests(WorkersTestCase):
         self.assertEqual(process.output.count("started worker 1"), 2)  # no retry
         self.assertNotIn("Traceback", process.output)
         waitUntilGone(pids, 10)
+
+    def test_workerThatCannotImportEndsTheStart(self) -> None:
+        """
+        Workers that die at import, before serving, end the start within a
+        few seconds: one line with the exception's last line, exit status
+        1, no traceback relayed, no backoff, and C{/ready} never 200.
+        """
+        site = Path(self.mktemp())
+        site.mkdir()
+        (site / "sitecustomize.py").write_text(BREAK_WORKERS)
+        admin = takenPortNumber()
+        started = time.monotonic()
+        process = startHello(
+            self,
+            "--workers",
+            "2",
+            "--admin",
+            f"tcp:{admin}:interface=127.0.0.1",
+            env=checkoutEnvironment(
+                PYTHONPATH=os.pathsep.join([str(site), str(CHECKOUT)])
+            ),
+        )
+        readiness = []
+        while process.process.poll() is None and time.monotonic() - started < 20:
+            readiness.append(readyStatus(admin))
+            time.sleep(0.05)
+        self.assertEqual(process.wait(5), 1)
+        self.assertLess(time.monotonic() - started, 15)
+        self.assertNotIn(200, readiness)
+        critical = [
+            line for line in process.output.splitlines() if "#critical]" in line
+        ]
+        self.assertEqual(len(critical), 1, process.output)
+        self.assertRegex(
+            critical[0],
+            r"hello: worker [12] could not start: ModuleNotFoundError: import of "
+            r"hello_service\.service halted; None in sys\.modules$",
+        )
+        self.assertNotIn("Traceback", process.output)
+        self.assertNotIn("starting a new one", process.output)
+        self.assertNotIn("serving on", process.output)
+
+    def test_servesWithoutPyOpenSSL(self) -> None:
+        """
+        With pyOpenSSL impossible to import, as in a plain install, two
+        workers serve C{tcp:}; an C{ssl:} listener is refused in one line
+        naming the extra to install, before any worker starts.
+        """
+        site = Path(self.mktemp())
+        site.mkdir()
+        (site / "sitecustomize.py").write_text(NO_PYOPENSSL)
+        environment = checkoutEnvironment(
+            PYTHONPATH=os.pathsep.join([str(site), str(CHECKOUT)])
+        )
+        process, port, pids = self.startWorkers(env=environment)
+        answered = {request(port, GET).split(b"\r\n", 1)[0] for _ in range(10)}
+        self.assertEqual(answered, {b"HTTP/1.1 200 OK"})
+        refused = subprocess.run(
+            [*helloCommand("--workers", "2", "--listen", "ssl:0:privateKey=k.pem")],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=environment,
+        )
+        self.assertEqual(refused.returncode, 1)
+        self.assertEqual(
+            refused.stderr.strip().splitlines(),
+            [
+                "hello: --listen ssl:0:privateKey=k.pem: TLS needs pyOpenSSL, "
+                "which this install lacks: pip install 'hello-service[tls]'"
+            ],
+        )
+        self.assertNotIn("started worker", refused.stdout)
+
+    def test_hungWorkerSaysWhereItHung(self) -> None:
+        """
+        A hung worker's stacks are logged as one block under its name
+        before it is killed: the operator reads where it was stuck.
+        """
+        process, port, pids = self.startWorkers("--worker-timeout", "2")
+        os.kill(pids[0], signal.SIGSTOP)
+        self.addCleanup(self.killAll, [pids[0]])
+        found = process.waitFor(
+            rf"\[hello_service\.supervisor\.WorkerProcess#warn\] worker 1 "
+            rf"\(pid {pids[0]}\) hung here:\n\t(Thread|Current thread) 0x",
+            seconds=15,
+        )
+        block = process.output[found.start() :].split("\n20", 1)[0]
+        self.assertIn("(most recent call first)", block)
+        self.assertIn(" in doPoll\n", block)  # the reactor, waiting
+        waitUntilGone([pids[0]], 5)
 
     def test_stoppedWorkerReplacedAsHung(self) -> None:
         """
