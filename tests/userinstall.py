@@ -1,0 +1,417 @@
+"""
+The service as a user installs it, checked against real processes on
+127.0.0.1: the first stage of C{.ci/run}.
+
+The test environment installs every extra; a user's C{pip install .} has
+none, and a start that needs one (pyOpenSSL, once, for every worker) passes
+the whole suite and fails for the user.  So this script makes a fresh
+virtualenv, installs the project exactly as the README's run command does
+(C{pip install .}, no extras), and from outside the checkout (so nothing
+imports its files) checks what a user runs:
+
+  - the README's run command serves C{GET /} with 200;
+  - C{--workers 2} serves from two worker processes;
+  - the shipped systemd unit's C{ExecStart} (its paths and its C{systemd:}
+    listener swapped for this virtualenv, a TCP port and a temporary log
+    directory) serves, and C{/ready} on its admin port answers 200;
+  - an C{ssl:} listener stops the start with one line and exit status 1;
+  - a worker that cannot boot ends the start with one line and exit
+    status 1 within a few seconds, C{/ready} never having answered 200.
+
+Only the standard library: it runs before anything is installed.  Usage:
+C{python3 tests/userinstall.py [--project DIR]}; it ends with a line
+C{N passed, N failed} and exits 1 if anything failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: The README's address.
+README_PORT = 7878
+
+#: Makes workers (only) unable to start: they cannot import the service.
+BREAK_WORKERS = """\
+import sys
+if "hello_service.worker" in sys.orig_argv:
+    sys.modules["hello_service.service"] = None
+"""
+
+SERVING_WITH_WORKERS = (
+    r"serving on tcp:127\.0\.0\.1:(\d+) with (\d+) workers \(pids ([\d, ]+)\)"
+)
+
+
+class Failed(Exception):
+    """
+    A check failed, for the reason given.
+    """
+
+
+class Server:
+    """
+    A twistd process and its output (read as it comes, so the pipe never
+    fills), stopped by its PID.
+    """
+
+    def __init__(self, command: list[str], cwd: Path, env: dict[str, str]) -> None:
+        self.command = command
+        self.process = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        self._chunks: list[bytes] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for chunk in iter(lambda: self.process.stdout.read1(65536), b""):  # type: ignore[union-attr]
+            self._chunks.append(chunk)
+
+    @property
+    def output(self) -> str:
+        return b"".join(self._chunks).decode("utf-8", "replace")
+
+    def waitFor(self, pattern: str, seconds: float = 20) -> re.Match[str]:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            found = re.search(pattern, self.output)
+            if found:
+                return found
+            if self.process.poll() is not None:
+                time.sleep(0.2)
+                found = re.search(pattern, self.output)
+                if found:
+                    return found
+                raise Failed(f"ended ({self.process.returncode}) before {pattern!r}")
+            time.sleep(0.05)
+        raise Failed(f"not seen within {seconds} s: {pattern!r}")
+
+    def stop(self, workers: list[int] = ()) -> None:  # type: ignore[assignment]
+        """
+        SIGTERM, then SIGKILL if it lingers; any worker left is killed.
+        """
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        self._reader.join(5)
+        for pid in workers:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def freePort() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def get(port: int, path: str = "/", timeout: float = 5) -> tuple[int, bytes]:
+    """
+    C{GET path} on a new connection: the status and the whole answer.
+    """
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as client:
+        client.sendall(
+            f"GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".encode()
+        )
+        answer = b""
+        while chunk := client.recv(65536):
+            answer += chunk
+    status = int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/1.1 ") else 0
+    return status, answer
+
+
+def waitForStatus(port: int, path: str, seconds: float = 20) -> int:
+    deadline = time.monotonic() + seconds
+    status = 0
+    while time.monotonic() < deadline:
+        try:
+            status, _ = get(port, path, timeout=2)
+        except OSError:
+            status = 0
+        if status == 200:
+            return status
+        time.sleep(0.1)
+    return status
+
+
+def workerPids(found: re.Match[str]) -> list[int]:
+    return [int(pid) for pid in found.group(3).split(", ")]
+
+
+class UserInstall:
+    """
+    A fresh virtualenv with the project installed as the README says, and
+    a scratch directory outside the checkout to run it from.
+    """
+
+    def __init__(self, project: Path, scratch: Path) -> None:
+        self.project = project
+        self.scratch = scratch
+        self.venv = scratch / "venv"
+        self.twistd = str(self.venv / "bin" / "twistd")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+        self.env = env
+
+    def install(self) -> None:
+        subprocess.run(
+            [sys.executable, "-m", "venv", str(self.venv)], check=True, env=self.env
+        )
+        installed = subprocess.run(
+            [str(self.venv / "bin" / "pip"), "install", "-q", str(self.project)],
+            capture_output=True,
+            text=True,
+            env=self.env,
+        )
+        if installed.returncode != 0:
+            raise Failed(f"pip install . failed:\n{installed.stderr}")
+
+    def run(self, arguments: list[str], **env: str) -> Server:
+        return Server(
+            [self.twistd, "-n", "--pidfile=", "hello", *arguments],
+            self.scratch,
+            {**self.env, **env},
+        )
+
+    @contextmanager
+    def serving(
+        self, arguments: list[str], pattern: str
+    ) -> Iterator[tuple[Server, re.Match[str]]]:
+        server = self.run(arguments)
+        workers: list[int] = []
+        try:
+            found = server.waitFor(pattern)
+            if found.re.groups >= 3:
+                workers = workerPids(found)
+            yield server, found
+        except (Failed, OSError) as failure:
+            raise Failed(f"{failure}\n{server.output}") from None
+        finally:
+            server.stop(workers)
+
+
+# The checks, each a function of the install.
+
+
+def readmeRunCommand(install: UserInstall) -> None:
+    """
+    The README's run command serves GET / with 200.
+    """
+    readme = (install.project / "README.rst").read_text()
+    command = re.search(r"^\s+(python3 -m venv .*twistd -n hello)\s*$", readme, re.M)
+    if command is None:
+        raise Failed("README.rst has no run command ending in 'twistd -n hello'")
+    run = command.group(1).split(" && ")[-1]
+    if run != ".venv/bin/twistd -n hello":
+        raise Failed(
+            f"the README runs {run!r}; this check runs '.venv/bin/twistd -n hello'"
+        )
+    try:
+        socket.create_connection(("127.0.0.1", README_PORT), timeout=1).close()
+    except OSError:
+        pass
+    else:
+        raise Failed(f"something already listens on 127.0.0.1:{README_PORT}")
+    server = Server([install.twistd, "-n", "hello"], install.scratch, install.env)
+    try:
+        server.waitFor(rf"serving on tcp:127\.0\.0\.1:{README_PORT}\b")
+        status, answer = get(README_PORT)
+        if status != 200 or b"<!DOCTYPE html>" not in answer:
+            raise Failed(f"GET / answered {answer[:80]!r}")
+    except (Failed, OSError) as failure:
+        raise Failed(f"{failure}\n{server.output}") from None
+    finally:
+        server.stop()
+
+
+def twoWorkers(install: UserInstall) -> None:
+    """
+    --workers 2 serves, from two worker processes.
+    """
+    with install.serving(
+        ["--workers", "2", "--listen", "tcp:0:interface=127.0.0.1"],
+        SERVING_WITH_WORKERS,
+    ) as (server, found):
+        port, pids = int(found.group(1)), workerPids(found)
+        statuses = {get(port)[0] for _ in range(40)}
+        if statuses != {200}:
+            raise Failed(f"GET / answered {statuses}")
+        time.sleep(1.5)  # the access lines reach the main process's log
+        served = set(re.findall(r'"GET / HTTP/1\.1" 200 .* pid=(\d+)', server.output))
+        if served != {str(pid) for pid in pids}:
+            raise Failed(f"answered by {served}, workers are {pids}\n{server.output}")
+
+
+def systemdUnit(install: UserInstall) -> None:
+    """
+    The shipped unit's ExecStart serves, and its admin port's /ready is 200.
+    """
+    unit = (install.project / "deploy" / "systemd" / "hello.service").read_text()
+    found = re.search(r"^ExecStart=(.*)$", unit, re.M)
+    if found is None:
+        raise Failed("deploy/systemd/hello.service has no ExecStart=")
+    words = shlex.split(found.group(1))
+    if not words[0].endswith("/bin/twistd"):
+        raise Failed(f"ExecStart runs {words[0]}, not twistd")
+    port = freePort()
+    logs = install.scratch / "log-hello"
+    logs.mkdir()
+    arguments = []
+    for word in words[1:]:
+        if word.startswith("systemd:"):
+            word = f"tcp:{port}:interface=127.0.0.1"
+        word = word.replace("/var/log/hello", str(logs))
+        arguments.append(word)
+    admin = re.search(r"--admin\s+tcp:(\d+)", found.group(1))
+    if admin is None:
+        raise Failed("the unit serves no --admin tcp: port")
+    server = Server([install.twistd, *arguments], install.scratch, install.env)
+    try:
+        server.waitFor(r"serving on tcp:127\.0\.0\.1:\d+ with \d+ workers")
+        status, answer = get(port)
+        if status != 200:
+            raise Failed(f"GET / answered {answer[:80]!r}")
+        ready = waitForStatus(int(admin.group(1)), "/ready", 10)
+        if ready != 200:
+            raise Failed(f"/ready answered {ready}")
+        if not (logs / "access.log").exists():
+            raise Failed("no access log in the unit's log directory")
+    except (Failed, OSError) as failure:
+        raise Failed(f"{failure}\n{server.output}") from None
+    finally:
+        pids = re.search(SERVING_WITH_WORKERS, server.output)
+        server.stop(workerPids(pids) if pids else [])
+
+
+def tlsWithoutExtra(install: UserInstall) -> None:
+    """
+    An ssl: listener, without the tls extra: one line, exit status 1.
+    """
+    for mode in (["--workers", "1"], ["--workers", "2"]):
+        ended = subprocess.run(
+            [install.twistd, "-n", "--pidfile=", "hello", *mode,
+             "--listen", "ssl:0:privateKey=key.pem:certKey=cert.pem"],
+            capture_output=True, text=True, timeout=30, cwd=install.scratch,
+            env=install.env,
+        )  # fmt: skip
+        said = (ended.stdout + ended.stderr).strip().splitlines()
+        if (
+            ended.returncode != 1
+            or len(said) != 1
+            or "hello-service[tls]" not in said[0]
+        ):
+            raise Failed(f"{mode}: exit {ended.returncode}, said {said}")
+
+
+def workerCannotBoot(install: UserInstall) -> None:
+    """
+    A worker that cannot boot: one line, exit status 1, within a few
+    seconds, and /ready never 200 meanwhile.
+    """
+    site = install.scratch / "broken-workers"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(BREAK_WORKERS)
+    admin = freePort()
+    started = time.monotonic()
+    server = install.run(
+        ["--workers", "2", "--listen", "tcp:0:interface=127.0.0.1",
+         "--admin", f"tcp:{admin}:interface=127.0.0.1"],
+        PYTHONPATH=str(site),
+    )  # fmt: skip
+    answers = []
+    try:
+        while server.process.poll() is None and time.monotonic() - started < 15:
+            try:
+                answers.append(get(admin, "/ready", timeout=1)[0])
+            except OSError:
+                pass
+            time.sleep(0.05)
+        took = time.monotonic() - started
+        if server.process.poll() is None:
+            raise Failed("still running after 15 s")
+        server.stop()
+        critical = [line for line in server.output.splitlines() if "#critical]" in line]
+        if server.process.returncode != 1 or len(critical) != 1:
+            raise Failed(f"exit {server.process.returncode}, critical lines {critical}")
+        if "could not start: ModuleNotFoundError" not in critical[0]:
+            raise Failed(f"the line says {critical[0]!r}")
+        if "Traceback" in server.output or 200 in answers:
+            raise Failed("a traceback was relayed, or /ready answered 200")
+        if took > 10:
+            raise Failed(f"took {took:.1f} s")
+    except (Failed, OSError) as failure:
+        raise Failed(f"{failure}\n{server.output}") from None
+    finally:
+        server.stop()
+
+
+CHECKS: list[Callable[[UserInstall], None]] = [
+    readmeRunCommand,
+    twoWorkers,
+    systemdUnit,
+    tlsWithoutExtra,
+    workerCannotBoot,
+]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--project", type=Path, default=ROOT, help="the checkout to install"
+    )
+    project = parser.parse_args().project.resolve()
+    passed = failed = 0
+    with tempfile.TemporaryDirectory(prefix="hello-user-") as scratch:
+        install = UserInstall(project, Path(scratch))
+        began = time.monotonic()
+        install.install()
+        print(
+            f"installed with 'pip install .' (no extras) in {time.monotonic() - began:.1f} s"
+        )
+        for check in CHECKS:
+            began = time.monotonic()
+            try:
+                check(install)
+            except (Failed, OSError) as failure:
+                failed += 1
+                print(
+                    f"FAIL {check.__name__}: {' '.join((check.__doc__ or '').split())}\n     {failure}"
+                )
+            else:
+                passed += 1
+                print(
+                    f"ok   {check.__name__} ({time.monotonic() - began:.1f} s): {' '.join((check.__doc__ or '').split())}"
+                )
+            sys.stdout.flush()
+    print(f"user install: {passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
