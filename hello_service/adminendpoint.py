@@ -43,7 +43,7 @@ class AdminEndpoint:
         true only while C{serving} says so too.
     """
 
-    log = Logger(namespace="hello_service.admin")
+    log = Logger()
 
     def __init__(
         self,

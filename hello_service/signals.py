@@ -27,7 +27,7 @@ class OperatorSignals:
     reactor thread after any handler already installed.
     """
 
-    log = Logger(namespace="hello_service.signals")
+    log = Logger()
 
     def __init__(
         self,

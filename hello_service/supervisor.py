@@ -119,7 +119,7 @@ class WorkerProcess(ProcessProtocol):
     readiness and its end.
     """
 
-    log = Logger(namespace="hello_service.supervisor")
+    log = Logger()
 
     def __init__(self, supervisor: Supervisor, slot: int) -> None:
         self.supervisor = supervisor
@@ -268,7 +268,7 @@ class Supervisor(Service):
     @ivar phase: where it is in its life (L{Phase}).
     """
 
-    log = Logger(namespace="hello_service.supervisor")
+    log = Logger()
 
     @staticmethod
     def exitWithFailure() -> None:

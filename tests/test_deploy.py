@@ -273,3 +273,42 @@ class ContainerfileTests(SynchronousTestCase):
         names = zipfile.ZipFile(wheel).namelist()
         self.assertIn("twisted/plugins/hello_plugin.py", names)
         self.assertIn("hello_service/pages/hello.html", names)
+
+
+def loggedNamespaces() -> set[str]:
+    """
+    Every log namespace the package logs under: each C{Logger(namespace=...)},
+    and each class's C{log = Logger()} (which Twisted names after the class).
+    """
+    import ast
+
+    found: set[str] = set()
+    for path in (CHECKOUT / "hello_service").glob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "Logger":
+                for keyword in node.keywords:
+                    if keyword.arg == "namespace":
+                        found.add(ast.literal_eval(keyword.value))
+            if isinstance(node, ast.ClassDef):
+                for statement in node.body:
+                    value = getattr(statement, "value", None)
+                    if (
+                        isinstance(value, ast.Call)
+                        and getattr(value.func, "id", "") == "Logger"
+                        and not value.keywords
+                    ):
+                        found.add(f"hello_service.{path.stem}.{node.name}")
+    return found
+
+
+class LogNamespaceTests(SynchronousTestCase):
+    def test_namespacesDocumentedInOnePlace(self) -> None:
+        """
+        The deploying page's table of log namespaces names exactly those
+        the code logs under.
+        """
+        text = (CHECKOUT / "docs" / "deploying.rst").read_text()
+        table = text.split(".. _log-namespaces:", 1)[1].split("\n\n\n", 1)[0]
+        documented = set(re.findall(r"^``(hello_service[\w.]*)``", table, re.M))
+        self.assertEqual(documented, loggedNamespaces())

@@ -1,12 +1,14 @@
 """
-The layout's promises, checked: each module's imports point one way (no
-cycle, type-only imports included), the HTTP rules are free of Twisted, and
-the connection holds no HTTP rule and no metrics library.
+The layout's promises, checked: the layers C{docs/design.rst} states are
+the layers the imports keep (every module placed once, no import pointing
+up), no import cycle (type-only imports included), the HTTP rules are free
+of Twisted, and the connection holds no HTTP rule and no metrics library.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +16,7 @@ from pathlib import Path
 from twisted.trial.unittest import SynchronousTestCase
 
 PACKAGE = Path(__file__).parent.parent / "hello_service"
+DESIGN = Path(__file__).parent.parent / "docs" / "design.rst"
 
 #: The modules that hold HTTP's rules (and the other rules tested with
 #: plain data alone: who the client is, how many CPUs, what the status page
@@ -58,7 +61,41 @@ def ours(module: str) -> set[str]:
     }
 
 
+def statedLayers() -> dict[str, int]:
+    """
+    Each module's layer, as the table of C{docs/design.rst}'s "The rooms"
+    states it: rows of a layer number, then the modules (C{``name.py``}).
+    """
+    rooms = DESIGN.read_text().split("The rooms\n", 1)[1].split("\n\n\n", 1)[0]
+    layers: dict[str, int] = {}
+    for row in rooms.split("\n   * - ")[2:]:
+        layer, modules = row.split("\n     - ")[:2]
+        for module in re.findall(r"``(\w+)\.py``", modules):
+            if module in layers:
+                raise AssertionError(f"{module} stands twice in the design table")
+            layers[module] = int(layer.split()[0])
+    return layers
+
+
 class LayoutTests(SynchronousTestCase):
+    def test_layersAsTheDesignStates(self) -> None:
+        """
+        Every module stands once in the design page's table, and imports
+        only modules of its own layer or below.
+        """
+        layers = statedLayers()
+        modules = {
+            path.stem for path in PACKAGE.glob("*.py") if path.stem != "__init__"
+        }
+        self.assertEqual(set(layers), modules)
+        upward = [
+            f"{module} (layer {layers[module]}) imports {imported} (layer {layers[imported]})"
+            for module in sorted(modules)
+            for imported in sorted(ours(module) - {"__init__"})
+            if imported in layers and layers[imported] < layers[module]
+        ]
+        self.assertEqual(upward, [])
+
     def test_noImportCycle(self) -> None:
         """
         No module imports, even for types only, one that imports it back
