@@ -17,7 +17,7 @@ everything the two processes agree on lives here, and nothing else does.
     and how often (L{REPORT_INTERVAL});
   - how a worker says it cannot start: one line on its standard error and
     the exit status L{BOOT_ERROR};
-  - how the supervisor asks a hung worker where it hung: L{STACKS_SIGNAL},
+  - how the supervisor asks a hung worker where it hung: C{STACKS_SIGNAL},
     on which the worker writes every thread's stack to its standard error.
 
 A worker imports this module and L{hello_service.config}, never the

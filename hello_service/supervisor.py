@@ -569,7 +569,7 @@ class Supervisor(Service):
         """
         Kill every worker that has not reported for the worker timeout (or
         has not started within L{START_TIMEOUT}): its reactor is stuck.
-        First it is asked for its stacks (L{STACKS_SIGNAL}), which are
+        First it is asked for its stacks (C{STACKS_SIGNAL}), which are
         logged as one block when it ends, so that the log says where it was
         stuck; it is killed L{STACKS_GRACE} later.  Its end replaces it, as
         a worker that died.

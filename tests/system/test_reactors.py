@@ -12,6 +12,8 @@ from pathlib import Path
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from hello_service.handoff import reactorOf
+
 from ..support.processes import HelloProcess, request, startHello
 
 GET = b"GET / HTTP/1.1\r\nHost: r\r\nConnection: close\r\n\r\n"
@@ -22,13 +24,14 @@ WORKERS = r"with 2 workers \(pids (\d+), (\d+)\)"
 
 def workerReactors(process: HelloProcess) -> list[str]:
     """
-    The C{--reactor} each worker was started with.
+    The reactor each worker was started with, as its settings name it.
     """
     found = process.waitFor(WORKERS)
     names = []
     for pid in found.groups():
         arguments = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        names.append(arguments[arguments.index(b"--reactor") + 1].decode())
+        settings = arguments[arguments.index(b"--settings") + 1].decode()
+        names.append(reactorOf(settings))
     return names
 
 
