@@ -4,12 +4,18 @@ concurrent mode and to the parallel mode, each request drawn as a bar from
 the moment it was sent to the moment it was answered.
 
     .venv/bin/python -m benchmarks.timeline        # writes benchmarks/results/timeline.png
+    .venv/bin/python -m benchmarks.timeline --examples   # timeline-stage1.png, 2 and 3
 
 With the defaults (20 requests, a 1 s delay, 4 threads) all 20 bars of the
 concurrent mode end together after one delay, and those of the parallel
 mode end in five waves of four.  Each bar shows the request's wait apart
 from its work (the delay), so the parallel mode's queue is what one sees.  Both servers are real C{twistd -n hello}
 processes of this checkout on 127.0.0.1, stopped by their PID at the end.
+
+With C{--examples} it draws the lesson's three stages instead
+(C{examples/stage*.py}), one picture each, from each program's own run: 8
+requests of 0.5 s, in stage 3 on 2 threads.  Stage 1 answers them one after
+another, stage 2 all together, stage 3 in four waves of two.
 """
 
 from __future__ import annotations
@@ -62,13 +68,33 @@ def sendBurst(port: int, count: int, timeout: float) -> list[tuple[float, float]
     return times
 
 
+#: The lesson's stages: the example, its title, its options, and what its
+#: requests wait for before their work begins.
+STAGES = [
+    ("stage1_one_at_a_time", "stage 1, one at a time: a blocking sleep", (),
+     "no answer yet: the reactor sleeps through each request in turn", False),
+    ("stage2_concurrent", "stage 2, concurrent: a reactor timer", (), "waiting",
+     True),
+    ("stage3_parallel", "stage 3, parallel: deferToThread on 2 threads",
+     ("--threads", "2"), "waiting for a thread", True),
+]  # fmt: skip
+
+
 def draw(
-    panels: list[tuple[str, list[tuple[float, float]]]], delay: float, output: Path
+    panels: list[tuple[str, list[tuple[float, float]]]],
+    delay: float,
+    output: Path,
+    waiting: str = "waiting for a thread",
+    title: str = "concurrency on one thread against a pool of threads",
+    work: bool = True,
 ) -> None:
     """
     A bar per request, in two parts: its wait (sent, but its work not yet
     begun: in the parallel mode, queued for a free thread) and its work (the
-    delay itself, the last C{delay} seconds before its answer).
+    delay itself, the last C{delay} seconds before its answer).  With
+    C{work} false the whole bar is the wait: where the work ran is not seen
+    from the client (stage 1 runs every request's delay in turn, and writes
+    no answer until the last is done).
     """
     import matplotlib
 
@@ -77,16 +103,20 @@ def draw(
     from matplotlib.patches import Patch
 
     count = len(panels[0][1])
-    figure, axes = plt.subplots(1, len(panels), figsize=(11, 4.8), sharey=True)
+    width = 11 if len(panels) > 1 else 6.5
+    figure, grid = plt.subplots(
+        1, len(panels), figsize=(width, 4.8), sharey=True, squeeze=False
+    )
+    axes = list(grid[0])
     end = max(answered for _, times in panels for _, answered in times)
-    for axis, (title, times) in zip(axes, panels, strict=True):
+    for axis, (name, times) in zip(axes, panels, strict=True):
         for index, (sent, answered) in enumerate(times):
-            began = max(sent, answered - delay)
+            began = max(sent, answered - delay) if work else answered
             axis.barh(index + 1, began - sent, left=sent, height=0.7, color="#d9d9d9")
             axis.barh(
                 index + 1, answered - began, left=began, height=0.7, color="#3b7dd8"
             )
-        axis.set_title(title)
+        axis.set_title(name)
         axis.set_xlabel("seconds since the burst was sent")
         axis.set_xlim(0, end * 1.05)
         axis.set_xticks(range(int(end) + 2))
@@ -95,17 +125,12 @@ def draw(
     axes[0].set_ylabel("request")
     axes[0].set_yticks([1, *range(5, count + 1, 5)])
     axes[0].set_ylim(count + 0.7, 0.3)
-    axes[-1].legend(
-        handles=[
-            Patch(color="#d9d9d9", label="waiting for a thread"),
-            Patch(color="#3b7dd8", label=f"its work: the {delay:g} s delay"),
-        ],
-        loc="upper right",
-    )
-    figure.suptitle(
-        f"{count} simultaneous GET /sleep ({delay:g} s each): "
-        "concurrency on one thread against a pool of threads"
-    )
+    handles = [Patch(color="#d9d9d9", label=waiting)]
+    if work:
+        handles.append(Patch(color="#3b7dd8", label=f"its work: the {delay:g} s delay"))
+    axes[-1].legend(handles=handles, loc="upper right")
+    heading = f"{count} simultaneous GET /sleep ({delay:g} s each)"
+    figure.suptitle(f"{heading}: {title}" if title else heading)
     figure.tight_layout()
     output.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(output, dpi=90)
@@ -117,7 +142,13 @@ def main() -> None:
     parser.add_argument("--delay", type=float, default=1.0)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--output", type=Path, default=RESULTS / "timeline.png")
+    parser.add_argument(
+        "--examples", action="store_true", help="draw the lesson's three stages"
+    )
     arguments = parser.parse_args()
+    if arguments.examples:
+        drawStages()
+        return
     modes = [
         ("concurrent (default)", ()),
         (
@@ -144,6 +175,27 @@ def main() -> None:
         print(f"{title}: {arguments.count} answered, the last at {last:.2f} s")
     draw(panels, arguments.delay, arguments.output)
     print(f"wrote {arguments.output}")
+
+
+def drawStages(count: int = 8, delay: float = 0.5) -> None:
+    """
+    One picture per stage of the lesson, from each example's own run.
+    """
+    for name, title, options, waiting, work in STAGES:
+        server = ServerProcess(
+            [sys.executable, str(HERE.parent / "examples" / f"{name}.py"),
+             "--port", "0", "--sleep", str(delay), *options],
+            env=checkoutEnvironment(),
+        )  # fmt: skip
+        try:
+            times = sendBurst(server.port(), count, delay * (count + 2) + 10)
+        finally:
+            server.stop()
+        last = max(answered for _, answered in times)
+        print(f"{name}: {count} answered, the last at {last:.2f} s")
+        output = RESULTS / f"timeline-{name.split('_')[0]}.png"
+        draw([(title, times)], delay, output, waiting, title="", work=work)
+        print(f"wrote {output}")
 
 
 if __name__ == "__main__":

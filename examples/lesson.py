@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 PAGES = Path(__file__).resolve().parent.parent / "hello_service" / "pages"
 HELLO = (PAGES / "hello.html").read_bytes()
@@ -35,14 +36,21 @@ def answer(status: bytes, page: bytes) -> bytes:
     return head + b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(page) + page
 
 
-def options(description: str, *extra: str) -> argparse.Namespace:
+def options(description: str, **counts: int) -> argparse.Namespace:
     """
-    C{--port PORT --sleep SECONDS}, and C{--threads N} or C{--limit N} when
-    named in C{extra}.
+    C{--port PORT --sleep SECONDS}, and a C{--NAME N} for each of C{counts}
+    (C{threads=10}: C{--threads N}, 10 by default).
     """
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--port", type=int, default=7878)
     parser.add_argument("--sleep", type=float, default=5.0, metavar="SECONDS")
-    for name in extra:
-        parser.add_argument(f"--{name}", type=int, default=10, metavar="N")
+    for name, default in counts.items():
+        parser.add_argument(f"--{name}", type=int, default=default, metavar="N")
     return parser.parse_args()
+
+
+def announce(listening: Any, how: str) -> None:
+    """
+    Say where the stage serves, and how (the tests wait for this line).
+    """
+    print(f"serving on tcp:127.0.0.1:{listening.getHost().port}, {how}", flush=True)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from lesson import answer, options, route
+from lesson import announce, answer, options, route
 from twisted.internet.defer import Deferred
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.task import react
@@ -51,8 +51,8 @@ class OneAtATimeFactory(Factory):
 
 
 def main(reactor: Any, port: int, sleep: float) -> Deferred[None]:
-    reactor.listenTCP(port, OneAtATimeFactory(sleep), 1024, "127.0.0.1")
-    print(f"serving on 127.0.0.1:{port}, one request at a time", flush=True)
+    listening = reactor.listenTCP(port, OneAtATimeFactory(sleep), 1024, "127.0.0.1")
+    announce(listening, "one request at a time")
     return Deferred()  # serve until stopped
 
 

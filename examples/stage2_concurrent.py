@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lesson import answer, options, route
+from lesson import announce, answer, options, route
 from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.protocol import Factory, Protocol, connectionDone
 from twisted.internet.task import deferLater, react
@@ -87,10 +87,10 @@ class ConcurrentFactory(Factory):
 def main(reactor: Any, port: int, sleep: float, limit: int) -> Deferred[None]:
     factory = ConcurrentFactory(reactor, sleep, limit)
     factory.port = reactor.listenTCP(port, factory, 1024, "127.0.0.1")
-    print(f"serving on 127.0.0.1:{port}, at most {limit} at once", flush=True)
+    announce(factory.port, f"at most {limit} at once")
     return Deferred()  # serve until stopped
 
 
 if __name__ == "__main__":
-    arguments = options(__doc__.split("\n\n")[0], "limit")
+    arguments = options(__doc__.split("\n\n")[0], limit=100)
     react(main, (arguments.port, arguments.sleep, arguments.limit))

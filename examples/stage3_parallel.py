@@ -25,7 +25,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from lesson import answer, options, route
+from lesson import announce, answer, options, route
 from twisted.internet.defer import Deferred
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.task import react
@@ -65,11 +65,11 @@ class ParallelFactory(Factory):
 
 def main(reactor: Any, port: int, sleep: float, threads: int) -> Deferred[None]:
     reactor.suggestThreadPoolSize(threads)
-    reactor.listenTCP(port, ParallelFactory(sleep), 1024, "127.0.0.1")
-    print(f"serving on 127.0.0.1:{port}, work on {threads} threads", flush=True)
+    listening = reactor.listenTCP(port, ParallelFactory(sleep), 1024, "127.0.0.1")
+    announce(listening, f"work on {threads} threads")
     return Deferred()  # serve until stopped
 
 
 if __name__ == "__main__":
-    arguments = options(__doc__.split("\n\n")[0], "threads")
+    arguments = options(__doc__.split("\n\n")[0], threads=10)
     react(main, (arguments.port, arguments.sleep, arguments.threads))
