@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from twisted.internet.interfaces import IStreamServerEndpoint
 
 from hello_service.deadlines import Timeouts
+from hello_service.http2.defences import HTTP2_DEFAULTS, HTTP2Settings
 from hello_service.pages import Pages
 from hello_service.requests import RequestLimits
 
@@ -66,6 +67,7 @@ class Config:
     @ivar worker: in a worker process, its slot and PID (for its log lines).
     @ivar reactor: the twistd name of the reactor the main process runs on,
         which its workers run on too (C{""}: hello's).
+    @ivar http2: how HTTP/2 is served, or C{None} with C{--no-http2}.
     """
 
     endpoints: tuple[Listen, ...]
@@ -91,3 +93,4 @@ class Config:
     drainDelay: float = 0.0
     worker: tuple[int, int] | None = None
     reactor: str = ""
+    http2: HTTP2Settings | None = HTTP2_DEFAULTS

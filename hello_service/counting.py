@@ -45,6 +45,20 @@ def answerKind(label: str, status: bytes) -> int:
         raise ValueError(f"no answer kind {label!r} {status!r}") from None
 
 
+#: What the service refuses or cuts, by cause, as C{/metrics} counts it:
+#: an attack the access log cannot show (a refused stream, a connection cut
+#: for abuse, logs no request) shows here.
+REFUSALS = (
+    "refused_stream",
+    "rapid_reset",
+    "control_flood",
+    "protocol_error",
+    "header_limit",
+    "body_limit",
+    "idle_timeout",
+    "write_timeout",
+)
+
 #: Upper bounds of the request duration histogram, in seconds: answers from
 #: memory land in the first; C{/sleep} (5 s by default) near the last.
 DURATION_BUCKETS = (0.001, 0.005, 0.025, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -64,7 +78,7 @@ class RequestCounts:
     @ivar waitedSeconds: by kind, the sum of those durations.
     """
 
-    __slots__ = ("answered", "waited", "waitedSeconds")
+    __slots__ = ("answered", "waited", "waitedSeconds", "refusals")
 
     def __init__(self) -> None:
         self.answered = [0] * len(ANSWER_KINDS)
@@ -72,6 +86,14 @@ class RequestCounts:
             [0] * (len(DURATION_BUCKETS) + 1) for _ in range(len(ANSWER_KINDS))
         ]
         self.waitedSeconds = [0.0] * len(ANSWER_KINDS)
+        #: What was refused or cut, by cause (L{REFUSALS}): HTTP/2's so far.
+        self.refusals = dict.fromkeys(REFUSALS, 0)
+
+    def refused(self, cause: str) -> None:
+        """
+        One more refusal for C{cause} (one of L{REFUSALS}).
+        """
+        self.refusals[cause] += 1
 
     def observeWait(self, seconds: float, kind: int) -> None:
         """
@@ -91,7 +113,7 @@ class RequestCounts:
         ):
             if answered:
                 kinds.append([label, status.decode("ascii"), answered, waited, seconds])
-        return {"kinds": kinds, "gauges": gauges}
+        return {"kinds": kinds, "gauges": gauges, "refusals": dict(self.refusals)}
 
 
 def addSnapshots(snapshots: Iterable[Snapshot]) -> Snapshot:
@@ -100,7 +122,11 @@ def addSnapshots(snapshots: Iterable[Snapshot]) -> Snapshot:
     """
     kinds: dict[tuple[str, str], list[Any]] = {}
     gauges: dict[str, float] = {}
+    refusals = dict.fromkeys(REFUSALS, 0)
     for snapshot in snapshots:
+        # A worker of an older release (during a rolling restart) sends none.
+        for cause, count in snapshot.get("refusals", {}).items():
+            refusals[cause] = refusals.get(cause, 0) + count
         for label, status, answered, waited, seconds in snapshot["kinds"]:
             total = kinds.setdefault(
                 (label, status), [label, status, 0, [0] * len(waited), 0.0]
@@ -110,4 +136,4 @@ def addSnapshots(snapshots: Iterable[Snapshot]) -> Snapshot:
             total[4] += seconds
         for name, value in snapshot["gauges"].items():
             gauges[name] = gauges.get(name, 0) + value
-    return {"kinds": list(kinds.values()), "gauges": gauges}
+    return {"kinds": list(kinds.values()), "gauges": gauges, "refusals": refusals}

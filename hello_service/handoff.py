@@ -32,6 +32,7 @@ import dataclasses
 import json
 import signal
 import socket
+import types
 from collections.abc import Sequence
 from typing import Any, get_type_hints
 
@@ -179,6 +180,8 @@ def _encode(value: Any) -> Any:
 
 
 def _decode(kind: Any, value: Any) -> Any:
+    if isinstance(kind, types.UnionType) and value is not None:
+        (kind,) = [arm for arm in kind.__args__ if arm is not type(None)]
     if kind is Pages:
         return loadPages(value)
     if isinstance(kind, type) and dataclasses.is_dataclass(kind):

@@ -42,6 +42,9 @@ from hello_service.deadlines import (
     Timeouts,
 )
 from hello_service.flow import FlowControl, ResponseWriter, directSocket
+from hello_service.http2.connection import HTTP2Connection
+from hello_service.http2.defences import HTTP2_DEFAULTS, HTTP2Settings
+from hello_service.http2.framing import PREFACE
 from hello_service.peers import NO_HOST, PeerNames
 from hello_service.proxytrust import TrustedProxies
 from hello_service.requests import (
@@ -61,6 +64,7 @@ if TYPE_CHECKING:
 
 #: The default: no peer's forwarding headers are believed.
 TRUST_NOBODY = TrustedProxies()
+
 
 #: Requests of one connection being answered at once before we stop reading
 #: more of them: a client pipelining faster than we answer waits in TCP.
@@ -96,6 +100,8 @@ class Phase(Enum):
     FINISHING = "finishing"
     #: The last answer is written, or the connection is gone.
     CLOSED = "closed"
+    #: The connection speaks HTTP/2: its L{HTTP2Connection} has it.
+    HTTP2 = "http2"
 
 
 # As module globals, for the checks on every request (see deadlines.py).
@@ -105,6 +111,7 @@ _WRITE = Deadline.WRITE
 _READING = Phase.READING
 _FINISHING = Phase.FINISHING
 _CLOSED = Phase.CLOSED
+_HTTP2 = Phase.HTTP2
 
 
 @implementer(IPushProducer)
@@ -133,6 +140,11 @@ class HelloProtocol(Protocol):
     _peer = NO_HOST
     #: Let in by the connection limit, and served.
     admitted = False
+    #: The HTTP/2 side, once the first bytes chose HTTP/2.
+    _http2: HTTP2Connection | None = None
+    #: The first bytes, while they may still be the start of the HTTP/2
+    #: preface.
+    _preface = b""
 
     def __init__(self, factory: HelloFactory) -> None:
         self.factory = factory
@@ -164,6 +176,8 @@ class HelloProtocol(Protocol):
         self._flow.pauseReading()
 
     def connectionLost(self, reason: Failure | None = None) -> None:
+        if self._http2 is not None:
+            self._http2.connectionLost()
         self._phase = _CLOSED
         self._deadline.cancel()
         queue = self._queue
@@ -187,11 +201,17 @@ class HelloProtocol(Protocol):
 
     def dataReceived(self, data: bytes) -> None:
         if self._phase is not _READING:
+            if self._phase is _HTTP2:
+                self._http2.dataReceived(data)  # type: ignore[union-attr]
             return
         reader = self._reader
         if reader is None:
-            reader = self._reader = RequestReader(self.factory.requestLimits)
             self._peer = self.factory.peerNames.of(self.transport)
+            if self.factory.http2 is not None:
+                data = self._preface + data
+                if self._speaksHTTP2(data):
+                    return
+            reader = self._reader = RequestReader(self.factory.requestLimits)
         # When the first byte of each request came, for access logs that
         # time requests: in this read, unless one was begun in an earlier
         # read; then the first request completed here began then.
@@ -220,6 +240,44 @@ class HelloProtocol(Protocol):
                 self._deadline.start(_HEADER, bool(requests))
             else:
                 self._deadline.start(_IDLE)
+
+    def _speaksHTTP2(self, data: bytes) -> bool:
+        """
+        Whether the connection's first bytes choose HTTP/2 (TLS's ALPN chose
+        C{h2}, or they are the preface), and if so hand the connection over
+        to an L{HTTP2Connection}; or wait, while they may still be the start
+        of the preface.
+        """
+        negotiated = getattr(self.transport, "negotiatedProtocol", None)
+        if negotiated != b"h2" and data[:24] != PREFACE:
+            if len(data) < 24 and PREFACE.startswith(data):
+                self._preface = data
+                return True
+            return False
+        self._preface = b""
+        self._phase = _HTTP2
+        self._http2 = HTTP2Connection(self.factory, self)
+        self._http2.begin(data)
+        return True
+
+    # What the HTTP/2 side uses of the connection it took over.
+
+    @property
+    def peer(self) -> str:
+        """
+        The peer, as the access log names it.
+        """
+        return self._peer
+
+    @property
+    def deadline(self) -> DeadlineTimer:
+        return self._deadline
+
+    def writeRaw(self, data: bytes) -> None:
+        """
+        Write bytes as they are (HTTP/2 frames).
+        """
+        self._writer.write(data)
 
     def _dispatch(self, request: Request, began: float) -> None:
         answer = self.factory.answerer.answer(request)
@@ -375,6 +433,9 @@ class HelloProtocol(Protocol):
         request the client is already sending; one that arrives is answered
         with C{Connection: close}.
         """
+        if self._http2 is not None:
+            self._http2.closeWhenIdle()
+            return
         if self._queue or self._phase is not _READING:
             return
         reader = self._reader
@@ -397,6 +458,8 @@ class HelloProtocol(Protocol):
         """
         How many requests are received, in part or whole, and not answered.
         """
+        if self._http2 is not None:
+            return self._http2.streamsInFlight
         reader = self._reader
         partial = 1 if reader is not None and reader.midRequest else 0
         return (len(self._queue) if self._queue else 0) + partial
@@ -407,11 +470,16 @@ class HelloProtocol(Protocol):
     def pauseProducing(self) -> None:
         self._flow.clientStopped()
         self._deadline.hold()
+        if self._http2 is not None:
+            self._http2.pauseProducing()
 
     def resumeProducing(self) -> None:
         self._flow.clientReads()
         self._deadline.release()
         if self._phase is not _READING:
+            if self._http2 is not None:
+                self._flow.resumeReading()
+                self._http2.resumeProducing()
             return
         queue = self._queue
         if queue is not None and len(queue) >= MAX_PIPELINED:
@@ -446,7 +514,9 @@ class HelloProtocol(Protocol):
         """
         The client took too long (called by the L{DeadlineTimer}).
         """
-        if deadline is Deadline.WRITE or deadline is Deadline.LINGER:
+        if self._http2 is not None:
+            self._http2.deadlinePassed(deadline)
+        elif deadline is Deadline.WRITE or deadline is Deadline.LINGER:
             self._phase = _CLOSED
             self.transport.abortConnection()  # type: ignore[union-attr]
         elif deadline is Deadline.HEADER:
@@ -478,8 +548,13 @@ class HelloFactory(Factory):
         connectionLimiter: ConnectionLimiter | None = None,
         accessLog: AccessLog | NoAccessLog | None = None,
         trustedProxies: TrustedProxies = TRUST_NOBODY,
+        http2: HTTP2Settings | None = HTTP2_DEFAULTS,
     ) -> None:
+        """
+        @param http2: how HTTP/2 is served, or C{None} not to serve it.
+        """
         self.answerer = answerer
+        self.http2 = http2
         self.clock = clock
         self.requestLimits = requestLimits
         self.timeouts = timeouts
@@ -504,10 +579,11 @@ class HelloFactory(Factory):
 
     def acceptableProtocols(self) -> list[bytes]:
         """
-        What we speak, for TLS's ALPN: HTTP/1.1 only.  (Without an answer a
-        client offering ALPN, as curl and browsers do, gets a TLS alert.)
+        What we speak, for TLS's ALPN: HTTP/2 first, then HTTP/1.1 (only
+        HTTP/1.1 with HTTP/2 off).  Without an answer a client offering ALPN,
+        as curl and browsers do, gets a TLS alert.
         """
-        return [b"http/1.1"]
+        return [b"http/1.1"] if self.http2 is None else [b"h2", b"http/1.1"]
 
     def buildProtocol(self, addr: IAddress | None) -> HelloProtocol:  # type: ignore[override]
         return HelloProtocol(self)

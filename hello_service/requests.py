@@ -333,9 +333,9 @@ class RequestReader:
         elif name == b"expect" and value.lower() == b"100-continue":
             self._expectContinue = True
         elif name in CONDITION_HEADERS:
-            self._conditions = _kept(self._conditions, name, value)
+            self._conditions = keptHeaders(self._conditions, name, value)
         elif name in FORWARDING_HEADERS:
-            self._forwarding = _kept(self._forwarding, name, value)
+            self._forwarding = keptHeaders(self._forwarding, name, value)
 
     def on_headers_complete(self) -> None:
         parser = self._parser
@@ -378,7 +378,7 @@ class RequestReader:
         self.continueWanted = False  # the body is here already
 
 
-def _kept(
+def keptHeaders(
     headers: dict[bytes, bytes] | None, name: bytes, value: bytes
 ) -> dict[bytes, bytes]:
     """

@@ -375,6 +375,7 @@ def buildService(config: Config, reactor: Any) -> HelloService:
         timeouts=config.timeouts,
         accessLog=accessLogFor(config, reactor),
         trustedProxies=TrustedProxies(parseTrusted(config.forwardedAllowIps)),
+        http2=config.http2,
     )
     return HelloService(
         config.endpoints,

@@ -19,6 +19,7 @@ from hello_service.accesslog import FORMATS, LineWriter
 from hello_service.config import Config, Listen
 from hello_service.cpus import UsableCPUs, workerCount
 from hello_service.deadlines import Timeouts
+from hello_service.http2.defences import HTTP2_DEFAULTS, HTTP2Settings
 from hello_service.listening import WORKER_ENDPOINTS, endpointKind, requireTLS
 from hello_service.pages import PageError, loadPages
 from hello_service.proxytrust import parseTrusted
@@ -130,6 +131,12 @@ class Options(usage.Options):
             "no-access-log",
             None,
             "Log no line per request [default: off, one line per request].",
+        ],
+        [
+            "no-http2",
+            None,
+            "Serve HTTP/1.1 only [default: off: HTTP/2 too, by ALPN over TLS "
+            "and by its preface in cleartext].",
         ],
     ]
 
@@ -248,6 +255,14 @@ class Options(usage.Options):
             _forwardedAllowIps,
         ],
         [
+            "max-concurrent-streams",
+            None,
+            HTTP2_DEFAULTS.maxConcurrentStreams,
+            "HTTP/2 streams one connection may have open at once (advertised in "
+            "its SETTINGS; one more is refused with REFUSED_STREAM).",
+            _positiveInteger("max-concurrent-streams"),
+        ],
+        [
             "max-body-size",
             None,
             DEFAULT_LIMITS.maxBody,
@@ -332,6 +347,9 @@ class Options(usage.Options):
             admin=admin,
             drainDelay=self["drain-delay"],
             reactor=reactorName(self.reactor),
+            http2=None
+            if self["no-http2"]
+            else HTTP2Settings(maxConcurrentStreams=self["max-concurrent-streams"]),
         )
 
     def _twistdLog(self) -> str | None:

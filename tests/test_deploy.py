@@ -283,7 +283,9 @@ def loggedNamespaces() -> set[str]:
     import ast
 
     found: set[str] = set()
-    for path in (CHECKOUT / "hello_service").glob("*.py"):
+    package = CHECKOUT / "hello_service"
+    for path in package.rglob("*.py"):
+        module = ".".join(path.relative_to(package).with_suffix("").parts)
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "Logger":
@@ -298,7 +300,7 @@ def loggedNamespaces() -> set[str]:
                         and getattr(value.func, "id", "") == "Logger"
                         and not value.keywords
                     ):
-                        found.add(f"hello_service.{path.stem}.{node.name}")
+                        found.add(f"hello_service.{module}.{node.name}")
     return found
 
 

@@ -21,6 +21,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from hello_service.config import Config
 from hello_service.deadlines import Timeouts
+from hello_service.http2.defences import HTTP2Settings
 from hello_service.handoff import (
     BOOT_ERROR,
     NOT_SENT,
@@ -61,6 +62,7 @@ EVERY_SENT_FIELD = {
     "twistdLog": "-",
     "accessLogDescriptor": 5,
     "reactor": "epoll",
+    "http2": HTTP2Settings(maxConcurrentStreams=7, maxHeaderListSize=999),
 }
 
 
@@ -105,6 +107,8 @@ class SettingsTests(SynchronousTestCase):
         for name in NOT_SENT:
             self.assertNotIn(f'"{name}"', text)
         self.assertEqual(decodeSettings(text)["accessLogDescriptor"], 7)
+        off = dataclasses.replace(options.config, http2=None)
+        self.assertIsNone(decodeSettings(encodeSettings(off))["http2"])
         self.assertEqual(reactorOf(text), options.config.reactor)
 
 

@@ -1,0 +1,524 @@
+# -*- test-case-name: tests.test_http2,tests.system.test_http2 -*-
+"""
+One HTTP/2 connection: many requests at once, each a stream, each answered
+as soon as its answer is ready, whatever the streams before it wait for.
+Over HTTP/1.1 the answers of one connection must leave in order, so a
+pipelined C{/sleep} holds up every C{/} behind it; here it holds up nobody.
+
+The state machine is the C{h2} library's (sans-I/O, as Twisted's own HTTP/2
+uses it); this class moves bytes between it and the transport, asks the
+answer layer each stream's answer (L{hello_service.answers}, the same as
+HTTP/1.1's), keeps the flow-control windows both ways, the deadlines and
+the drain, and the bounds of L{hello_service.http2.defences}.
+
+An HTTP/1.1 connection hands itself over to this one on its first bytes
+(L{hello_service.protocol.HelloProtocol}): the HTTP/2 preface in
+cleartext, or C{h2} chosen by TLS's ALPN.  It keeps the socket, its place
+under the connection limit, its writer and its deadline timer; this object
+uses them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from h2.config import H2Configuration
+from h2.connection import H2Connection
+from h2.errors import ErrorCodes
+from h2.events import (
+    ConnectionTerminated,
+    DataReceived,
+    PingReceived,
+    PriorityUpdated,
+    RemoteSettingsChanged,
+    RequestReceived,
+    SettingsAcknowledged,
+    StreamEnded,
+    StreamReset,
+    WindowUpdated,
+)
+from h2.exceptions import ProtocolError, StreamClosedError
+from h2.settings import SettingCodes, Settings
+from hyperframe.frame import GoAwayFrame
+from twisted.internet.defer import CancelledError, Deferred
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from hello_service.deadlines import Deadline, DeadlineTimer
+from hello_service.http2.defences import Defences
+from hello_service.http2.framing import requestFromHeaders, responseHeaders
+from hello_service.requests import UNPARSED, HTTPError, Request
+from hello_service.responses import Response
+from hello_service.statuslines import CONTENT_TOO_LARGE, INTERNAL_ERROR, REQUEST_TIMEOUT
+
+
+class Owner(Protocol):
+    """
+    What this side uses of the HTTP/1.1 connection that handed itself over
+    (L{hello_service.protocol.HelloProtocol}): its transport, its peer, its
+    deadline timer and its writer.
+    """
+
+    transport: Any
+
+    @property
+    def peer(self) -> str: ...
+
+    @property
+    def deadline(self) -> DeadlineTimer: ...
+
+    def writeRaw(self, data: bytes) -> None: ...
+
+
+#: How many times the advertised header list size a list may decode to
+#: before the connection is ended rather than the stream answered 431.
+BOMB_FACTOR = 4
+
+
+class _ServerConnection(H2Connection):
+    """
+    h2's connection, but for one thing: h2 refuses a stream past the
+    advertised C{SETTINGS_MAX_CONCURRENT_STREAMS} as an error of the whole
+    connection, before it decodes the stream's header block.  Here the
+    stream is refused on its own, with C{REFUSED_STREAM} (RFC 9113 section
+    5.1.2 allows either), after its headers are decoded so that the header
+    compression state stays in step: the connection counts its streams
+    itself (L{HTTP2Connection}), so h2 is told none are open.
+    """
+
+    @property
+    def open_inbound_streams(self) -> int:
+        super().open_inbound_streams  # noqa: B018 (h2 forgets closed streams here)
+        return 0
+
+
+class _Stream:
+    """
+    One request on the connection: what has come of it and what is left to
+    send of its answer.
+    """
+
+    __slots__ = ("request", "began", "ended", "body", "deferred", "unsent", "answered")
+
+    def __init__(self, began: float) -> None:
+        self.request: Request = UNPARSED
+        #: When its headers came, for the access log and the header timeout.
+        self.began = began
+        #: The client has sent all of it.
+        self.ended = False
+        #: Body bytes received so far.
+        self.body = 0
+        #: Its answer, while it is being worked on.
+        self.deferred: Deferred[Response] | None = None
+        #: What the flow-control window has not let out yet.
+        self.unsent = b""
+        self.answered = False
+
+
+class HTTP2Connection:
+    """
+    The HTTP/2 side of one connection, driven by its L{HelloProtocol}.
+    """
+
+    log = Logger()
+
+    def __init__(self, factory: Any, protocol: Owner) -> None:
+        """
+        @param factory: the connection's L{hello_service.protocol.HelloFactory}:
+            its answer layer, limits, timeouts, counts and access log.
+        """
+        self.factory = factory
+        self._protocol = protocol
+        self._streams: dict[int, _Stream] = {}
+        #: Streams whose answer waits for the client's flow-control window.
+        self._blocked: set[int] = set()
+        #: The transport's buffer is full: nothing more is sent until it drains.
+        self._paused = False
+        #: The GOAWAY of a drain was sent: streams after this id are not served.
+        self._lastStreamId: int | None = None
+        self._closed = False
+        self._defences = Defences(factory.clock.seconds())
+        settings = factory.http2
+        assert settings is not None
+        self._maxStreams = settings.maxConcurrentStreams
+        self._h2 = _ServerConnection(
+            H2Configuration(client_side=False, header_encoding=None)
+        )
+        # As the settings before any acknowledgement: what the first SETTINGS
+        # frame says, and what h2 holds the client to.
+        self._h2.local_settings = Settings(
+            client=False,
+            initial_values={
+                SettingCodes.MAX_CONCURRENT_STREAMS: settings.maxConcurrentStreams,
+                SettingCodes.MAX_HEADER_LIST_SIZE: settings.maxHeaderListSize,
+                SettingCodes.ENABLE_PUSH: 0,
+            },
+        )
+        # A list over the advertised size is answered 431 on its stream, as
+        # HTTP/1.1 answers it; one far over it (an HPACK bomb) ends the
+        # connection as h2 decodes it.
+        self._h2.decoder.max_header_list_size = BOMB_FACTOR * settings.maxHeaderListSize
+
+    # Bytes in.
+
+    def begin(self, data: bytes) -> None:
+        """
+        The connection's first bytes (the preface, or what follows TLS's
+        choice of C{h2}): send our settings, then read.
+        """
+        self._h2.initiate_connection()
+        self._flush()
+        self.dataReceived(data)
+
+    def dataReceived(self, data: bytes) -> None:
+        if self._closed:
+            return
+        try:
+            events = self._h2.receive_data(data)
+        except ProtocolError as error:
+            code = getattr(error, "error_code", None) or ErrorCodes.PROTOCOL_ERROR
+            self._abandon("protocol_error", code, str(error))
+            return
+        if len(self._h2.incoming_buffer._data) > self._h2.max_inbound_frame_size + 9:
+            # h2 checks a frame's length only once all of it has come: the
+            # one it waits for is longer than we allow, and would otherwise
+            # be buffered whole (up to 16 MiB) first.
+            self._abandon("protocol_error", ErrorCodes.FRAME_SIZE_ERROR)
+            return
+        now = self.factory.clock.seconds()
+        for event in events:
+            if self._closed:
+                return
+            self._handle(event, now)
+        self._flush()
+        self._awaitClient()
+
+    def _handle(self, event: Any, now: float) -> None:
+        kind = type(event)
+        if kind is RequestReceived:
+            self._requestReceived(event, now)
+        elif kind is DataReceived:
+            self._dataReceived(event, now)
+        elif kind is StreamEnded:
+            stream = self._streams.get(event.stream_id)
+            if stream is not None and not stream.ended:
+                stream.ended = True
+                self._dispatch(event.stream_id, stream)
+        elif kind is StreamReset:
+            self._forget(event.stream_id)
+            if not self._defences.reset(now):
+                self._abandon("rapid_reset", ErrorCodes.ENHANCE_YOUR_CALM)
+        elif kind is WindowUpdated or kind is RemoteSettingsChanged:
+            self._sendBlocked()
+            if kind is RemoteSettingsChanged and not self._defences.frame(now):
+                self._abandon("control_flood", ErrorCodes.ENHANCE_YOUR_CALM)
+        elif (
+            kind is PingReceived
+            or kind is SettingsAcknowledged
+            or kind is PriorityUpdated
+        ):
+            if not self._defences.frame(now):
+                self._abandon("control_flood", ErrorCodes.ENHANCE_YOUR_CALM)
+        elif kind is ConnectionTerminated:
+            self._closed = True
+            self._protocol.transport.loseConnection()
+
+    def _requestReceived(self, event: RequestReceived, now: float) -> None:
+        streamId = event.stream_id
+        if self._lastStreamId is not None and streamId > self._lastStreamId:
+            return  # opened after our GOAWAY: not processed, as it said
+        if len(self._streams) >= self._maxStreams:
+            self._refuseStream(streamId, now)
+            return
+        stream = self._streams[streamId] = _Stream(now)
+        try:
+            stream.request = requestFromHeaders(
+                event.headers,
+                self.factory.requestLimits,
+            )
+        except HTTPError as error:
+            self.factory.counts.refused(
+                "body_limit" if error.status[:3] == b"413" else "header_limit"
+            )
+            self._refuse(streamId, stream, error)
+            return
+        if event.stream_ended is not None:
+            stream.ended = True
+            self._dispatch(streamId, stream)
+
+    def _dataReceived(self, event: DataReceived, now: float) -> None:
+        streamId = event.stream_id
+        length = event.flow_controlled_length or 0
+        try:
+            # By its flow-controlled length, padding included: by len(data)
+            # alone a padded body would close the window for good.
+            self._h2.acknowledge_received_data(length, streamId)
+        except (StreamClosedError, ProtocolError):
+            pass
+        if (
+            not event.data
+            and event.stream_ended is None
+            and not self._defences.frame(now)
+        ):
+            self._abandon("control_flood", ErrorCodes.ENHANCE_YOUR_CALM)
+            return
+        stream = self._streams.get(streamId)
+        if stream is None or stream.ended:
+            return
+        stream.body += len(event.data or b"")
+        if stream.body > self.factory.requestLimits.maxBody:
+            self.factory.counts.refused("body_limit")
+            stream.ended = True
+            self._refuse(
+                streamId, stream, HTTPError(CONTENT_TOO_LARGE, "request body too large")
+            )
+
+    def _refuseStream(self, streamId: int, now: float) -> None:
+        """
+        One stream more than the limit: refused at once, never left waiting.
+        """
+        self.factory.counts.refused("refused_stream")
+        self._h2.reset_stream(streamId, ErrorCodes.REFUSED_STREAM)
+        if not self._defences.reset(now):
+            self._abandon("rapid_reset", ErrorCodes.ENHANCE_YOUR_CALM)
+
+    # Answers.
+
+    def _dispatch(self, streamId: int, stream: _Stream) -> None:
+        answer = self.factory.answerer.answer(stream.request)
+        if type(answer) is Response:
+            self._respond(streamId, stream, answer)
+            return
+        deferred: Deferred[Response] = answer
+        stream.deferred = deferred
+        deferred.addCallbacks(
+            self._ready, self._failed, callbackArgs=(streamId, stream),
+            errbackArgs=(streamId, stream),
+        )  # fmt: skip
+
+    def _ready(self, response: Response, streamId: int, stream: _Stream) -> None:
+        stream.deferred = None
+        if self._streams.get(streamId) is stream:
+            self._respond(streamId, stream, response)
+            self._flush()
+            self._awaitClient()
+
+    def _failed(self, reason: Failure, streamId: int, stream: _Stream) -> None:
+        stream.deferred = None
+        if reason.check(CancelledError) or self._streams.get(streamId) is not stream:
+            return
+        self.log.error(
+            "request {request!r} failed: {error}",
+            request=stream.request,
+            error=reason.getErrorMessage(),
+        )
+        self._refuse(
+            streamId, stream, HTTPError(INTERNAL_ERROR, reason.getErrorMessage())
+        )
+        self._flush()
+
+    def _refuse(self, streamId: int, stream: _Stream, error: HTTPError) -> None:
+        """
+        Answer a stream that broke a rule with the refusal HTTP/1.1 would
+        send (its status, its page), then tell the client to send no more
+        of it.
+        """
+        self._respond(streamId, stream, self.factory.answerer.refuse(error))
+        if not stream.ended and not self._closed:
+            try:
+                self._h2.reset_stream(streamId, ErrorCodes.NO_ERROR)
+            except (StreamClosedError, ProtocolError):
+                pass
+            self._forget(streamId)
+
+    def _respond(self, streamId: int, stream: _Stream, response: Response) -> None:
+        factory = self.factory
+        request = stream.request
+        status, fields = responseHeaders(response)
+        bodiless = request.method == b"HEAD" or not response.body
+        try:
+            self._h2.send_headers(streamId, fields, end_stream=bodiless)
+        except (StreamClosedError, ProtocolError):
+            self._forget(streamId)
+            return
+        stream.answered = True
+        factory.answered[response.kind] += 1
+        peer = self._protocol.peer
+        factory.accessLog.record(
+            peer
+            if request.forwarding is None
+            else factory.trustedProxies.clientOf(peer, request.forwarding),
+            request,
+            response.status,
+            0 if request.method == b"HEAD" else len(response.body),
+            stream.began,
+            factory.clock.seconds() if factory.timesRequests else 0.0,
+        )
+        if bodiless:
+            self._finished(streamId)
+        else:
+            stream.unsent = response.body
+            self._send(streamId, stream)
+
+    def _send(self, streamId: int, stream: _Stream) -> None:
+        """
+        Send what the stream's and the connection's windows allow of its
+        answer; the rest waits for a C{WINDOW_UPDATE}.
+        """
+        h2 = self._h2
+        while stream.unsent and not self._paused:
+            window = min(
+                h2.local_flow_control_window(streamId), h2.max_outbound_frame_size
+            )
+            if window <= 0:
+                self._blocked.add(streamId)
+                return
+            chunk, stream.unsent = stream.unsent[:window], stream.unsent[window:]
+            h2.send_data(streamId, chunk, end_stream=not stream.unsent)
+        if stream.unsent:
+            self._blocked.add(streamId)
+        else:
+            self._blocked.discard(streamId)
+            self._finished(streamId)
+
+    def _sendBlocked(self) -> None:
+        for streamId in sorted(self._blocked):
+            stream = self._streams.get(streamId)
+            if stream is None:
+                self._blocked.discard(streamId)
+            else:
+                try:
+                    self._send(streamId, stream)
+                except (StreamClosedError, ProtocolError):
+                    self._forget(streamId)
+
+    def _finished(self, streamId: int) -> None:
+        self._streams.pop(streamId, None)
+        if self._lastStreamId is not None and not self._streams:
+            self._goAway()
+
+    def _forget(self, streamId: int) -> None:
+        """
+        The stream is gone (reset, by either side): its work is abandoned.
+        """
+        stream = self._streams.pop(streamId, None)
+        self._blocked.discard(streamId)
+        if stream is not None and stream.deferred is not None:
+            stream.deferred.cancel()
+        if self._lastStreamId is not None and not self._streams:
+            self._goAway()
+
+    def _flush(self) -> None:
+        data = self._h2.data_to_send()
+        if data:
+            self._protocol.writeRaw(data)
+
+    # Flow control: the transport's buffer, as HTTP/1.1 has it.
+
+    def pauseProducing(self) -> None:
+        """
+        The client does not read: send nothing more, and read nothing more
+        (so PING or SETTINGS answers cannot pile up), until it does.
+        """
+        self._paused = True
+
+    def resumeProducing(self) -> None:
+        self._paused = False
+        self._sendBlocked()
+        self._flush()
+        self._awaitClient()
+
+    # Deadlines and closing.
+
+    @property
+    def streamsInFlight(self) -> int:
+        return len(self._streams)
+
+    def _awaitClient(self) -> None:
+        """
+        Which deadline the client is under now: the write timeout while an
+        answer waits for it to read or to open its window, the header
+        timeout while a stream is incomplete, the idle timeout with no
+        stream at all.
+        """
+        if self._closed:
+            return
+        deadline = self._protocol.deadline
+        if self._blocked or self._paused:
+            deadline.start(Deadline.WRITE)
+        elif any(not stream.ended for stream in self._streams.values()):
+            deadline.start(Deadline.HEADER)
+        elif not self._streams:
+            deadline.start(Deadline.IDLE)
+        else:
+            deadline.stop()
+
+    def deadlinePassed(self, deadline: Deadline) -> None:
+        if deadline is Deadline.WRITE:
+            self.factory.counts.refused("write_timeout")
+            self._closed = True
+            self._protocol.transport.abortConnection()
+        elif deadline is Deadline.HEADER:
+            now = self.factory.clock.seconds()
+            header = self.factory.timeouts.header
+            for streamId, stream in list(self._streams.items()):
+                if not stream.ended and now - stream.began >= header:
+                    stream.ended = True
+                    self._refuse(
+                        streamId, stream, HTTPError(REQUEST_TIMEOUT, "request too slow")
+                    )
+            self._flush()
+            self._awaitClient()
+        elif not self._streams:
+            if deadline is Deadline.IDLE:
+                self.factory.counts.refused("idle_timeout")
+            self._goAway()
+
+    def closeWhenIdle(self) -> None:
+        """
+        The service drains: a GOAWAY says which streams will be served (all
+        received so far); they finish, then the connection closes.
+        """
+        if self._closed or self._lastStreamId is not None:
+            return
+        self._flush()
+        self._lastStreamId = self._h2.highest_inbound_stream_id
+        self._protocol.writeRaw(
+            GoAwayFrame(
+                stream_id=0, last_stream_id=self._lastStreamId, error_code=0
+            ).serialize()
+        )
+        if not self._streams:
+            self._goAway()
+        else:
+            self._awaitClient()
+
+    def _goAway(self, code: int = ErrorCodes.NO_ERROR) -> None:
+        """
+        Close the connection with a GOAWAY.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._h2.close_connection(error_code=code)
+        except ProtocolError:
+            pass
+        self._flush()
+        self._protocol.transport.loseConnection()
+
+    def _abandon(self, cause: str, code: int, why: str = "") -> None:
+        """
+        The client broke a rule of the protocol or a bound: GOAWAY with
+        C{code}, counted under C{cause}, and every stream's work dropped.
+        """
+        self.factory.counts.refused(cause)
+        self._lastStreamId = None
+        for streamId in list(self._streams):
+            self._forget(streamId)
+        self._goAway(code)
+
+    def connectionLost(self) -> None:
+        self._closed = True
+        for streamId in list(self._streams):
+            self._forget(streamId)
