@@ -21,7 +21,6 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from hello_service.config import Config
 from hello_service.deadlines import Timeouts
-from hello_service.http2.defences import HTTP2Settings
 from hello_service.handoff import (
     BOOT_ERROR,
     NOT_SENT,
@@ -32,6 +31,7 @@ from hello_service.handoff import (
     reactorOf,
     sentFields,
 )
+from hello_service.http2.defences import HTTP2Settings
 from hello_service.pages import loadPages
 from hello_service.requests import RequestLimits
 from hello_service.tap import Options
