@@ -145,6 +145,9 @@ class HelloProtocol(Protocol):
     #: The first bytes, while they may still be the start of the HTTP/2
     #: preface.
     _preface = b""
+    #: Not a plain socket (TLS, say): TLS's ALPN may have chosen HTTP/2.  A
+    #: plain one speaks HTTP/2 only if its first bytes are the preface.
+    _negotiates = False
 
     def __init__(self, factory: HelloFactory) -> None:
         self.factory = factory
@@ -155,7 +158,10 @@ class HelloProtocol(Protocol):
         transport: ITransport = self.transport  # type: ignore[assignment]
         factory = self.factory
         self._flow = flow = FlowControl(transport, self)
-        self._writer = ResponseWriter(flow, factory.directSocket(transport))
+        socket = factory.directSocket(transport)
+        self._writer = ResponseWriter(flow, socket)
+        if socket is None:
+            self._negotiates = True  # TLS, perhaps, whose ALPN may choose h2
         self._deadline = DeadlineTimer(factory.deadlines, factory.timeouts, self)
         factory.connectionOpened(self)
 
@@ -207,10 +213,14 @@ class HelloProtocol(Protocol):
         reader = self._reader
         if reader is None:
             self._peer = self.factory.peerNames.of(self.transport)
-            if self.factory.http2 is not None:
-                data = self._preface + data
-                if self._speaksHTTP2(data):
-                    return
+            # HTTP/2 is chosen by TLS (a transport not written directly) or
+            # by the preface, which starts with P: a plain GET pays one test.
+            if (
+                (data[0] == 80 or self._negotiates or self._preface)  # 80: P
+                and self.factory.http2 is not None
+                and self._speaksHTTP2(self._preface + data)
+            ):
+                return
             reader = self._reader = RequestReader(self.factory.requestLimits)
         # When the first byte of each request came, for access logs that
         # time requests: in this read, unless one was begun in an earlier
@@ -252,6 +262,10 @@ class HelloProtocol(Protocol):
         if negotiated != b"h2" and data[:24] != PREFACE:
             if len(data) < 24 and PREFACE.startswith(data):
                 self._preface = data
+                return True
+            if self._preface:
+                self._preface = b""
+                self.dataReceived(data)  # as HTTP/1.1, from its first byte
                 return True
             return False
         self._preface = b""
