@@ -216,7 +216,7 @@ class HelloProtocol(Protocol):
             # HTTP/2 is chosen by TLS (a transport not written directly) or
             # by the preface, which starts with P: a plain GET pays one test.
             if (
-                (data[0] == 80 or self._negotiates or self._preface)  # 80: P
+                (self._negotiates or (data and data[0] == 80) or self._preface)  # P
                 and self.factory.http2 is not None
                 and self._speaksHTTP2(self._preface + data)
             ):
