@@ -48,6 +48,7 @@ from hello_service import __version__
 from hello_service.counting import (
     ANSWER_KINDS,
     DURATION_BUCKETS,
+    REFUSALS,
     ROUTE_LABELS,
     Snapshot,
 )
@@ -56,6 +57,7 @@ from hello_service.statuspage import RateHistory, ServiceStatus, statusDocument
 #: The gauges a snapshot may carry, with their help text.
 GAUGES = {
     "hello_connections_open": "Client connections open.",
+    "hello_http2_connections_open": "Client connections open that speak HTTP/2.",
     "hello_requests_in_flight": "Requests received, in part or whole, not yet answered.",
     "hello_connections_waiting": "Connections held unread at --max-connections.",
     "hello_threadpool_busy": "Request threads running work (--parallel).",
@@ -113,6 +115,17 @@ class HelloCollector(Collector):
         for cause, count in sorted(self._restarts().items()):
             restarts.add_metric([cause], count)
         yield restarts
+        refused = CounterMetricFamily(
+            "hello_refused",
+            "Streams and connections refused or cut, by cause (HTTP/2's bounds "
+            "against abuse, its limits and timeouts): what the access log "
+            "cannot show.",
+            labels=["cause"],
+        )
+        counted = snapshot.get("refusals", {})
+        for cause in REFUSALS:
+            refused.add_metric([cause], counted.get(cause, 0))
+        yield refused
 
 
 def _requestFamilies(kinds: list[list[Any]]) -> Iterable[Metric]:

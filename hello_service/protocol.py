@@ -277,6 +277,10 @@ class HelloProtocol(Protocol):
     # What the HTTP/2 side uses of the connection it took over.
 
     @property
+    def speaksHTTP2(self) -> bool:
+        return self._http2 is not None
+
+    @property
     def peer(self) -> str:
         """
         The peer, as the access log names it.

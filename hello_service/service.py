@@ -141,6 +141,9 @@ class HelloService(Service):
         limiter = factory.connectionLimiter
         gauges = {
             "hello_connections_open": len(factory.connections),
+            "hello_http2_connections_open": sum(
+                1 for connection in factory.connections if connection.speaksHTTP2
+            ),
             "hello_requests_in_flight": factory.requestsInFlight(),
             "hello_connections_waiting": 0 if limiter is None else limiter.waiting,
         }

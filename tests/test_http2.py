@@ -266,6 +266,25 @@ class StreamsTests(SynchronousTestCase):
         self.assertIsNone(client.goAway())
         self.assertTrue(client.answer(client.get())[2])
 
+    def test_refusalsExported(self) -> None:
+        """
+        C{/metrics} counts refusals by cause, every cause present from the
+        start.
+        """
+        from hello_service.counting import REFUSALS, addSnapshots
+
+        from .test_admin import exposition, samples
+
+        client = Client(http2=HTTP2Settings(maxConcurrentStreams=1))
+        client.h2.remote_settings[SettingCodes.MAX_CONCURRENT_STREAMS] = 100
+        client.h2.remote_settings.acknowledge()
+        client.get(b"/sleep"), client.get(b"/sleep")
+        snapshot = addSnapshots([client.factory.counts.snapshot()])
+        counted = samples(exposition(snapshot), "hello_refused_total")
+        self.assertEqual(len(counted), len(REFUSALS))
+        self.assertEqual(counted['{cause="refused_stream"}'], 1.0)
+        self.assertEqual(counted['{cause="rapid_reset"}'], 0.0)
+
     def test_headerLimits(self) -> None:
         """
         The head limits mean what they mean in HTTP/1.1: too many fields or
