@@ -462,6 +462,20 @@ class NegotiationTests(SynchronousTestCase):
         self.assertEqual(factory.acceptableProtocols(), [b"http/1.1"])
         self.assertEqual(makeFactory().acceptableProtocols(), [b"h2", b"http/1.1"])
 
+    def test_upgradeToH2cIgnored(self) -> None:
+        """
+        C{Upgrade: h2c} (RFC 7540's cleartext upgrade, deprecated by RFC
+        9113) is not taken: the request is answered as HTTP/1.1.
+        """
+        factory = makeFactory()
+        protocol, transport = connect(factory)
+        protocol.dataReceived(
+            b"GET / HTTP/1.1\r\nHost: t\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+            b"Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n"
+        )
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 200 OK\r\n"))
+        self.assertNotIn(b"101", transport.value().split(b"\r\n", 1)[0])
+
     def test_alpnChoosesHTTP2(self) -> None:
         """
         A TLS connection whose ALPN chose C{h2} is HTTP/2 from its first
