@@ -5,6 +5,7 @@ the moment it was sent to the moment it was answered.
 
     .venv/bin/python -m benchmarks.timeline        # writes benchmarks/results/timeline.png
     .venv/bin/python -m benchmarks.timeline --examples   # timeline-stage1.png, 2 and 3
+    .venv/bin/python -m benchmarks.timeline --one-connection   # timeline-http2.png
 
 With the defaults (20 requests, a 1 s delay, 4 threads) all 20 bars of the
 concurrent mode end together after one delay, and those of the parallel
@@ -16,6 +17,11 @@ With C{--examples} it draws the lesson's three stages instead
 (C{examples/stage*.py}), one picture each, from each program's own run: 8
 requests of 0.5 s, in stage 3 on 2 threads.  Stage 1 answers them one after
 another, stage 2 all together, stage 3 in four waves of two.
+
+With C{--one-connection} it draws HTTP/2's lesson: a C{/sleep} (1 s) and
+then ten C{/} on one connection, pipelined over HTTP/1.1 (the ten wait for
+the sleep: answers leave in order) beside the same eleven as streams of one
+HTTP/2 connection (the ten are answered at once).
 """
 
 from __future__ import annotations
@@ -145,9 +151,17 @@ def main() -> None:
     parser.add_argument(
         "--examples", action="store_true", help="draw the lesson's three stages"
     )
+    parser.add_argument(
+        "--one-connection",
+        action="store_true",
+        help="draw HTTP/1.1 pipelining against HTTP/2 streams",
+    )
     arguments = parser.parse_args()
     if arguments.examples:
         drawStages()
+        return
+    if arguments.one_connection:
+        drawOneConnection()
         return
     modes = [
         ("concurrent (default)", ()),
@@ -196,6 +210,128 @@ def drawStages(count: int = 8, delay: float = 0.5) -> None:
         output = RESULTS / f"timeline-{name.split('_')[0]}.png"
         draw([(title, times)], delay, output, waiting, title="", work=work)
         print(f"wrote {output}")
+
+
+def oneConnectionHTTP1(port: int, count: int) -> list[float]:
+    """
+    A C{/sleep} and then C{count} C{/}, pipelined on one HTTP/1.1
+    connection: when each answer was whole, in seconds from the send.
+    """
+    request = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as client:
+        start = time.monotonic()
+        client.sendall(
+            b"GET /sleep HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" + request * count
+        )
+        received, done = b"", []
+        while len(done) < count + 1:
+            received += client.recv(65536)
+            while True:
+                head, found, rest = received.partition(b"\r\n\r\n")
+                if not found:
+                    break
+                length = int(
+                    head.lower().split(b"content-length: ", 1)[1].split(b"\r\n")[0]
+                )
+                if len(rest) < length:
+                    break
+                received = rest[length:]
+                done.append(time.monotonic() - start)
+    return done
+
+
+def oneConnectionHTTP2(port: int, count: int) -> list[float]:
+    """
+    The same requests as streams of one HTTP/2 connection (prior
+    knowledge): when each stream ended, in the order they were sent.
+    """
+    from h2.config import H2Configuration
+    from h2.connection import H2Connection
+    from h2.events import DataReceived, StreamEnded
+
+    connection = H2Connection(H2Configuration(client_side=True, header_encoding=None))
+    connection.initiate_connection()
+    streams = []
+    for path in [b"/sleep"] + [b"/"] * count:
+        stream = connection.get_next_available_stream_id()
+        connection.send_headers(
+            stream, [(b":method", b"GET"), (b":path", path), (b":scheme", b"http"),
+                     (b":authority", b"127.0.0.1")], end_stream=True,
+        )  # fmt: skip
+        streams.append(stream)
+    ended: dict[int, float] = {}
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as client:
+        start = time.monotonic()
+        client.sendall(connection.data_to_send())
+        while len(ended) < len(streams):
+            for event in connection.receive_data(client.recv(65536)):
+                if isinstance(event, DataReceived):
+                    connection.acknowledge_received_data(
+                        event.flow_controlled_length, event.stream_id
+                    )
+                elif isinstance(event, StreamEnded):
+                    ended[event.stream_id] = time.monotonic() - start
+            client.sendall(connection.data_to_send())
+    return [ended[stream] for stream in streams]
+
+
+def drawOneConnection(count: int = 10, delay: float = 1.0) -> None:
+    """
+    HTTP/1.1 pipelining against HTTP/2 streams, on one connection each.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    server = ServerProcess(
+        helloCommand("--listen", "tcp:0:interface=127.0.0.1", "--sleep", str(delay)),
+        env=checkoutEnvironment(),
+    )
+    try:
+        port = server.port()
+        panels = [
+            (
+                "HTTP/1.1, pipelined: answers leave in order",
+                oneConnectionHTTP1(port, count),
+            ),
+            (
+                "HTTP/2, streams: none waits for another",
+                oneConnectionHTTP2(port, count),
+            ),
+        ]
+    finally:
+        server.stop()
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4.8), sharey=True)
+    for axis, (title, answered) in zip(axes, panels, strict=True):
+        for index, when in enumerate(answered):
+            work = min(when, delay if index == 0 else 0.005)
+            axis.barh(index + 1, when - work, left=0, height=0.7, color="#d9d9d9")
+            axis.barh(index + 1, work, left=when - work, height=0.7,
+                      color="#d8833b" if index == 0 else "#3b7dd8")  # fmt: skip
+            if index:  # a few milliseconds: marked, or it would not show
+                axis.plot(when, index + 1, "o", color="#3b7dd8", markersize=6)
+        axis.set_title(title)
+        axis.set_xlabel("seconds since the requests were sent")
+        axis.set_xlim(0, delay * 1.3)
+        print(f"{title}: the last of the ten at {max(answered[1:]):.3f} s")
+    axes[0].set_ylabel("request on the connection")
+    axes[0].set_yticks(range(1, count + 2), ["/sleep"] + ["/"] * count)
+    axes[0].set_ylim(count + 1.7, 0.3)
+    axes[-1].legend(
+        handles=[
+            Patch(color="#d9d9d9", label="waiting"),
+            Patch(color="#d8833b", label=f"/sleep's {delay:g} s"),
+            Patch(color="#3b7dd8", label="/ answered"),
+        ],
+        loc="lower right",
+    )
+    figure.suptitle(f"A /sleep, then {count} GET / on one connection")
+    figure.tight_layout()
+    output = RESULTS / "timeline-http2.png"
+    figure.savefig(output, dpi=90)
+    print(f"wrote {output}")
 
 
 if __name__ == "__main__":

@@ -142,7 +142,15 @@ class HTTP2Connection:
         assert settings is not None
         self._maxStreams = settings.maxConcurrentStreams
         self._h2 = _ServerConnection(
-            H2Configuration(client_side=False, header_encoding=None)
+            H2Configuration(
+                client_side=False,
+                header_encoding=None,
+                # Our fields are our own (lower-case names, values stripped,
+                # no connection-specific field): checking each one again costs
+                # a third of a stream; what the client sends is checked.
+                validate_outbound_headers=False,
+                normalize_outbound_headers=False,
+            )
         )
         # As the settings before any acknowledgement: what the first SETTINGS
         # frame says, and what h2 holds the client to.
