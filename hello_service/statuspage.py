@@ -163,6 +163,7 @@ def _figures(process: ProcessStatus, rates: RateHistory) -> dict[str, Any]:
     vitals = figures.get("process", {})
     return {
         "connectionsOpen": gauges.get("hello_connections_open", 0),
+        "http2ConnectionsOpen": gauges.get("hello_http2_connections_open", 0),
         "requestsInFlight": gauges.get("hello_requests_in_flight", 0),
         "connectionsWaiting": gauges.get("hello_connections_waiting", 0),
         "requestsPerSecond": rates.rate(process),
@@ -184,6 +185,7 @@ def _summed(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """
     totals: dict[str, Any] = {
         "connectionsOpen": 0,
+        "http2ConnectionsOpen": 0,
         "requestsInFlight": 0,
         "connectionsWaiting": 0,
         "requestsPerSecond": 0.0,
@@ -195,7 +197,12 @@ def _summed(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
     history: list[float] = []
     for row in rows:
-        for name in ("connectionsOpen", "requestsInFlight", "connectionsWaiting"):
+        for name in (
+            "connectionsOpen",
+            "http2ConnectionsOpen",
+            "requestsInFlight",
+            "connectionsWaiting",
+        ):
             totals[name] += row[name]
         totals["requestsPerSecond"] += row["requestsPerSecond"]
         for status in STATUS_CLASSES:
