@@ -11,6 +11,7 @@ imports its files) checks what a user runs:
 
   - the README's run command serves C{GET /} with 200;
   - C{--workers 2} serves from two worker processes;
+  - it speaks HTTP/2 (a GET in frames, by prior knowledge);
   - the shipped systemd unit's C{ExecStart} (its paths and its C{systemd:}
     listener swapped for this virtualenv, a TCP port and a temporary log
     directory) serves, and C{/ready} on its admin port answers 200;
@@ -268,6 +269,45 @@ def twoWorkers(install: UserInstall) -> None:
             raise Failed(f"answered by {served}, workers are {pids}\n{server.output}")
 
 
+def http2(install: UserInstall) -> None:
+    """
+    The plain install speaks HTTP/2 (prior knowledge): GET / in frames.
+    """
+    preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+    settings = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"  # empty SETTINGS
+    # HEADERS on stream 1, END_STREAM and END_HEADERS: :method GET, :path /,
+    # :scheme http from HPACK's static table, and :authority 127.0.0.1.
+    block = b"\x82\x84\x86\x41\x09127.0.0.1"
+    headers = len(block).to_bytes(3, "big") + b"\x01\x05\x00\x00\x00\x01" + block
+    with install.serving(
+        ["--listen", "tcp:0:interface=127.0.0.1"], r"serving on tcp:127\.0\.0\.1:(\d+)"
+    ) as (server, found):
+        with socket.create_connection(
+            ("127.0.0.1", int(found.group(1))), timeout=5
+        ) as client:
+            client.sendall(preface + settings + headers)
+            received = b""
+            deadline = time.monotonic() + 5
+            while b"</html>" not in received and time.monotonic() < deadline:
+                chunk = client.recv(65536)
+                if not chunk:
+                    break
+                received += chunk
+        frames, body = received, b""
+        statuses = []
+        while len(frames) >= 9:
+            length = int.from_bytes(frames[:3], "big")
+            kind, stream = frames[3], int.from_bytes(frames[5:9], "big") & 0x7FFFFFFF
+            payload = frames[9 : 9 + length]
+            if kind == 1 and stream == 1:
+                statuses.append(payload[:1])
+            elif kind == 0 and stream == 1:
+                body += payload
+            frames = frames[9 + length :]
+        if statuses != [b"\x88"] or b"<!DOCTYPE html>" not in body:  # 0x88: :status 200
+            raise Failed(f"HTTP/2 answered {received[:200]!r}")
+
+
 def systemdUnit(install: UserInstall) -> None:
     """
     The shipped unit's ExecStart serves, and its admin port's /ready is 200.
@@ -374,6 +414,7 @@ def workerCannotBoot(install: UserInstall) -> None:
 CHECKS: list[Callable[[UserInstall], None]] = [
     readmeRunCommand,
     twoWorkers,
+    http2,
     systemdUnit,
     tlsWithoutExtra,
     workerCannotBoot,
