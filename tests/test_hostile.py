@@ -76,8 +76,8 @@ CASES: list[tuple[str, bytes, list[bytes], bool]] = [
     ("HTTP/2.0", head(b"GET / HTTP/2.0"), [b"505"], CLOSED),
     ("HTTP/0.9", b"GET /\r\n\r\n", [b"505"], CLOSED),
     ("HTTP/1.2", head(b"GET / HTTP/1.2"), [b"505"], CLOSED),
-    # The HTTP/2 preface is HTTP/2 (tests.test_http2), answered in frames.
-    ("HTTP/2 preface", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", [], OPEN),
+    # The HTTP/2 preface is HTTP/2 (tests.test_http2), answered in frames;
+    # a broken frame after it ends the connection with no HTTP/1.1 answer.
     ("HTTP/2 preface, then DATA on stream 0", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes(9), [], CLOSED),
     ("lower-case protocol", head(b"GET / http/1.1"), [b"400"], CLOSED),
     ("HTTP/1.1 without Host", head(headers=b""), [b"400"], CLOSED),
