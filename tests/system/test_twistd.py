@@ -48,6 +48,8 @@ DOCUMENTED_DEFAULTS = {
     "no-access-log": "off, one line per request",
     "worker-timeout": "10.0",
     "forwarded-allow-ips": "none",
+    "max-concurrent-streams": "100",
+    "no-http2": "off: HTTP/2 too, by ALPN over TLS and by its preface in cleartext",
 }
 
 
@@ -55,10 +57,14 @@ def helpDefaults(text: str) -> dict[str, str]:
     """
     Each option's C{[default: ...]} in C{--help}, by option name.
     """
-    blocks = re.split(r"^\s+--", text, flags=re.MULTILINE)[1:]
+    # An option starts at the options' own indent (its description's
+    # lines, which may begin with "--parallel" too, are indented further);
+    # a value cut at its hyphen by the wrapping is joined again.
+    blocks = re.split(r"^ {6}--", text, flags=re.MULTILINE)[1:]
     defaults = {}
     for block in blocks:
         name = re.match(r"[\w-]+", block).group(0)  # type: ignore[union-attr]
+        block = re.sub(r"-\n\s+", "-", block)
         joined = " ".join(line.strip() for line in block.splitlines())
         found = re.search(r"\[default: (.*?)\]", joined)
         if found:
