@@ -36,6 +36,8 @@ from hello_service.pages import loadPages
 from hello_service.requests import RequestLimits
 from hello_service.tap import Options
 
+from .test_layout import loadedBy
+
 ROOT = Path(__file__).parent.parent
 PAGES = ROOT / "hello_service" / "pages"
 
@@ -159,19 +161,11 @@ class WorkerProcessTests(SynchronousTestCase):
         admin site nor C{prometheus_client}, and needs no pyOpenSSL (here
         made impossible to import, as in a plain install).
         """
-        loaded = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                "import sys; sys.modules['OpenSSL'] = None; "
-                "import hello_service.worker, hello_service.handoff, "
-                "hello_service.adopted, hello_service.service; "
-                "print(' '.join(sys.modules))",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.split()
+        loaded = loadedBy(
+            "import sys; sys.modules['OpenSSL'] = None\n"
+            "import hello_service.worker, hello_service.handoff, "
+            "hello_service.adopted, hello_service.service"
+        )
         for module in (
             "hello_service.supervisor",
             "hello_service.admin",

@@ -92,6 +92,18 @@ def statedLayers() -> dict[str, int]:
     return layers
 
 
+def loadedBy(code: str) -> list[str]:
+    """
+    The modules a fresh interpreter has loaded once it ran C{code}.
+    """
+    return subprocess.run(
+        [sys.executable, "-c", f"{code}\nimport sys; print(' '.join(sys.modules))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+
+
 class LayoutTests(SynchronousTestCase):
     def test_layersAsTheDesignStates(self) -> None:
         """
@@ -143,16 +155,7 @@ class LayoutTests(SynchronousTestCase):
         Importing the connection loads neither the caching rules, the route
         table, nor C{prometheus_client}.
         """
-        loaded = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                "import sys, hello_service.protocol; print(' '.join(sys.modules))",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.split()
+        loaded = loadedBy("import hello_service.protocol")
         for module in (
             "hello_service.caching",
             "hello_service.routes",
