@@ -101,7 +101,7 @@ class HelloCollector(Collector):
             "1 while /ready answers 200; 0 while starting or draining.",
             value=1 if self._ready() else 0,
         )
-        yield from _requestFamilies(snapshot["kinds"])
+        yield from _requestFamilies(snapshot["kinds"], snapshot.get("http2Kinds", []))
         gauges = snapshot["gauges"]
         for name, help in GAUGES.items():
             if name in gauges or name not in POOL_GAUGES:
@@ -128,14 +128,20 @@ class HelloCollector(Collector):
         yield refused
 
 
-def _requestFamilies(kinds: list[list[Any]]) -> Iterable[Metric]:
+def _requestFamilies(
+    kinds: list[list[Any]], http2Kinds: list[list[Any]]
+) -> Iterable[Metric]:
     """
-    The answers counted, by route and status, every kind the service can
-    answer (L{ANSWER_KINDS}) present; and their durations, by route.
+    The answers counted, by route, status and protocol, every kind the
+    service can answer (L{ANSWER_KINDS}) present for both protocols; and
+    their durations, by route.
     """
     answeredBy = {(label, status): kind for label, status, *kind in kinds}
+    overHTTP2 = {(label, status): count for label, status, count in http2Kinds}
     requests = CounterMetricFamily(
-        "hello_requests", "Requests answered.", labels=["route", "status"]
+        "hello_requests",
+        "Requests answered.",
+        labels=["route", "status", "protocol"],
     )
     buckets = len(DURATION_BUCKETS) + 1
     byRoute: dict[str, list[Any]] = {
@@ -146,7 +152,9 @@ def _requestFamilies(kinds: list[list[Any]]) -> Iterable[Metric]:
         answered, waited, seconds = answeredBy.get(
             (label, status), (0, [0] * buckets, 0.0)
         )
-        requests.add_metric([label, status], answered)
+        http2 = overHTTP2.get((label, status), 0)
+        requests.add_metric([label, status, "HTTP/1.1"], answered - http2)
+        requests.add_metric([label, status, "HTTP/2"], http2)
         route = byRoute[label]
         route[0] += answered
         route[1] = [a + b for a, b in zip(route[1], waited, strict=True)]

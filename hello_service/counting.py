@@ -78,10 +78,12 @@ class RequestCounts:
     @ivar waitedSeconds: by kind, the sum of those durations.
     """
 
-    __slots__ = ("answered", "waited", "waitedSeconds", "refusals")
+    __slots__ = ("answered", "answeredHTTP2", "waited", "waitedSeconds", "refusals")
 
     def __init__(self) -> None:
         self.answered = [0] * len(ANSWER_KINDS)
+        #: Of those, the answers sent over HTTP/2, by kind.
+        self.answeredHTTP2 = [0] * len(ANSWER_KINDS)
         self.waited = [
             [0] * (len(DURATION_BUCKETS) + 1) for _ in range(len(ANSWER_KINDS))
         ]
@@ -113,7 +115,19 @@ class RequestCounts:
         ):
             if answered:
                 kinds.append([label, status.decode("ascii"), answered, waited, seconds])
-        return {"kinds": kinds, "gauges": gauges, "refusals": dict(self.refusals)}
+        http2 = [
+            [label, status.decode("ascii"), count]
+            for (label, status), count in zip(
+                ANSWER_KINDS, self.answeredHTTP2, strict=True
+            )
+            if count
+        ]
+        return {
+            "kinds": kinds,
+            "http2Kinds": http2,
+            "gauges": gauges,
+            "refusals": dict(self.refusals),
+        }
 
 
 def addSnapshots(snapshots: Iterable[Snapshot]) -> Snapshot:
@@ -123,7 +137,10 @@ def addSnapshots(snapshots: Iterable[Snapshot]) -> Snapshot:
     kinds: dict[tuple[str, str], list[Any]] = {}
     gauges: dict[str, float] = {}
     refusals = dict.fromkeys(REFUSALS, 0)
+    http2: dict[tuple[str, str], int] = {}
     for snapshot in snapshots:
+        for label, status, count in snapshot.get("http2Kinds", ()):
+            http2[label, status] = http2.get((label, status), 0) + count
         # A worker of an older release (during a rolling restart) sends none.
         for cause, count in snapshot.get("refusals", {}).items():
             refusals[cause] = refusals.get(cause, 0) + count
@@ -136,4 +153,11 @@ def addSnapshots(snapshots: Iterable[Snapshot]) -> Snapshot:
             total[4] += seconds
         for name, value in snapshot["gauges"].items():
             gauges[name] = gauges.get(name, 0) + value
-    return {"kinds": list(kinds.values()), "gauges": gauges, "refusals": refusals}
+    return {
+        "kinds": list(kinds.values()),
+        "http2Kinds": [
+            [label, status, count] for (label, status), count in http2.items()
+        ],
+        "gauges": gauges,
+        "refusals": refusals,
+    }

@@ -87,15 +87,19 @@ class SeriesTests(SynchronousTestCase):
     def test_zeroFromTheStart(self) -> None:
         """
         Before any request: every route and status the service can answer
-        is there at zero (the 5xx ones too), every route's histogram, the
+        is there at zero for both protocols (the 5xx ones too), every
+        route's histogram, the
         gauges, the build and readiness.
         """
         text = exposition(RequestCounts().snapshot())
         answered = samples(text, "hello_requests_total")
-        self.assertEqual(len(answered), len(counting.ANSWER_KINDS))
+        self.assertEqual(len(answered), 2 * len(counting.ANSWER_KINDS))
         self.assertEqual(set(answered.values()), {0.0})
         for route in ["/", "/sleep", "other"]:
-            self.assertIn(f'{{route="{route}",status="500"}}', answered)
+            for protocol in ["HTTP/1.1", "HTTP/2"]:
+                self.assertIn(
+                    f'{{protocol="{protocol}",route="{route}",status="500"}}', answered
+                )
             self.assertEqual(
                 samples(text, "hello_request_duration_seconds_count")[
                     f'{{route="{route}"}}'

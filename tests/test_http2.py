@@ -285,6 +285,24 @@ class StreamsTests(SynchronousTestCase):
         self.assertEqual(counted['{cause="refused_stream"}'], 1.0)
         self.assertEqual(counted['{cause="rapid_reset"}'], 0.0)
 
+    def test_requestsCountedByProtocol(self) -> None:
+        """
+        C{hello_requests_total} says which protocol each answer went over.
+        """
+        from hello_service.counting import addSnapshots
+
+        from .test_admin import exposition, samples
+
+        client = Client()
+        client.get(), client.get(), client.get(b"/nothing")
+        text = exposition(addSnapshots([client.factory.counts.snapshot()]))
+        answered = samples(text, "hello_requests_total")
+        self.assertEqual(answered['{protocol="HTTP/2",route="/",status="200"}'], 2.0)
+        self.assertEqual(answered['{protocol="HTTP/1.1",route="/",status="200"}'], 0.0)
+        self.assertEqual(
+            answered['{protocol="HTTP/2",route="other",status="404"}'], 1.0
+        )
+
     def test_headerLimits(self) -> None:
         """
         The head limits mean what they mean in HTTP/1.1: too many fields or

@@ -719,7 +719,10 @@ class WiringTests(SynchronousTestCase):
         metrics = site.resource.children[b"metrics"].render_GET(
             DummyRequest([b"metrics"])
         )
-        self.assertIn(b'hello_requests_total{route="/",status="200"} 3.0', metrics)
+        self.assertIn(
+            b'hello_requests_total{protocol="HTTP/1.1",route="/",status="200"} 3.0',
+            metrics,
+        )
         # Each reporting worker's own figures, by its slot.
         self.assertIn(b'hello_reactor_lag_seconds{process="worker-1"} 0.5', metrics)
         self.assertIn(b'hello_worker_resident_memory_bytes{worker="1"} 7e+06', metrics)

@@ -351,6 +351,7 @@ class HTTP2Connection:
             return
         stream.answered = True
         factory.answered[response.kind] += 1
+        factory.counts.answeredHTTP2[response.kind] += 1
         peer = self._protocol.peer
         factory.accessLog.record(
             peer

@@ -67,10 +67,28 @@ class AdminTests(TestCase):
         status, body = await get(admin, b"/metrics")
         self.assertEqual(status, 200)
         values = sampleValues(body.decode())
-        self.assertEqual(values['hello_requests_total{route="/",status="200"}'], 3)
-        self.assertEqual(values['hello_requests_total{route="/sleep",status="200"}'], 1)
-        self.assertEqual(values['hello_requests_total{route="other",status="404"}'], 1)
-        self.assertEqual(values['hello_requests_total{route="other",status="405"}'], 1)
+        self.assertEqual(
+            values['hello_requests_total{protocol="HTTP/1.1",route="/",status="200"}'],
+            3,
+        )
+        self.assertEqual(
+            values[
+                'hello_requests_total{protocol="HTTP/1.1",route="/sleep",status="200"}'
+            ],
+            1,
+        )
+        self.assertEqual(
+            values[
+                'hello_requests_total{protocol="HTTP/1.1",route="other",status="404"}'
+            ],
+            1,
+        )
+        self.assertEqual(
+            values[
+                'hello_requests_total{protocol="HTTP/1.1",route="other",status="405"}'
+            ],
+            1,
+        )
         duration = "hello_request_duration_seconds"
         self.assertEqual(values[duration + '_count{route="/"}'], 3)
         self.assertEqual(values[duration + '_bucket{le="0.001",route="/"}'], 3)
