@@ -260,8 +260,11 @@ class HelloProtocol(Protocol):
         """
         negotiated = getattr(self.transport, "negotiatedProtocol", None)
         if negotiated != b"h2" and data[:24] != PREFACE:
-            if len(data) < 24 and PREFACE.startswith(data):
+            if data and len(data) < 24 and PREFACE.startswith(data):
+                # Perhaps HTTP/2, perhaps an HTTP/1.1 request begun: the
+                # header timeout runs from this first byte, as for one.
                 self._preface = data
+                self._deadline.start(_HEADER)
                 return True
             if self._preface:
                 self._preface = b""

@@ -468,6 +468,20 @@ class NegotiationTests(SynchronousTestCase):
         protocol.dataReceived(b"UT / HTTP/1.1\r\nHost: t\r\n\r\n")
         self.assertTrue(transport.value().startswith(b"HTTP/1.1 405"))
 
+    def test_heldFirstBytesUnderTheHeaderTimeout(self) -> None:
+        """
+        First bytes held as a possible preface are a request begun: the
+        header timeout answers them 408, as HTTP/1.1 would.  (Found by
+        the fuzzer.)
+        """
+        clock = Clock()
+        factory = makeFactory(clock)
+        protocol, transport = connect(factory)
+        protocol.dataReceived(b"P")
+        self.assertEqual(transport.value(), b"")
+        clock.advance(factory.timeouts.header + 1)
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 408 "))
+
     def test_offMeansHTTP1Only(self) -> None:
         """
         With HTTP/2 off, the preface is what it was: an HTTP/1.1 request of
