@@ -47,6 +47,8 @@ def describeError(error: BaseException) -> str:
     """
     if isinstance(error, OSError) and error.filename is not None:
         return f"cannot open {error.filename}: {error.strerror}"
+    # By name: their classes are imported inside the guard this runs from,
+    # and may be what failed to import.
     if type(error).__name__ in ("PageError", "BootError"):
         return str(error)
     return f"{type(error).__name__}: {error}"

@@ -98,7 +98,7 @@ class _Stream:
     send of its answer.
     """
 
-    __slots__ = ("request", "began", "ended", "body", "deferred", "unsent", "answered")
+    __slots__ = ("request", "began", "ended", "body", "deferred", "unsent")
 
     def __init__(self, began: float) -> None:
         self.request: Request = UNPARSED
@@ -112,7 +112,6 @@ class _Stream:
         self.deferred: Deferred[Response] | None = None
         #: What the flow-control window has not let out yet.
         self.unsent = b""
-        self.answered = False
 
 
 class HTTP2Connection:
@@ -349,7 +348,6 @@ class HTTP2Connection:
         except (StreamClosedError, ProtocolError):
             self._forget(streamId)
             return
-        stream.answered = True
         factory.answered[response.kind] += 1
         factory.counts.answeredHTTP2[response.kind] += 1
         peer = self._protocol.peer
