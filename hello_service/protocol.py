@@ -212,11 +212,13 @@ class HelloProtocol(Protocol):
             return
         reader = self._reader
         if reader is None:
+            if not data:
+                return  # nothing yet to tell HTTP/1.1 from HTTP/2 by
             self._peer = self.factory.peerNames.of(self.transport)
             # HTTP/2 is chosen by TLS (a transport not written directly) or
             # by the preface, which starts with P: a plain GET pays one test.
             if (
-                (self._negotiates or (data and data[0] == 80) or self._preface)  # P
+                (self._negotiates or data[0] == 80 or self._preface)  # 80: P
                 and self.factory.http2 is not None
                 and self._speaksHTTP2(self._preface + data)
             ):
@@ -260,7 +262,7 @@ class HelloProtocol(Protocol):
         """
         negotiated = getattr(self.transport, "negotiatedProtocol", None)
         if negotiated != b"h2" and data[:24] != PREFACE:
-            if data and len(data) < 24 and PREFACE.startswith(data):
+            if len(data) < 24 and PREFACE.startswith(data):
                 # Perhaps HTTP/2, perhaps an HTTP/1.1 request begun: the
                 # header timeout runs from this first byte, as for one.
                 self._preface = data

@@ -482,6 +482,19 @@ class NegotiationTests(SynchronousTestCase):
         clock.advance(factory.timeouts.header + 1)
         self.assertTrue(transport.value().startswith(b"HTTP/1.1 408 "))
 
+    def test_emptyReadsDecideNothing(self) -> None:
+        """
+        An empty read before the first byte neither starts HTTP/1.1 nor
+        counts as a request begun: the preface after it is still HTTP/2.
+        (Found by the fuzzer.)
+        """
+        factory = makeFactory()
+        protocol, transport = connect(factory)
+        protocol.dataReceived(b"")
+        protocol.dataReceived(PREFACE)
+        self.assertTrue(protocol.speaksHTTP2)
+        self.assertEqual(transport.value()[3:4], b"\x04")  # our SETTINGS
+
     def test_offMeansHTTP1Only(self) -> None:
         """
         With HTTP/2 off, the preface is what it was: an HTTP/1.1 request of

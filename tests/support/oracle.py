@@ -293,14 +293,14 @@ def _rangeAnswer(value: bytes) -> tuple[bytes, bytes]:
 
 def asDelivered(chunks: list[bytes]) -> list[bytes]:
     """
-    The reads as HTTP/1.1's reader gets them: a connection's first bytes,
-    while they may still begin the HTTP/2 preface, are held and then
-    delivered together.
+    The reads as HTTP/1.1's reader gets them: empty reads before the first
+    byte are nothing, and a connection's first bytes, while they may still
+    begin the HTTP/2 preface, are held and then delivered together.
     """
     held = b""
     for index, chunk in enumerate(chunks):
         held += chunk
-        if not (held and len(held) < len(PREFACE) and PREFACE.startswith(held)):
+        if held and not (len(held) < len(PREFACE) and PREFACE.startswith(held)):
             return [held, *chunks[index + 1 :]]
     return [held] if held else list(chunks)
 
