@@ -37,7 +37,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -108,7 +108,7 @@ class Server:
             time.sleep(0.05)
         raise Failed(f"not seen within {seconds} s: {pattern!r}")
 
-    def stop(self, workers: list[int] = ()) -> None:  # type: ignore[assignment]
+    def stop(self, workers: Sequence[int] = ()) -> None:
         """
         SIGTERM, then SIGKILL if it lingers; any worker left is killed.
         """

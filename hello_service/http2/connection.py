@@ -401,6 +401,12 @@ class HTTP2Connection:
 
     def _finished(self, streamId: int) -> None:
         self._streams.pop(streamId, None)
+        self._closeIfDrained()
+
+    def _closeIfDrained(self) -> None:
+        """
+        After a drain's GOAWAY, the last stream done closes the connection.
+        """
         if self._lastStreamId is not None and not self._streams:
             self._goAway()
 
@@ -412,8 +418,7 @@ class HTTP2Connection:
         self._blocked.discard(streamId)
         if stream is not None and stream.deferred is not None:
             stream.deferred.cancel()
-        if self._lastStreamId is not None and not self._streams:
-            self._goAway()
+        self._closeIfDrained()
 
     def _flush(self) -> None:
         data = self._h2.data_to_send()
@@ -495,10 +500,8 @@ class HTTP2Connection:
                 stream_id=0, last_stream_id=self._lastStreamId, error_code=0
             ).serialize()
         )
-        if not self._streams:
-            self._goAway()
-        else:
-            self._awaitClient()
+        self._closeIfDrained()
+        self._awaitClient()
 
     def _goAway(self, code: int = ErrorCodes.NO_ERROR) -> None:
         """

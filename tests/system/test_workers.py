@@ -55,6 +55,19 @@ if "hello_service.worker" in sys.orig_argv:
 NO_PYOPENSSL = "import sys\nsys.modules['OpenSSL'] = None\n"
 
 
+def customizedEnvironment(
+    test: SynchronousTestCase, sitecustomize: str
+) -> dict[str, str]:
+    """
+    The environment of a child of this checkout whose interpreter runs
+    C{sitecustomize} first (from a folder the test makes).
+    """
+    site = Path(test.mktemp())
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(sitecustomize)
+    return checkoutEnvironment(PYTHONPATH=os.pathsep.join([str(site), str(CHECKOUT)]))
+
+
 def takenPortNumber() -> int:
     """
     A port of 127.0.0.1 free a moment ago.
@@ -238,9 +251,6 @@ class SupervisionTests(WorkersTestCase):
         few seconds: one line with the exception's last line, exit status
         1, no traceback relayed, no backoff, and C{/ready} never 200.
         """
-        site = Path(self.mktemp())
-        site.mkdir()
-        (site / "sitecustomize.py").write_text(BREAK_WORKERS)
         admin = takenPortNumber()
         started = time.monotonic()
         process = startHello(
@@ -249,9 +259,7 @@ class SupervisionTests(WorkersTestCase):
             "2",
             "--admin",
             f"tcp:{admin}:interface=127.0.0.1",
-            env=checkoutEnvironment(
-                PYTHONPATH=os.pathsep.join([str(site), str(CHECKOUT)])
-            ),
+            env=customizedEnvironment(self, BREAK_WORKERS),
         )
         readiness = []
         while process.process.poll() is None and time.monotonic() - started < 20:
@@ -279,12 +287,7 @@ class SupervisionTests(WorkersTestCase):
         workers serve C{tcp:}; an C{ssl:} listener is refused in one line
         naming the extra to install, before any worker starts.
         """
-        site = Path(self.mktemp())
-        site.mkdir()
-        (site / "sitecustomize.py").write_text(NO_PYOPENSSL)
-        environment = checkoutEnvironment(
-            PYTHONPATH=os.pathsep.join([str(site), str(CHECKOUT)])
-        )
+        environment = customizedEnvironment(self, NO_PYOPENSSL)
         process, port, pids = self.startWorkers(env=environment)
         answered = {request(port, GET).split(b"\r\n", 1)[0] for _ in range(10)}
         self.assertEqual(answered, {b"HTTP/1.1 200 OK"})
