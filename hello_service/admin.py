@@ -117,8 +117,9 @@ class HelloCollector(Collector):
         yield restarts
         refused = CounterMetricFamily(
             "hello_refused",
-            "Streams and connections refused or cut, by cause (HTTP/2's bounds "
-            "against abuse, its limits and timeouts): what the access log "
+            "Requests, streams and connections refused or cut, by cause "
+            "(malformed requests, limits, timeouts, the connection limit "
+            "reached, HTTP/2's bounds against abuse): what the access log "
             "cannot show.",
             labels=["cause"],
         )

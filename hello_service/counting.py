@@ -46,18 +46,48 @@ def answerKind(label: str, status: bytes) -> int:
 
 
 #: What the service refuses or cuts, by cause, as C{/metrics} counts it:
-#: an attack the access log cannot show (a refused stream, a connection cut
-#: for abuse, logs no request) shows here.
+#: an attack the access log cannot show (a connection cut for a timeout or
+#: for abuse, a refused stream, logs no request) shows here.
 REFUSALS = (
+    # Both protocols: a request answered with a refusal, by its status
+    # (L{refusalCause}), and connections cut for the client's slowness.
+    "malformed",
+    "header_limit",
+    "body_limit",
+    "header_timeout",
+    "idle_timeout",
+    "write_timeout",
+    # Each time C{--max-connections} (or the descriptor limit) was reached
+    # and accepting paused: new clients then wait in the listen backlog.
+    "connection_limit",
+    # HTTP/2's own: a stream past the limit, and its bounds against abuse.
     "refused_stream",
     "rapid_reset",
     "control_flood",
     "protocol_error",
-    "header_limit",
-    "body_limit",
-    "idle_timeout",
-    "write_timeout",
 )
+
+#: The refusal each refusing status is counted as (an answer of any other
+#: status, a 500 among them, is no refusal).
+_REFUSED_BY_STATUS = {
+    statuslines.BAD_REQUEST[:3]: "malformed",
+    statuslines.METHOD_NOT_ALLOWED[:3]: "malformed",
+    statuslines.VERSION_NOT_SUPPORTED[:3]: "malformed",
+    statuslines.URI_TOO_LONG[:3]: "header_limit",
+    statuslines.HEADERS_TOO_LARGE[:3]: "header_limit",
+    statuslines.CONTENT_TOO_LARGE[:3]: "body_limit",
+    statuslines.REQUEST_TIMEOUT[:3]: "header_timeout",
+}
+
+
+def refusalCause(status: bytes) -> str | None:
+    """
+    What a refusal answered with C{status} (its code, or its whole status
+    line) is counted as, in either protocol; C{None} for a status that
+    refuses nothing.
+    """
+    return _REFUSED_BY_STATUS.get(status[:3])
+
 
 #: Upper bounds of the request duration histogram, in seconds: answers from
 #: memory land in the first; C{/sleep} (5 s by default) near the last.
@@ -88,7 +118,7 @@ class RequestCounts:
             [0] * (len(DURATION_BUCKETS) + 1) for _ in range(len(ANSWER_KINDS))
         ]
         self.waitedSeconds = [0.0] * len(ANSWER_KINDS)
-        #: What was refused or cut, by cause (L{REFUSALS}): HTTP/2's so far.
+        #: What was refused or cut, by cause (L{REFUSALS}).
         self.refusals = dict.fromkeys(REFUSALS, 0)
 
     def refused(self, cause: str) -> None:
@@ -96,6 +126,15 @@ class RequestCounts:
         One more refusal for C{cause} (one of L{REFUSALS}).
         """
         self.refusals[cause] += 1
+
+    def refusedWith(self, status: bytes) -> None:
+        """
+        A request was refused with C{status}: count it by its cause, if it
+        has one (L{refusalCause}).
+        """
+        cause = refusalCause(status)
+        if cause is not None:
+            self.refusals[cause] += 1
 
     def observeWait(self, seconds: float, kind: int) -> None:
         """

@@ -71,6 +71,9 @@ class ConnectionLimiter:
         self.reason = reason
         #: Called each time the limit is reached and accepting pauses.
         self.onFull: Callable[[], None] | None = None
+        #: How many times the limit was reached and accepting paused (an
+        #: operator's count of the clients this made wait).
+        self.timesFull = 0
         self._served = 0
         self._waiting: deque[Admittable] = deque()
         self._ports: list[Pausable] = []
@@ -155,6 +158,7 @@ class ConnectionLimiter:
     def _pause(self) -> None:
         if not self._paused:
             self._paused = True
+            self.timesFull += 1
             for port in self._ports:
                 port.pauseProducing()
             if self.onFull is not None:

@@ -333,6 +333,7 @@ class HelloProtocol(Protocol):
         self._flush()
 
     def _refuse(self, error: HTTPError) -> None:
+        self.factory.counts.refusedWith(error.status)
         response = self.factory.answerer.refuse(error)
         now = self.factory.clock.seconds()
         reader = self._reader
@@ -470,11 +471,17 @@ class HelloProtocol(Protocol):
         Close the connection if no request is being received or answered
         on it: the idle timeout or the drain grace passed.
         """
-        if self._queue or self._phase is not _READING:
-            return
-        reader = self._reader
-        if reader is None or not reader.midRequest:
+        if self._idle():
             self._disconnect()
+
+    def _idle(self) -> bool:
+        """
+        Whether no request is being received or answered on the connection.
+        """
+        if self._queue or self._phase is not _READING:
+            return False
+        reader = self._reader
+        return reader is None or not reader.midRequest
 
     @property
     def requestsInFlight(self) -> int:
@@ -540,10 +547,16 @@ class HelloProtocol(Protocol):
         if self._http2 is not None:
             self._http2.deadlinePassed(deadline)
         elif deadline is Deadline.WRITE or deadline is Deadline.LINGER:
+            if deadline is Deadline.WRITE:
+                self.factory.counts.refused("write_timeout")
             self._phase = _CLOSED
             self.transport.abortConnection()  # type: ignore[union-attr]
         elif deadline is Deadline.HEADER:
             self._refuse(HTTPError(REQUEST_TIMEOUT, "request too slow"))
+        elif deadline is Deadline.IDLE:
+            if self._idle():
+                self.factory.counts.refused("idle_timeout")
+                self._disconnect()
         else:
             self.closeIfIdle()
 

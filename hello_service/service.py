@@ -153,6 +153,8 @@ class HelloService(Service):
             # The pool's backlog has no public name in Twisted.
             gauges["hello_threadpool_queued"] = pool._queue.qsize()
         snapshot = factory.counts.snapshot(**gauges)
+        if limiter is not None:
+            snapshot["refusals"]["connection_limit"] += limiter.timesFull
         snapshot["process"] = {"lag": self.lag.seconds, **processFigures()}
         return snapshot
 

@@ -11,7 +11,9 @@ nothing for the page.
 
 The document (every field is documented in C{docs/deploying.rst}) has the
 service's C{version}, C{pid}, C{mode}, C{state}, C{ready},
-C{uptimeSeconds}, C{workers} and C{restarts}; its C{totals}; and its
+C{uptimeSeconds}, C{workers}, C{restarts} and C{refusals} (what was
+refused or cut, by cause, as C{hello_refused_total} counts it); its
+C{totals}; and its
 C{processes}, the main one first (whose C{role} is C{supervises} when
 workers serve, C{serves} in one process), then each worker.  The figures
 of a serving process (and the totals, their sums) are its connections
@@ -28,7 +30,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from hello_service.counting import Snapshot
+from hello_service.counting import REFUSALS, Snapshot
 
 #: The status classes answers are counted by on the page.
 STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx")
@@ -96,6 +98,14 @@ def answersByClass(figures: Snapshot | None) -> dict[str, int]:
     for _, status, answered, *_ in (figures or {}).get("kinds", ()):
         counts[f"{status[0]}xx"] += answered
     return counts
+
+
+def refusalsOf(figures: Snapshot | None) -> dict[str, int]:
+    """
+    What the service refused or cut, by cause, every cause present.
+    """
+    counted = (figures or {}).get("refusals", {})
+    return {cause: counted.get(cause, 0) for cause in REFUSALS}
 
 
 def answeredTotal(figures: Snapshot | None) -> int:
@@ -271,6 +281,7 @@ def statusDocument(
         "uptimeSeconds": round(now - service.started, 3),
         "workers": service.workers,
         "restarts": dict(service.restarts),
+        "refusals": refusalsOf(service.figures),
         "totals": totals,
         "processes": processes,
     }

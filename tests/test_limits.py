@@ -62,6 +62,22 @@ class ConnectionLimiterTests(SynchronousTestCase):
         self.assertFalse(port.paused)
         self.assertEqual(limiter.served, 1)
 
+    def test_timesFullCounted(self) -> None:
+        """
+        Each time the limit is reached and accepting pauses counts once,
+        however many connections it holds meanwhile.
+        """
+        limiter = ConnectionLimiter(1)
+        limiter.addPort(FakePort())
+        first = FakeConnection()
+        limiter.acquire(first)
+        limiter.acquire(FakeConnection())
+        self.assertEqual(limiter.timesFull, 1)
+        limiter.release(first)
+        self.assertEqual(limiter.timesFull, 1)
+        limiter.acquire(FakeConnection())
+        self.assertEqual(limiter.timesFull, 1)  # the held one went in first
+
     def test_overshootIsHeldInOrder(self) -> None:
         """
         Connections accepted past the limit in the same batch wait, and are

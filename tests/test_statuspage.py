@@ -162,6 +162,7 @@ class OneProcessTests(SynchronousTestCase):
         # 0.1 s, fires 0.9 s late.
         answered[hello] += 10
         answered[counting.answerKind("other", b"404")] += 2
+        service.factory.counts.refused("malformed")
         clock.advance(1)
         answered[hello] += 20
         clock.advance(1)
@@ -185,6 +186,7 @@ class OneProcessTests(SynchronousTestCase):
                 "version": __version__, "pid": os.getpid(), "mode": "concurrent",
                 "state": "serving", "ready": True, "uptimeSeconds": 2.5, "workers": 1,
                 "restarts": {},
+                "refusals": dict(dict.fromkeys(counting.REFUSALS, 0), malformed=1),
                 "totals": {
                     "connectionsOpen": 0, "http2ConnectionsOpen": 0, "requestsInFlight": 0, "connectionsWaiting": 0,
                     "requestsPerSecond": 16.0, "requestsPerSecondHistory": [12.0, 20.0],

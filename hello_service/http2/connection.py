@@ -244,9 +244,6 @@ class HTTP2Connection:
                 self.factory.requestLimits,
             )
         except HTTPError as error:
-            self.factory.counts.refused(
-                "body_limit" if error.status[:3] == b"413" else "header_limit"
-            )
             self._refuse(streamId, stream, error)
             return
         if event.stream_ended is not None:
@@ -274,7 +271,6 @@ class HTTP2Connection:
             return
         stream.body += len(event.data or b"")
         if stream.body > self.factory.requestLimits.maxBody:
-            self.factory.counts.refused("body_limit")
             stream.ended = True
             self._refuse(
                 streamId, stream, HTTPError(CONTENT_TOO_LARGE, "request body too large")
@@ -330,6 +326,7 @@ class HTTP2Connection:
         send (its status, its page), then tell the client to send no more
         of it.
         """
+        self.factory.counts.refusedWith(error.status)
         self._respond(streamId, stream, self.factory.answerer.refuse(error))
         if not stream.ended and not self._closed:
             try:
