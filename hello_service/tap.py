@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from twisted.application.service import IService
@@ -19,6 +19,7 @@ from hello_service.accesslog import FORMATS, LineWriter
 from hello_service.config import Config, Listen
 from hello_service.cpus import UsableCPUs, workerCount
 from hello_service.deadlines import Timeouts
+from hello_service.environment import CONVENTIONAL, Setting, settingsFrom
 from hello_service.http2.defences import HTTP2_DEFAULTS, HTTP2Settings
 from hello_service.listening import WORKER_ENDPOINTS, endpointKind, requireTLS
 from hello_service.pages import PageError, loadPages
@@ -74,6 +75,17 @@ def _workers(value: str) -> UsableCPUs:
         ) from None
 
 
+def _workersOption(value: str) -> str:
+    """
+    Check C{--workers} as it is given (it is counted in C{postOptions}).
+    """
+    _workers(value)
+    return value
+
+
+_workersOption.coerceDoc = ""  # type: ignore[attr-defined]
+
+
 def _accessLogFormat(value: str) -> str:
     if value not in FORMATS:
         raise usage.UsageError(
@@ -117,7 +129,15 @@ class Options(usage.Options):
         "Serve the hello page: GET / answers it, GET /sleep answers it after "
         "a delay, anything else the 404 page.  Concurrent by default (every "
         "connection handled as reactor events on one thread); --parallel runs "
-        "each request's work in a thread pool."
+        "each request's work in a thread pool.  Every option can also be set "
+        "in the environment, as HELLO_ and its name in capitals with _ for - "
+        "(HELLO_SLEEP=2, HELLO_NO_ACCESS_LOG=1, HELLO_LISTEN='tcp:8080 "
+        "tcp:8081'); "
+        + "; ".join(
+            f"{variables[0]} for --{option}"
+            for option, variables in sorted(CONVENTIONAL.items())
+        )
+        + " too.  The command line wins."
     )
 
     optFlags: list[list[Any]] = [
@@ -199,6 +219,7 @@ class Options(usage.Options):
             "Worker processes serving the same sockets, or 'auto' for one per "
             "CPU this process may use: its affinity mask's, or fewer under a "
             "cgroup CPU quota (1: this process serves, as without it).",
+            _workersOption,
         ],
         [
             "worker-timeout",
@@ -271,20 +292,62 @@ class Options(usage.Options):
         ],
     ]
 
-    def __init__(self, reactor: Any = None) -> None:
+    def __init__(
+        self, reactor: Any = None, environ: Mapping[str, str] | None = None
+    ) -> None:
         """
         @param reactor: the reactor to make endpoints for: the installed one
             unless given (a test gives a fake one).
+        @param environ: the variables options are read from before the
+            command line (L{hello_service.environment}): this process's
+            environment unless given.
         """
         super().__init__()  # type: ignore[no-untyped-call]
         self["listen"] = []
         self.reactor = reactor
+        self._environ = os.environ if environ is None else environ
+        #: The listen descriptions of C{HELLO_LISTEN}: used only if the
+        #: command line gives no C{--listen}.
+        self._environmentListen: list[str] = []
         #: What the options ask for, once parsed (L{postOptions}).
         self.config: Config | None = None
 
     def opt_listen(self, description: str) -> None:
         """Listen on a strports endpoint description (tcp:8080, tcp6:8080:interface=\\:\\:1, unix:/run/hello.sock, ssl:..., systemd:...); repeat to listen on several [default: tcp:7878:interface=127.0.0.1:backlog=4096]."""  # noqa: E501 (twistd --help shows it as written)
         self["listen"].append(description)
+
+    def parseOptions(self, options: list[str] | None = None) -> None:
+        """
+        Take the options the environment sets, then the command line's,
+        which win.
+        """
+        flags = {flag[0] for flag in self.optFlags}
+        names = ["listen", *(p[0] for p in self.optParameters), *sorted(flags)]
+        for setting in settingsFrom(self._environ, names):
+            try:
+                self._takeSetting(setting, setting.option in flags)
+            except (usage.UsageError, ValueError) as error:
+                why = str(error).removeprefix(f"--{setting.option}: ")
+                raise usage.UsageError(
+                    f"{setting.variable} (--{setting.option}): {why}"
+                ) from None
+        super().parseOptions(options)  # type: ignore[no-untyped-call]
+
+    def _takeSetting(self, setting: Setting, isFlag: bool) -> None:
+        """
+        Set an option as its variable says, checked as the command line's
+        would be.
+        """
+        if setting.option == "listen":
+            self._environmentListen = setting.descriptions()
+        elif isFlag:
+            self[setting.option] = 1 if setting.flag() else 0
+        else:
+            dispatch = self._dispatch[setting.option]
+            if isinstance(dispatch, usage.CoerceParameter):
+                dispatch.dispatch(setting.option, setting.value)  # type: ignore[no-untyped-call]
+            else:
+                self[setting.option] = setting.value
 
     def postOptions(self) -> None:
         """
@@ -293,7 +356,7 @@ class Options(usage.Options):
         mistake stops the start with one line.
         """
         if not self["listen"]:
-            self["listen"] = [DEFAULT_LISTEN]
+            self["listen"] = self._environmentListen or [DEFAULT_LISTEN]
         if self.reactor is None:
             self.reactor = _installedReactor()
         try:

@@ -13,7 +13,7 @@ from hello_service.tap import Options
 
 
 def parsed(*arguments: str) -> Config:
-    options = Options(reactor=MemoryReactor())
+    options = Options(reactor=MemoryReactor(), environ={})
     options.parseOptions(list(arguments))
     assert options.config is not None
     return options.config

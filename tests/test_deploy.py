@@ -144,15 +144,17 @@ class KubernetesTests(SynchronousTestCase):
             )
             self.assertEqual(errors, 0, path)
 
-    def options(self, command: list[str]) -> Options:
+    def options(self, container: dict[str, Any]) -> Options:
         """
-        The options C{command} gives twistd's hello, parsed (its endpoints
-        on a fake reactor).
+        The options a container's command and environment give twistd's
+        hello, parsed (its endpoints on a fake reactor).
         """
+        command = container["command"]
         self.assertEqual(
             command[:4], ["/opt/hello/.venv/bin/twistd", "-n", "--pidfile=", "hello"]
         )
-        options = Options(reactor=MemoryReactor())
+        environ = {v["name"]: v["value"] for v in container.get("env", [])}
+        options = Options(reactor=MemoryReactor(), environ=environ)
         options.parseOptions(command[4:])
         return options
 
@@ -164,7 +166,7 @@ class KubernetesTests(SynchronousTestCase):
         """
         deployment = manifests()["Deployment"]
         pod = deployment["spec"]["template"]["spec"]
-        options = self.options(pod["containers"][0]["command"])
+        options = self.options(pod["containers"][0])
         self.assertGreaterEqual(
             pod["terminationGracePeriodSeconds"],
             options["drain-delay"] + options["shutdown-timeout"] + 5,
@@ -186,7 +188,7 @@ class KubernetesTests(SynchronousTestCase):
         """
         objects = manifests()
         container = objects["Deployment"]["spec"]["template"]["spec"]["containers"][0]
-        options = self.options(container["command"])
+        options = self.options(container)
         ports = {p["name"]: p["containerPort"] for p in container["ports"]}
         self.assertEqual(ports["admin"], int(options["admin"].split(":")[1]))
         self.assertEqual(ports["http"], int(options["listen"][0].split(":")[1]))
@@ -230,6 +232,10 @@ class ContainerfileTests(SynchronousTestCase):
         """
         pod = manifests()["Deployment"]["spec"]["template"]["spec"]
         self.assertEqual(containerCommand(), pod["containers"][0]["command"])
+        environ = {v["name"]: v["value"] for v in pod["containers"][0]["env"]}
+        found = re.search(r"^ENV (.*)$", CONTAINERFILE.read_text(), re.MULTILINE)
+        assert found is not None
+        self.assertEqual(dict(v.split("=", 1) for v in found.group(1).split()), environ)
         text = CONTAINERFILE.read_text()
         self.assertIn(f"USER {pod['securityContext']['runAsUser']}:", text)
         self.assertEqual(len(re.findall(r"^FROM ", text, re.MULTILINE)), 2)

@@ -100,7 +100,7 @@ class SettingsTests(SynchronousTestCase):
         What only the supervisor does (workers, admin, drain delay) does not
         reach a worker, and the per-worker override does.
         """
-        options = Options(reactor=MemoryReactor())
+        options = Options(reactor=MemoryReactor(), environ={})
         options.parseOptions(
             ["--workers", "3", "--admin", "tcp:0", "--drain-delay", "2"]
         )

@@ -31,7 +31,7 @@ def supervisor(
     """
     A supervisor of C{workers} fake workers, serving no socket, started.
     """
-    options = Options(reactor=MemoryReactor())
+    options = Options(reactor=MemoryReactor(), environ={})
     options.parseOptions(["--workers", str(workers), *arguments])
     assert options.config is not None
     reactor = ProcessReactor()
@@ -616,7 +616,7 @@ class WiringTests(SynchronousTestCase):
 
     def start(self, *arguments: str) -> tuple[Supervisor, ProcessReactor]:
         reactor = ProcessReactor()
-        options = Options(reactor=reactor)
+        options = Options(reactor=reactor, environ={})
         options.parseOptions(
             ["--workers", "2", "--listen", "tcp:0:interface=127.0.0.1",
              "--listen", "tcp:0:interface=127.0.0.1", *arguments]
@@ -674,7 +674,7 @@ class WiringTests(SynchronousTestCase):
         supervisor's standard output after its sockets, and is told which
         descriptor it is; with an access log file, it gets none.
         """
-        options = Options(reactor=MemoryReactor())
+        options = Options(reactor=MemoryReactor(), environ={})
         options.parseOptions(
             ["--workers", "2", "--listen", "tcp:0:interface=127.0.0.1"]
         )
@@ -870,7 +870,7 @@ class ExitTests(SynchronousTestCase):
         def refuse(*args: object, **kwargs: object) -> None:
             raise CannotListenError("127.0.0.1", 9100, OSError("taken"))
 
-        options = Options(reactor=reactor)
+        options = Options(reactor=reactor, environ={})
         options.parseOptions(
             [
                 "--workers",

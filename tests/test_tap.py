@@ -21,7 +21,7 @@ from .support.builders import connect, get
 
 
 def parse(*arguments: str) -> Options:
-    options = Options(reactor=MemoryReactor())
+    options = Options(reactor=MemoryReactor(), environ={})
     options.parseOptions(list(arguments))
     return options
 
@@ -169,7 +169,7 @@ def built(*arguments: str) -> tuple[HelloService, MemoryReactorClock]:
     reactor whose clock the test moves.
     """
     reactor = MemoryReactorClock()
-    options = Options(reactor=reactor)
+    options = Options(reactor=reactor, environ={})
     options.parseOptions(list(arguments))
     service = makeService(options)
     assert isinstance(service, HelloService)

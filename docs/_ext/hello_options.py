@@ -30,6 +30,7 @@ def optionLines() -> list[str]:
     each flag and parameter with its default and its help, as C{--help}
     shows them.
     """
+    from hello_service.environment import variablesFor
     from hello_service.tap import DEFAULT_LISTEN, Options
 
     entries: list[tuple[str, str, str]] = [
@@ -50,6 +51,10 @@ def optionLines() -> list[str]:
             f"    {_text(help)}",
             "",
             f"    Default: ``{default}``.",
+            "",
+            "    From the environment: "
+            + ", or ".join(f"``{variable}``" for variable in variablesFor(name))
+            + ".",
             "",
         ]
     return lines

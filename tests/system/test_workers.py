@@ -603,7 +603,7 @@ class SystemdUnitTests(SynchronousTestCase):
         self.assertEqual(Path(accessLog).parent, Path("/var/log") / logs.group(1))
         # Here, without systemd's descriptors or its logs directory, the
         # socket is a TCP one and the access log a file of the test's.
-        options = Options(reactor=MemoryReactor())
+        options = Options(reactor=MemoryReactor(), environ={})
         options.parseOptions(
             [{systemd: "tcp:0", accessLog: self.mktemp()}.get(a, a) for a in arguments]
         )
