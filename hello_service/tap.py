@@ -345,7 +345,7 @@ class Options(usage.Options):
         else:
             dispatch = self._dispatch[setting.option]
             if isinstance(dispatch, usage.CoerceParameter):
-                dispatch.dispatch(setting.option, setting.value)  # type: ignore[no-untyped-call]
+                dispatch.dispatch(setting.option, setting.value)
             else:
                 self[setting.option] = setting.value
 
