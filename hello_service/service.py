@@ -46,6 +46,7 @@ from hello_service.limits import (
     raiseDescriptorLimit,
 )
 from hello_service.listening import describeAddress, listenAll
+from hello_service.notify import RequestRate, ServiceManager, statusLine
 from hello_service.pages import PageError, loadPages
 from hello_service.protocol import HelloFactory
 from hello_service.proxytrust import TrustedProxies, parseTrusted
@@ -79,6 +80,7 @@ class HelloService(Service):
         admin: tuple[str, IStreamServerEndpoint] | None = None,
         drainDelay: float = 0.0,
         pagesDirectory: Path | None = None,
+        manager: ServiceManager | None = None,
     ) -> None:
         """
         @param maxConnections: the connections served at once (0: as many
@@ -87,6 +89,8 @@ class HelloService(Service):
         @param drainDelay: how long, once told to stop, to keep serving while
             C{/ready} answers 503, before the drain starts.
         @param pagesDirectory: where SIGHUP reads the pages again from.
+        @param manager: the service manager told when the service is ready,
+            reloads and stops (systemd's C{$NOTIFY_SOCKET}), if any.
         """
         #: Where to listen: each endpoint with the description it came from.
         self.endpoints = list(endpoints)
@@ -103,6 +107,9 @@ class HelloService(Service):
         self._reactor = reactor
         self._lastFullWarning: float | None = None
         self._pagesDirectory = pagesDirectory
+        #: Who is told where the service is (nobody, unless systemd asks).
+        self.manager = manager or ServiceManager(None, reactor)  # type: ignore[arg-type]
+        self._rate = RequestRate(reactor)  # type: ignore[arg-type]
         #: SIGHUP reloads, SIGUSR1 reopens the access log, as in every mode.
         self.signals = OperatorSignals(
             reactor,
@@ -121,6 +128,7 @@ class HelloService(Service):
         cannot be read, the pages loaded before go on being served) and
         reopen the access log.
         """
+        self.manager.reloading()
         if self._pagesDirectory is not None:
             try:
                 pages = loadPages(self._pagesDirectory)
@@ -132,6 +140,15 @@ class HelloService(Service):
             else:
                 self.factory.answerer.reload(pages)
         self.factory.accessLog.reopen()
+        self.manager.ready()
+
+    def describe(self) -> str:
+        """
+        The service in the service manager's one line (C{systemctl status}).
+        """
+        snapshot = self.metricsSnapshot()
+        state = "draining" if self.factory.draining else "serving"
+        return statusLine(state, snapshot, self._rate.update(snapshot))
 
     def metricsSnapshot(self) -> Snapshot:
         """
@@ -207,6 +224,8 @@ class HelloService(Service):
         self.admin.ready = True
         if self.threadPool is not None:
             self.threadPool.start()
+        self.manager.start(self.describe)
+        self.manager.ready()
         limiter = self.factory.connectionLimiter
         self.log.info(
             "hello_service serving on {addresses} ({mode} mode{threads}; {limit})",
@@ -279,6 +298,7 @@ class HelloService(Service):
     async def _stop(self) -> None:
         self.signals.uninstall()
         self.lag.stop()
+        self.manager.stopping()
         # From now on every answer closes its connection, while the drain
         # delay (if any) keeps the listener open for the clients that
         # reconnect until the load balancer has taken this instance out.
@@ -328,6 +348,7 @@ class HelloService(Service):
         if self.threadPool is not None:
             self.threadPool.stop()
         await self.admin.close()
+        self.manager.stop()
 
 
 def accessLogFor(config: Config, clock: Any) -> AccessLog | NoAccessLog:
@@ -392,4 +413,5 @@ def buildService(config: Config, reactor: Any) -> HelloService:
         admin=config.admin,
         drainDelay=config.drainDelay,
         pagesDirectory=config.pages.directory,
+        manager=ServiceManager.fromEnvironment(os.environ, reactor),
     )

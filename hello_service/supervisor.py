@@ -54,6 +54,12 @@ from hello_service.handoff import (
     encodeSettings,
 )
 from hello_service.listening import Listener, bindListeners
+from hello_service.notify import (
+    NOTIFY_VARIABLES,
+    RequestRate,
+    ServiceManager,
+    statusLine,
+)
 from hello_service.signals import OperatorSignals
 from hello_service.statuspage import ProcessStatus, ServiceStatus
 from hello_service.vitals import ReactorLag, processFigures
@@ -311,6 +317,9 @@ class Supervisor(Service):
         self._retired: Snapshot = addSnapshots([])
         self._reactor = reactor
         self._failures: deque[float] = deque()
+        #: Who is told where the service is (systemd, if it asks).
+        self.manager = ServiceManager.fromEnvironment(os.environ, reactor)
+        self._rate = RequestRate(reactor)
         self._watching = LoopingCall(self._killHungWorkers)
         self._watching.clock = reactor
         #: SIGHUP is a rolling restart; SIGUSR1 is passed on to every worker,
@@ -426,7 +435,21 @@ class Supervisor(Service):
         self.signals.install()
         self.lag.start()
         self._watching.start(1.0, now=False)
+        self.manager.start(self.describe)
         ensureDeferred(self._announce())
+
+    def describe(self) -> str:
+        """
+        The service in the service manager's one line (C{systemctl status}).
+        """
+        serving = sum(1 for w in self.current.values() if w.serving and not w.hung)
+        snapshot = self.metricsSnapshot()
+        workers = f"{serving} of {self.count} workers serving"
+        return statusLine(
+            workers if self.phase is Phase.SERVING else f"{self.phase.value}: {workers}",
+            snapshot,
+            self._rate.update(snapshot),
+        )
 
     async def _announce(self) -> None:
         results = await DeferredList(
@@ -439,6 +462,7 @@ class Supervisor(Service):
         if self.phase is Phase.STARTING:
             self.phase = Phase.SERVING
             self.admin.ready = True
+            self.manager.ready()
         self.log.info(
             "hello_service serving on {addresses} with {count} workers (pids {pids})"
             "{chosenBy}",
@@ -472,8 +496,15 @@ class Supervisor(Service):
         arguments = WorkerArguments(slot, tuple(inherited), settings).argv(
             sys.executable
         )
+        # systemd's notify variables are the main process's: a worker does
+        # not speak for the service.
+        environment = {
+            name: value
+            for name, value in os.environ.items()
+            if name not in NOTIFY_VARIABLES
+        }
         self._reactor.spawnProcess(
-            worker, sys.executable, arguments, env=os.environ, childFDs=childFDs
+            worker, sys.executable, arguments, env=environment, childFDs=childFDs
         )
         self.alive.add(worker)
         self.log.info("started worker {slot} (pid {pid})", slot=slot, pid=worker.pid)
@@ -558,6 +589,7 @@ class Supervisor(Service):
         self.phase = Phase.GAVE_UP
         self.admin.ready = False
         self.log.critical("hello: {why}", why=why)
+        self.manager.stopping(f"gave up: {why}")
         for other in list(self.alive):
             other.retire()
         self.exitWithFailure()
@@ -617,6 +649,7 @@ class Supervisor(Service):
             self.log.info("no rolling restart while {phase}", phase=self.phase.value)
             return
         self.phase = Phase.RESTARTING
+        self.manager.reloading()
         self.log.info("rolling restart of {count} workers", count=len(self.current))
         try:
             for slot in sorted(self.current):
@@ -646,6 +679,7 @@ class Supervisor(Service):
         finally:
             if self.phase is Phase.RESTARTING:
                 self.phase = Phase.SERVING
+                self.manager.ready()
 
     # Stopping.
 
@@ -654,6 +688,8 @@ class Supervisor(Service):
         return ensureDeferred(self._stop())
 
     async def _stop(self) -> None:
+        if self.phase is not Phase.GAVE_UP:  # which said why it stops
+            self.manager.stopping()
         self.phase = Phase.STOPPING
         self.signals.uninstall()
         self.lag.stop()
@@ -677,6 +713,7 @@ class Supervisor(Service):
         if deadline.active():
             deadline.cancel()
         await self.admin.close()
+        self.manager.stop()
 
     def _killStragglers(self) -> None:
         for worker in list(self.alive):

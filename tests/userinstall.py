@@ -310,7 +310,8 @@ def http2(install: UserInstall) -> None:
 
 def systemdUnit(install: UserInstall) -> None:
     """
-    The shipped unit's ExecStart serves, and its admin port's /ready is 200.
+    The shipped unit's ExecStart, as systemd runs it (Type=notify), says
+    READY=1 on the notify socket, serves, and its admin port's /ready is 200.
     """
     unit = (install.project / "deploy" / "systemd" / "hello.service").read_text()
     found = re.search(r"^ExecStart=(.*)$", unit, re.M)
@@ -331,8 +332,18 @@ def systemdUnit(install: UserInstall) -> None:
     admin = re.search(r"--admin\s+tcp:(\d+)", found.group(1))
     if admin is None:
         raise Failed("the unit serves no --admin tcp: port")
-    server = Server([install.twistd, *arguments], install.scratch, install.env)
+    # Type=notify: systemd waits for READY=1 on the socket it names.
+    if not re.search(r"^Type=notify$", unit, re.M):
+        raise Failed("the unit is not Type=notify")
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(install.scratch / "notify"))
+    notify.settimeout(20)
+    env = dict(install.env, NOTIFY_SOCKET=str(install.scratch / "notify"))
+    server = Server([install.twistd, *arguments], install.scratch, env)
     try:
+        said = notify.recv(4096)
+        if not said.startswith(b"READY=1\n"):
+            raise Failed(f"the first notification was {said!r}, not READY=1")
         server.waitFor(r"serving on tcp:127\.0\.0\.1:\d+ with \d+ workers")
         status, answer = get(port)
         if status != 200:
@@ -345,6 +356,7 @@ def systemdUnit(install: UserInstall) -> None:
     except (Failed, OSError) as failure:
         raise Failed(f"{failure}\n{server.output}") from None
     finally:
+        notify.close()
         pids = re.search(SERVING_WITH_WORKERS, server.output)
         server.stop(workerPids(pids) if pids else [])
 
