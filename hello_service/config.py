@@ -19,6 +19,7 @@ from twisted.internet.interfaces import IStreamServerEndpoint
 from hello_service.deadlines import Timeouts
 from hello_service.http2.defences import HTTP2_DEFAULTS, HTTP2Settings
 from hello_service.pages import Pages
+from hello_service.recycling import RecyclePolicy
 from hello_service.requests import RequestLimits
 
 #: An endpoint with the description it was made from (the start-up line and
@@ -68,6 +69,8 @@ class Config:
     @ivar reactor: the twistd name of the reactor the main process runs on,
         which its workers run on too (C{""}: hello's).
     @ivar http2: how HTTP/2 is served, or C{None} with C{--no-http2}.
+    @ivar recycling: when the supervisor replaces a worker that has served
+        long or grown large (L{RecyclePolicy}).
     """
 
     endpoints: tuple[Listen, ...]
@@ -94,3 +97,4 @@ class Config:
     worker: tuple[int, int] | None = None
     reactor: str = ""
     http2: HTTP2Settings | None = HTTP2_DEFAULTS
+    recycling: RecyclePolicy = RecyclePolicy()

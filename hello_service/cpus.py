@@ -20,12 +20,16 @@ import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 from pathlib import Path, PurePosixPath
 
 #: Where the cgroup filesystems are mounted.
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 #: The cgroups of this process, one line per hierarchy.
 SELF_CGROUP = Path("/proc/self/cgroup")
+
+#: A limit as a cgroup file gives it: CPUs (a float) or bytes (an int).
+_Limit = TypeVar("_Limit", int, float)
 
 
 @dataclass(frozen=True)
@@ -84,26 +88,55 @@ def cgroupQuota(cgroupRoot: Path, selfCgroup: Path) -> float | None:
     The CPUs' worth of time the cgroups of this process allow, or C{None}
     where none sets a quota (or there are no cgroups to read).
     """
+    return _tightest(
+        cgroupRoot, selfCgroup, "cpu", ("cpu,cpuacct", "cpu"), _v2Quota, _v1Quota
+    )
+
+
+def cgroupMemoryLimit(
+    cgroupRoot: Path = CGROUP_ROOT, selfCgroup: Path = SELF_CGROUP
+) -> int | None:
+    """
+    The bytes of memory the cgroups of this process may use, or C{None}
+    where none sets a limit.
+    """
+    return _tightest(
+        cgroupRoot, selfCgroup, "memory", ("memory",), _v2Memory, _v1Memory
+    )
+
+
+def _tightest(
+    cgroupRoot: Path,
+    selfCgroup: Path,
+    controller: str,
+    v1Mounts: tuple[str, ...],
+    v2Limit: Callable[[Path], _Limit | None],
+    v1Limit: Callable[[Path], _Limit | None],
+) -> _Limit | None:
+    """
+    The tightest limit of C{controller} set in the cgroups of this process
+    (v2's and v1's), or C{None}.
+    """
     try:
         lines = selfCgroup.read_text().splitlines()
     except OSError:
         return None
-    quotas: list[float] = []
+    limits: list[_Limit] = []
     for line in lines:
         _, controllers, path = line.split(":", 2)
         if controllers == "":  # cgroup v2, the unified hierarchy
-            quotas += _walk(cgroupRoot, path, _v2Quota)
-        elif "cpu" in controllers.split(","):
-            for mount in (controllers, "cpu,cpuacct", "cpu"):
+            limits += _walk(cgroupRoot, path, v2Limit)
+        elif controller in controllers.split(","):
+            for mount in (controllers, *v1Mounts):
                 if (cgroupRoot / mount).is_dir():
-                    quotas += _walk(cgroupRoot / mount, path, _v1Quota)
+                    limits += _walk(cgroupRoot / mount, path, v1Limit)
                     break
-    return min(quotas, default=None)
+    return min(limits, default=None)
 
 
 def _walk(
-    mount: Path, path: str, quotaIn: Callable[[Path], float | None]
-) -> list[float]:
+    mount: Path, path: str, quotaIn: Callable[[Path], _Limit | None]
+) -> list[_Limit]:
     """
     The quotas set in cgroup C{path} of the hierarchy mounted at C{mount}
     and in each of its parents.  (In a container without a cgroup
@@ -140,3 +173,23 @@ def _v1Quota(directory: Path) -> float | None:
     if quota <= 0 or period <= 0:
         return None
     return quota / period
+
+
+#: What cgroup v1 reports for "no limit": the largest page-aligned number.
+_V1_UNLIMITED = 2**62
+
+
+def _v2Memory(directory: Path) -> int | None:
+    try:
+        limit = (directory / "memory.max").read_text().strip()
+    except OSError:
+        return None
+    return None if limit == "max" or not limit.isdigit() else int(limit)
+
+
+def _v1Memory(directory: Path) -> int | None:
+    try:
+        limit = int((directory / "memory.limit_in_bytes").read_text())
+    except (OSError, ValueError):
+        return None
+    return None if limit >= _V1_UNLIMITED else limit

@@ -74,6 +74,7 @@ NOT_SENT = {
     "admin": "the supervisor's own: it serves the admin site for all workers",
     "drainDelay": "the supervisor's own: it waits, not ready, before draining",
     "worker": "the worker's own slot and PID (--slot and its own PID)",
+    "recycling": "the supervisor's own: it replaces a worker past its bounds",
 }
 
 

@@ -63,7 +63,7 @@ class RequestRate:
         self._last: tuple[float, int] | None = None
 
     def update(self, snapshot: Snapshot) -> float:
-        answered = sum(kind[2] for kind in snapshot.get("kinds", ()))
+        answered = int(sum(kind[2] for kind in snapshot.get("kinds", ())))
         now = self._clock.seconds()
         last, self._last = self._last, (now, answered)
         if last is None or now <= last[0]:

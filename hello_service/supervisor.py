@@ -28,6 +28,7 @@ import os
 import signal
 import sys
 from collections import deque
+from random import Random
 from enum import Enum
 from typing import Any
 
@@ -61,7 +62,7 @@ from hello_service.notify import (
     statusLine,
 )
 from hello_service.signals import OperatorSignals
-from hello_service.statuspage import ProcessStatus, ServiceStatus
+from hello_service.statuspage import ProcessStatus, ServiceStatus, answeredTotal
 from hello_service.vitals import ReactorLag, processFigures
 
 #: A worker that dies this many times within L{CRASH_WINDOW} seconds is a
@@ -80,8 +81,9 @@ STACKS_GRACE = 1.0
 #: are held (before it serves, and while it is being killed for hanging).
 HELD_LINES = 400
 
-#: Why a worker was replaced, as C{/metrics} counts it.
-CAUSES = ("crashed", "hung")
+#: Why a worker was replaced, as C{/metrics} counts it: it died, it hung,
+#: or it passed a bound of C{--max-requests} or C{--max-worker-memory}.
+CAUSES = ("crashed", "hung", "recycled")
 
 #: A worker silent this long has missed two reports: the status page says
 #: it is not reporting (C{--worker-timeout} later has it replaced).
@@ -148,6 +150,8 @@ class WorkerProcess(ProcessProtocol):
         self.started = False
         #: Killed for not reporting.
         self.hung = False
+        #: The answers after which it is recycled (0: never).
+        self.requestLimit = supervisor.recycling.requestLimit(supervisor.random)
         #: What it wrote on its standard error and was not yet logged:
         #: everything before it serves (the last line says why it could not
         #: start, when it could not), and its stacks once it hung.
@@ -284,16 +288,24 @@ class Supervisor(Service):
         """
         atexit.register(_exitWithFailure)
 
-    def __init__(self, config: Config, reactor: Any) -> None:
+    def __init__(
+        self, config: Config, reactor: Any, random: Random | None = None
+    ) -> None:
         """
         @param config: what to serve; its C{workers} is how many workers,
             its C{workerTimeout} how long one may stay silent, its C{admin}
-            serves the figures of all of them.
+            serves the figures of all of them, its C{recycling} when a
+            worker is replaced for serving long or growing large.
+        @param random: where the recycling's jitter comes from.
         """
         self.endpoints = list(config.endpoints)
         self.config = config
         self.count = config.workers
         self.workerTimeout = config.workerTimeout
+        self.recycling = config.recycling
+        self.random = random or Random()
+        #: The recycling under way (one worker at a time), if any.
+        self._recycled: Deferred[None] | None = None
         self.clock = reactor
         self.shutdownTimeout = config.shutdownTimeout
         self.listeners: list[Listener] = []
@@ -320,7 +332,7 @@ class Supervisor(Service):
         #: Who is told where the service is (systemd, if it asks).
         self.manager = ServiceManager.fromEnvironment(os.environ, reactor)
         self._rate = RequestRate(reactor)
-        self._watching = LoopingCall(self._killHungWorkers)
+        self._watching = LoopingCall(self._watchWorkers)
         self._watching.clock = reactor
         #: SIGHUP is a rolling restart; SIGUSR1 is passed on to every worker,
         #: which reopens its access log.
@@ -446,7 +458,9 @@ class Supervisor(Service):
         snapshot = self.metricsSnapshot()
         workers = f"{serving} of {self.count} workers serving"
         return statusLine(
-            workers if self.phase is Phase.SERVING else f"{self.phase.value}: {workers}",
+            workers
+            if self.phase is Phase.SERVING
+            else f"{self.phase.value}: {workers}",
             snapshot,
             self._rate.update(snapshot),
         )
@@ -472,7 +486,8 @@ class Supervisor(Service):
                 f"; --workers auto chose {self.count} {self.config.workersChosenBy}"
                 if self.config.workersChosenBy
                 else ""
-            ),
+            )
+            + (f"; {self.recycling.describe()}" if self.recycling.describe() else ""),
             pids=", ".join(str(w.pid) for _, w in sorted(self.current.items())),
         )
 
@@ -595,7 +610,15 @@ class Supervisor(Service):
         self.exitWithFailure()
         self._reactor.stop()
 
-    # Hung workers.
+    # Watching the workers' reports.
+
+    def _watchWorkers(self) -> None:
+        """
+        Once a second: kill the hung workers, and recycle one that passed
+        its bounds.
+        """
+        self._killHungWorkers()
+        self._recycleOneDue()
 
     def _killHungWorkers(self) -> None:
         """
@@ -626,6 +649,78 @@ class Supervisor(Service):
             worker.signal(signal.SIGCONT)
             self._reactor.callLater(STACKS_GRACE, worker.signal, "KILL")
 
+    # Recycling.
+
+    def _recycleOneDue(self) -> None:
+        """
+        Start recycling the first worker past a bound of C{--max-requests}
+        or C{--max-worker-memory}: unless one is being recycled already, or
+        a rolling restart or the stop is replacing workers anyway.
+        """
+        if (
+            not self.recycling.active
+            or self._recycled is not None
+            or self.phase is not Phase.SERVING
+        ):
+            return
+        for slot, worker in sorted(self.current.items()):
+            if not worker.serving or worker.hung or worker.metrics is None:
+                continue
+            why = self.recycling.due(
+                answeredTotal(worker.metrics),
+                worker.metrics.get("process", {}).get("residentBytes"),
+                worker.requestLimit,
+            )
+            if why is not None:
+                self.log.info(
+                    "recycling worker {slot} (pid {pid}): {why}",
+                    slot=slot, pid=worker.pid, why=why,
+                )  # fmt: skip
+                self._recycled = ensureDeferred(self._recycle(slot))
+                return
+
+    async def _recycle(self, slot: int) -> None:
+        try:
+            if await self._replaceServing(slot, Phase.SERVING, "recycling"):
+                self.restarts["recycled"] += 1
+                self.log.info(
+                    "recycled worker {slot}: pid {pid} serves",
+                    slot=slot, pid=self.current[slot].pid,
+                )  # fmt: skip
+        finally:
+            self._recycled = None
+
+    async def _replaceServing(self, slot: int, phase: Phase, what: str) -> bool:
+        """
+        Start a new worker for C{slot}; once it serves, it takes the slot
+        and the old one drains.  Written once for the rolling restart and
+        for recycling.
+
+        @param phase: the phase the replacement belongs to: if the
+            supervisor has left it by the time the new worker serves (it is
+            stopping), the slot is left as it is.
+        @return: whether the new worker took the slot.
+        """
+        old = self.current.get(slot)
+        new = self._spawn(slot)
+        new.ready.addTimeout(START_TIMEOUT, self._reactor)
+        try:
+            await new.ready
+        except Exception as error:
+            new.retire()
+            self.log.error(
+                "{what} stopped: the new worker {slot} did not start ({error}); "
+                "the old workers keep serving",
+                what=what, slot=slot, error=error,
+            )  # fmt: skip
+            return False
+        if self.phase is not phase:
+            return False
+        self.current[slot] = new
+        if old is not None:
+            old.retire()
+        return True
+
     # Operator signals.
 
     def _restartInBackground(self) -> None:
@@ -645,6 +740,9 @@ class Supervisor(Service):
         return ensureDeferred(self._rollingRestart())
 
     async def _rollingRestart(self) -> None:
+        if self._recycled is not None:
+            # One replacement at a time: the recycling finishes first.
+            await self._recycled
         if self.phase is not Phase.SERVING:
             self.log.info("no rolling restart while {phase}", phase=self.phase.value)
             return
@@ -653,25 +751,11 @@ class Supervisor(Service):
         self.log.info("rolling restart of {count} workers", count=len(self.current))
         try:
             for slot in sorted(self.current):
-                old = self.current.get(slot)
-                new = self._spawn(slot)
-                new.ready.addTimeout(START_TIMEOUT, self._reactor)
-                try:
-                    await new.ready
-                except Exception as error:
-                    new.retire()
-                    self.log.error(
-                        "rolling restart stopped: the new worker {slot} did not "
-                        "start ({error}); the old workers keep serving",
-                        slot=slot,
-                        error=error,
-                    )
+                replaced = await self._replaceServing(
+                    slot, Phase.RESTARTING, "rolling restart"
+                )
+                if not replaced:
                     return
-                if self.phase is not Phase.RESTARTING:
-                    return
-                self.current[slot] = new
-                if old is not None:
-                    old.retire()
             self.log.info(
                 "rolling restart done: workers {pids}",
                 pids=", ".join(str(w.pid) for _, w in sorted(self.current.items())),

@@ -17,7 +17,7 @@ from twisted.python import usage
 
 from hello_service.accesslog import FORMATS, LineWriter
 from hello_service.config import Config, Listen
-from hello_service.cpus import UsableCPUs, workerCount
+from hello_service.cpus import UsableCPUs, cgroupMemoryLimit, workerCount
 from hello_service.deadlines import Timeouts
 from hello_service.environment import CONVENTIONAL, Setting, settingsFrom
 from hello_service.http2.defences import HTTP2_DEFAULTS, HTTP2Settings
@@ -25,6 +25,7 @@ from hello_service.listening import WORKER_ENDPOINTS, endpointKind, requireTLS
 from hello_service.pages import PageError, loadPages
 from hello_service.proxytrust import parseTrusted
 from hello_service.reactor import reactorName
+from hello_service.recycling import RecyclePolicy, autoMemory, mebibytes, parseSize
 from hello_service.requests import DEFAULT_LIMITS, RequestLimits
 from hello_service.routes import DEFAULT_CACHE_CONTROL
 from hello_service.service import buildService
@@ -117,6 +118,49 @@ def _forwardedAllowIps(value: str) -> str:
 
 
 _forwardedAllowIps.coerceDoc = ""  # type: ignore[attr-defined]
+
+
+def _workerMemory(value: str) -> str:
+    if value != "auto":
+        try:
+            parseSize(value)
+        except ValueError:
+            raise usage.UsageError(
+                f"--max-worker-memory: {value!r} is not a size (1M or more; "
+                f"bytes, or with K, M or G) or 'auto'"
+            ) from None
+    return value
+
+
+_workerMemory.coerceDoc = ""  # type: ignore[attr-defined]
+
+
+def _recyclePolicy(options: usage.Options, workers: int) -> RecyclePolicy:
+    """
+    The recycling the options ask for, with C{auto} made a size.
+    """
+    memory, chosenBy = 0, ""
+    if options["max-worker-memory"] == "auto":
+        limit = cgroupMemoryLimit()
+        memory = autoMemory(workers, limit)
+        chosenBy = (
+            f"--max-worker-memory auto: no cgroup memory limit is set, no bound"
+            if limit is None
+            else f"--max-worker-memory auto chose {mebibytes(memory)}, "
+            f"for the cgroup memory limit of {mebibytes(limit)}"
+        )
+    elif options["max-worker-memory"] is not None:
+        memory = parseSize(options["max-worker-memory"])
+    policy = RecyclePolicy(
+        options["max-requests"], options["max-requests-jitter"], memory, chosenBy
+    )
+    if (policy.active or options["max-worker-memory"]) and workers < 2:
+        raise usage.UsageError(
+            "--max-requests and --max-worker-memory recycle workers: give "
+            "--workers 2 or more (with one process there is nobody to serve "
+            "while it is replaced)"
+        )
+    return policy
 
 
 class Options(usage.Options):
@@ -228,6 +272,31 @@ class Options(usage.Options):
             "Seconds a worker may go without reporting (it reports every second "
             "from its reactor) before it is taken as hung, killed and replaced.",
             _positiveSeconds("worker-timeout"),
+        ],
+        [
+            "max-requests",
+            None,
+            0,
+            "With --workers: replace a worker once it has answered this many "
+            "requests, the way a rolling restart replaces it (0: never).",
+            _count("max-requests"),
+        ],
+        [
+            "max-requests-jitter",
+            None,
+            0,
+            "Up to this many requests more, chosen for each worker, so that "
+            "the workers are not all replaced at once.",
+            _count("max-requests-jitter"),
+        ],
+        [
+            "max-worker-memory",
+            None,
+            None,
+            "With --workers: replace a worker whose resident memory grows past "
+            "this size (bytes, or with K, M, G), or 'auto' for a share of 80% "
+            "of the cgroup's memory limit, where one is set [default: none].",
+            _workerMemory,
         ],
         [
             "cache-control",
@@ -410,6 +479,7 @@ class Options(usage.Options):
             admin=admin,
             drainDelay=self["drain-delay"],
             reactor=reactorName(self.reactor),
+            recycling=_recyclePolicy(self, self["workers"]),
             http2=None
             if self["no-http2"]
             else HTTP2Settings(maxConcurrentStreams=self["max-concurrent-streams"]),

@@ -83,9 +83,7 @@ class ServiceManagerTests(SynchronousTestCase):
         manager.ready()
         manager.stopping()
         messages = self.listener.messages()
-        self.assertEqual(
-            messages[0], {"READY": "1", "STATUS": "serving; 3 requests/s"}
-        )
+        self.assertEqual(messages[0], {"READY": "1", "STATUS": "serving; 3 requests/s"})
         self.assertEqual(set(messages[1]), {"RELOADING", "MONOTONIC_USEC"})
         # systemd compares it with its own CLOCK_MONOTONIC.
         usec = int(messages[1]["MONOTONIC_USEC"])

@@ -292,6 +292,6 @@ class WorkersTests(SynchronousTestCase):
             document["totals"]["answers"], {"2xx": 605, "3xx": 0, "4xx": 0, "5xx": 1}
         )
         self.assertEqual(states()[2], ("worker 2", reactor.spawned[2].pid, "starting"))
-        self.assertEqual(document["restarts"], {"crashed": 0, "hung": 1})
+        self.assertEqual(document["restarts"], {"crashed": 0, "hung": 1, "recycled": 0})
         self.assertEqual(document["processes"][1]["requestsPerSecond"], 100.0)
         self.assertEqual(document["workers"], 2)

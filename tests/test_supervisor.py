@@ -121,7 +121,7 @@ class PolicyTests(SynchronousTestCase):
             reactor.spawned[-1].end(exitCode=1)
             reactor.advance(61)
         self.assertIsNot(made.phase, Phase.GAVE_UP)
-        self.assertEqual(made.restarts, {"crashed": 10, "hung": 0})
+        self.assertEqual(made.restarts, {"crashed": 10, "hung": 0, "recycled": 0})
 
     def test_rollingRestart(self) -> None:
         """
@@ -142,7 +142,7 @@ class PolicyTests(SynchronousTestCase):
         self.assertEqual(old[1].signals, ["TERM"])
         old[1].end()
         self.assertEqual(made.phase, Phase.SERVING)
-        self.assertEqual(made.restarts, {"crashed": 0, "hung": 0})
+        self.assertEqual(made.restarts, {"crashed": 0, "hung": 0, "recycled": 0})
         self.assertTrue(made.admin.ready)
 
     def test_stopRetiresEveryWorkerAndReplacesNone(self) -> None:
@@ -205,7 +205,7 @@ class PolicyTests(SynchronousTestCase):
         quiet.end(signal=9)
         reactor.advance(0)
         self.assertEqual(len(reactor.spawned), 3)
-        self.assertEqual(made.restarts, {"crashed": 0, "hung": 1})
+        self.assertEqual(made.restarts, {"crashed": 0, "hung": 1, "recycled": 0})
         self.assertEqual(made.current[1], reactor.spawned[2].protocol)
 
     def test_workerThatCannotStartStopsEverything(self) -> None:
@@ -635,14 +635,19 @@ class WiringTests(SynchronousTestCase):
 
     def test_socketsAndSettingsHandedToEachWorker(self) -> None:
         """
-        Each worker is this Python, with this environment, standard input a
-        pipe from the supervisor, and its slot's socket of each endpoint
-        from descriptor 3 on.
+        Each worker is this Python, with this environment but systemd's
+        notify variables (the main process's alone), standard input a pipe
+        from the supervisor, and its slot's socket of each endpoint from
+        descriptor 3 on.
         """
+        os.environ["NOTIFY_SOCKET"] = "/run/systemd/notify"
+        self.addCleanup(os.environ.pop, "NOTIFY_SOCKET")
         made, reactor = self.start()
         first = reactor.spawned[0]
         self.assertEqual(first.executable, sys.executable)
-        self.assertIs(first.environment, os.environ)
+        expected = dict(os.environ)
+        del expected["NOTIFY_SOCKET"]
+        self.assertEqual(first.environment, expected)
         self.assertEqual(
             first.childFDs,
             {0: "w", 1: "r", 2: "r",
@@ -777,7 +782,7 @@ class MorePolicyTests(SynchronousTestCase):
         )
         reactor.advance(10)
         self.assertEqual(len(reactor.spawned), 4)
-        self.assertEqual(made.restarts, {"crashed": 0, "hung": 0})
+        self.assertEqual(made.restarts, {"crashed": 0, "hung": 0, "recycled": 0})
 
     def test_noReplacementOnceStopping(self) -> None:
         """

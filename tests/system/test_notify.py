@@ -89,7 +89,11 @@ class Listener:
         ]
 
     def watchdogTimes(self, since: float) -> list[float]:
-        return [at for at, _, fields in self.received if "WATCHDOG" in fields and at >= since]
+        return [
+            at
+            for at, _, fields in self.received
+            if "WATCHDOG" in fields and at >= since
+        ]
 
 
 class NotifyMixin:

@@ -49,6 +49,9 @@ DOCUMENTED_DEFAULTS = {
     "worker-timeout": "10.0",
     "forwarded-allow-ips": "none",
     "max-concurrent-streams": "100",
+    "max-requests": "0",
+    "max-requests-jitter": "0",
+    "max-worker-memory": "none",
     "no-http2": "off: HTTP/2 too, by ALPN over TLS and by its preface in cleartext",
 }
 

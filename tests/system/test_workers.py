@@ -620,3 +620,56 @@ class SystemdUnitTests(SynchronousTestCase):
         )
         self.assertIn("ExecReload=/bin/kill -HUP $MAINPID", text)
         self.assertIn("KillMode=mixed", text)
+
+
+class RecyclingTests(WorkersTestCase):
+    def test_recycledUnderKeepAliveLoadWithoutFailures(self) -> None:
+        """
+        C{--max-requests} under steady keep-alive load from clients that
+        never retry: workers are recycled, one at a time, not one request
+        fails, and C{/metrics} counts them as recycled.
+        """
+        admin = socket.socket()
+        admin.bind(("127.0.0.1", 0))
+        adminPort = admin.getsockname()[1]
+        admin.close()
+        process, port, pids = self.startWorkers(
+            "--no-access-log", "--max-requests", "400", "--max-requests-jitter", "100",
+            "--admin", f"tcp:{adminPort}:interface=127.0.0.1",
+        )  # fmt: skip
+        mark = len(process.output)
+        with SteadyLoad(port, clients=6, rate=150, seconds=40, keepAlive=True) as load:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                if len(re.findall(r"recycled worker \d", process.output[mark:])) >= 3:
+                    break
+                time.sleep(0.2)
+            time.sleep(0.5)
+        result = load.result
+        log = process.output[mark:]
+        started = [
+            int(pid) for pid in re.findall(r"started worker \d \(pid (\d+)\)", log)
+        ]
+        self.addCleanup(self.killAll, started)
+        self.assertEqual(result.failed, 0, result.failures[:5])
+        # One at a time: each recycling ends before the next begins.
+        steps = re.findall(r"(recycling|recycled) worker \d", log)
+        self.assertGreaterEqual(steps.count("recycled"), 3, log[-3000:])
+        self.assertEqual(
+            steps[: 2 * steps.count("recycled")],
+            ["recycling", "recycled"] * steps.count("recycled"),
+        )
+        self.assertRegex(
+            log, r"recycling worker \d \(pid \d+\): it answered \d+ requests"
+        )
+        metrics = request(
+            adminPort, b"GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+        ).decode()
+        counted = re.search(
+            r'hello_worker_restarts_total\{cause="recycled"\} (\S+)', metrics
+        )
+        assert counted is not None, metrics
+        self.assertGreaterEqual(float(counted.group(1)), 3)
+        self.assertRegex(
+            metrics, r'hello_worker_restarts_total\{cause="crashed"\} 0\.0'
+        )
