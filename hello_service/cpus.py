@@ -20,8 +20,8 @@ import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
 from pathlib import Path, PurePosixPath
+from typing import TypeVar
 
 #: Where the cgroup filesystems are mounted.
 CGROUP_ROOT = Path("/sys/fs/cgroup")

@@ -28,8 +28,8 @@ import os
 import signal
 import sys
 from collections import deque
-from random import Random
 from enum import Enum
+from random import Random
 from typing import Any
 
 from twisted.application.service import Service

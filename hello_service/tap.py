@@ -144,7 +144,7 @@ def _recyclePolicy(options: usage.Options, workers: int) -> RecyclePolicy:
         limit = cgroupMemoryLimit()
         memory = autoMemory(workers, limit)
         chosenBy = (
-            f"--max-worker-memory auto: no cgroup memory limit is set, no bound"
+            "--max-worker-memory auto: no cgroup memory limit is set, no bound"
             if limit is None
             else f"--max-worker-memory auto chose {mebibytes(memory)}, "
             f"for the cgroup memory limit of {mebibytes(limit)}"
