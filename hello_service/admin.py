@@ -127,6 +127,15 @@ class HelloCollector(Collector):
         for cause in REFUSALS:
             refused.add_metric([cause], counted.get(cause, 0))
         yield refused
+        expiry = GaugeMetricFamily(
+            "hello_tls_certificate_expiry_timestamp_seconds",
+            "When the certificate each ssl: listener presents expires, in "
+            "seconds since the epoch (SIGHUP reloads it).",
+            labels=["listen"],
+        )
+        for description, expires in sorted(snapshot.get("certificates", {}).items()):
+            expiry.add_metric([description], expires)
+        yield expiry
 
 
 def _requestFamilies(

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from twisted.internet.interfaces import IStreamServerEndpoint
 
+from hello_service.certificates import ReloadableCertificate
 from hello_service.deadlines import Timeouts
 from hello_service.http2.defences import HTTP2_DEFAULTS, HTTP2Settings
 from hello_service.pages import Pages
@@ -71,6 +72,8 @@ class Config:
     @ivar http2: how HTTP/2 is served, or C{None} with C{--no-http2}.
     @ivar recycling: when the supervisor replaces a worker that has served
         long or grown large (L{RecyclePolicy}).
+    @ivar certificates: the certificates of the C{ssl:} listeners, which
+        SIGHUP reloads and C{/metrics} gives the expiry of.
     """
 
     endpoints: tuple[Listen, ...]
@@ -98,3 +101,4 @@ class Config:
     reactor: str = ""
     http2: HTTP2Settings | None = HTTP2_DEFAULTS
     recycling: RecyclePolicy = RecyclePolicy()
+    certificates: tuple[ReloadableCertificate, ...] = ()

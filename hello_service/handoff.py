@@ -75,6 +75,7 @@ NOT_SENT = {
     "drainDelay": "the supervisor's own: it waits, not ready, before draining",
     "worker": "the worker's own slot and PID (--slot and its own PID)",
     "recycling": "the supervisor's own: it replaces a worker past its bounds",
+    "certificates": "a worker loads its own, from its --inherit description",
 }
 
 

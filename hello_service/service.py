@@ -37,6 +37,7 @@ from hello_service import __version__
 from hello_service.accesslog import FORMATS, AccessLog, LineWriter, NoAccessLog
 from hello_service.adminendpoint import AdminEndpoint
 from hello_service.answers import Answerer
+from hello_service.certificates import ReloadableCertificate
 from hello_service.config import Config
 from hello_service.counting import Snapshot
 from hello_service.limits import (
@@ -81,6 +82,7 @@ class HelloService(Service):
         drainDelay: float = 0.0,
         pagesDirectory: Path | None = None,
         manager: ServiceManager | None = None,
+        certificates: Sequence[ReloadableCertificate] = (),
     ) -> None:
         """
         @param maxConnections: the connections served at once (0: as many
@@ -91,6 +93,8 @@ class HelloService(Service):
         @param pagesDirectory: where SIGHUP reads the pages again from.
         @param manager: the service manager told when the service is ready,
             reloads and stops (systemd's C{$NOTIFY_SOCKET}), if any.
+        @param certificates: the certificates of the C{ssl:} listeners,
+            which SIGHUP reloads.
         """
         #: Where to listen: each endpoint with the description it came from.
         self.endpoints = list(endpoints)
@@ -107,6 +111,7 @@ class HelloService(Service):
         self._reactor = reactor
         self._lastFullWarning: float | None = None
         self._pagesDirectory = pagesDirectory
+        self.certificates = list(certificates)
         #: Who is told where the service is (nobody, unless systemd asks).
         self.manager = manager or ServiceManager(None, reactor)  # type: ignore[arg-type]
         self._rate = RequestRate(reactor)  # type: ignore[arg-type]
@@ -115,7 +120,8 @@ class HelloService(Service):
             reactor,
             {
                 signal.SIGHUP: (
-                    "reloading the pages and reopening the access log",
+                    "reloading the pages and the certificates, and reopening the "
+                    "access log",
                     self.reload,
                 ),
                 signal.SIGUSR1: ("reopening the access log", factory.accessLog.reopen),
@@ -125,10 +131,13 @@ class HelloService(Service):
     def reload(self) -> None:
         """
         Read the pages again (an edited page is served from now on; if they
-        cannot be read, the pages loaded before go on being served) and
-        reopen the access log.
+        cannot be read, the pages loaded before go on being served), the
+        certificates of the C{ssl:} listeners likewise (for the handshakes
+        to come; open connections go on), and reopen the access log.
         """
         self.manager.reloading()
+        for certificate in self.certificates:
+            certificate.reload()
         if self._pagesDirectory is not None:
             try:
                 pages = loadPages(self._pagesDirectory)
@@ -173,6 +182,7 @@ class HelloService(Service):
         if limiter is not None:
             snapshot["refusals"]["connection_limit"] += limiter.timesFull
         snapshot["process"] = {"lag": self.lag.seconds, **processFigures()}
+        snapshot["certificates"] = {c.description: c.expires for c in self.certificates}
         return snapshot
 
     def serviceStatus(self) -> ServiceStatus:
@@ -414,4 +424,5 @@ def buildService(config: Config, reactor: Any) -> HelloService:
         drainDelay=config.drainDelay,
         pagesDirectory=config.pages.directory,
         manager=ServiceManager.fromEnvironment(os.environ, reactor),
+        certificates=config.certificates,
     )

@@ -339,7 +339,10 @@ class Supervisor(Service):
         self.signals = OperatorSignals(
             reactor,
             {
-                signal.SIGHUP: ("rolling restart", self._restartInBackground),
+                signal.SIGHUP: (
+                    "rolling restart (pages, code and certificates loaded anew)",
+                    self._restartInBackground,
+                ),
                 signal.SIGUSR1: (
                     "passing it on to every worker, to reopen the access log",
                     self._passOnReopen,
@@ -375,6 +378,9 @@ class Supervisor(Service):
         reporting = [w for w in self.alive if w.metrics is not None]
         snapshot = addSnapshots([self._retired] + [w.metrics for w in reporting])  # type: ignore[misc]
         snapshot["process"] = {"lag": self.lag.seconds}
+        snapshot["certificates"] = {
+            c.description: c.expires for c in self.config.certificates
+        }
         # A worker of an older release (being replaced by a rolling
         # restart) may report no process figures.
         snapshot["workers"] = {
@@ -724,6 +730,17 @@ class Supervisor(Service):
     # Operator signals.
 
     def _restartInBackground(self) -> None:
+        """
+        SIGHUP: a rolling restart, whose new workers load the pages, the
+        code and the certificates anew.  The certificates are read here
+        first: one that cannot be loaded would stop the restart at its
+        first new worker, so the workers keep serving as they are.
+        """
+        for certificate in self.config.certificates:
+            if not certificate.reload(
+                "the workers keep serving the one loaded before; no rolling restart"
+            ):
+                return
         self.rollingRestart()
 
     def _passOnReopen(self) -> None:

@@ -16,6 +16,7 @@ from twisted.internet.endpoints import serverFromString
 from twisted.python import usage
 
 from hello_service.accesslog import FORMATS, LineWriter
+from hello_service.certificates import CertificateReactor, ReloadableCertificate
 from hello_service.config import Config, Listen
 from hello_service.cpus import UsableCPUs, cgroupMemoryLimit, workerCount
 from hello_service.deadlines import Timeouts
@@ -378,6 +379,8 @@ class Options(usage.Options):
         #: The listen descriptions of C{HELLO_LISTEN}: used only if the
         #: command line gives no C{--listen}.
         self._environmentListen: list[str] = []
+        #: The certificates of the ssl: listeners, as they are parsed.
+        self._certificates: list[ReloadableCertificate] = []
         #: What the options ask for, once parsed (L{postOptions}).
         self.config: Config | None = None
 
@@ -480,6 +483,7 @@ class Options(usage.Options):
             drainDelay=self["drain-delay"],
             reactor=reactorName(self.reactor),
             recycling=_recyclePolicy(self, self["workers"]),
+            certificates=tuple(self._certificates),
             http2=None
             if self["no-http2"]
             else HTTP2Settings(maxConcurrentStreams=self["max-concurrent-streams"]),
@@ -501,8 +505,15 @@ class Options(usage.Options):
 
     def _endpoint(self, option: str, description: str) -> Listen:
         requireTLS(option, description)
+        reactor = self.reactor
         try:
-            return description, serverFromString(self.reactor, description)
+            if option == "--listen" and endpointKind(description).endswith("ssl"):
+                # Its certificate, reloadable (SIGHUP), presented at every
+                # handshake in place of the one the parser loads.
+                certificate = ReloadableCertificate(description)
+                self._certificates.append(certificate)
+                reactor = CertificateReactor(reactor, certificate)
+            return description, serverFromString(reactor, description)
         except Exception as error:  # any parse or setup error of a plugin
             raise usage.UsageError(f"bad {option} {description!r}: {error}") from None
 

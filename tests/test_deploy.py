@@ -85,7 +85,8 @@ class PrometheusTests(SynchronousTestCase):
 
         snapshot = RequestCounts().snapshot()
         snapshot["workers"] = {"1": {"lag": 0.0, "residentBytes": 1, "cpuSeconds": 1}}
-        text = exposition(snapshot, restarts={"crashed": 0, "hung": 0})
+        snapshot["certificates"] = {"ssl:443": 2e9}
+        text = exposition(snapshot, restarts={"crashed": 0, "hung": 0, "recycled": 0})
         reported = set(re.findall(r"^(\w+)", text, re.MULTILINE))
         groups = yaml.safe_load((PROMETHEUS / "hello-alerts.yml").read_text())
         read = {

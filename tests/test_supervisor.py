@@ -759,7 +759,7 @@ class WiringTests(SynchronousTestCase):
             [line for line in lines(events) if line.startswith("SIG")],
             [
                 "SIGUSR1: passing it on to every worker, to reopen the access log",
-                "SIGHUP: rolling restart",
+                "SIGHUP: rolling restart (pages, code and certificates loaded anew)",
             ],
         )
 

@@ -84,7 +84,8 @@ class SignalTests(SynchronousTestCase):
             mark = len(process.output)
             process.signal(signal.SIGHUP)
             process.waitFor(
-                r"SIGHUP: reloading the pages and reopening the access log", after=mark
+                r"SIGHUP: reloading the pages and the certificates, and reopening the access log",
+                after=mark,
             )
             time.sleep(0.5)
         result = load.result

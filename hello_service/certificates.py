@@ -1,0 +1,161 @@
+# -*- test-case-name: tests.test_certificates,tests.system.test_certificates -*-
+"""
+The certificates of C{ssl:} listeners, reloadable: SIGHUP reads each
+listener's key and certificate files again, and new handshakes present the
+new certificate while open connections go on with theirs.  A certificate
+that cannot be loaded leaves the one loaded before in use, and the log says
+why in one line.
+
+A L{ReloadableCertificate} is the listener's TLS context factory: Twisted
+asks it for a context at every handshake (C{getContext}, the
+C{IOpenSSLContextFactory} contract), and it answers with the context of the
+certificate loaded last.  The files are read by Twisted's own parser of the
+description (C{serverFromString}), so that every parameter of C{ssl:}
+(C{extraCertChain}, C{dhParameters}, C{sslmethod}) means here what it means
+there.
+
+pyOpenSSL is imported only where an C{ssl:} listener is served: a plain
+install (no C{tls} extra) never imports this module.
+"""
+
+from __future__ import annotations
+
+import calendar
+import time
+from typing import Any
+
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.interfaces import IOpenSSLContextFactory
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from hello_service.listening import unwrapped
+
+
+class _Capture:
+    """
+    A reactor that only keeps the TLS context factory an C{ssl:} endpoint
+    would listen with: how Twisted's parser of the description is asked
+    for the certificate it loads, and nothing listens.
+    """
+
+    contextFactory: Any = None
+
+    def listenSSL(
+        self, port: int, factory: Any, contextFactory: Any, *a: Any, **k: Any
+    ) -> None:
+        self.contextFactory = contextFactory
+
+
+def loadCertificate(description: str) -> Any:
+    """
+    The C{CertificateOptions} of C{ssl:} description C{description} (any
+    C{haproxy:} around it is set aside), its files read now and its key
+    checked against its certificate.
+
+    @raise Exception: whatever reading or checking them raised (a missing
+        file, a key that is not the certificate's, a file that is no PEM).
+    """
+    capture = _Capture()
+    serverFromString(capture, unwrapped(description)[1]).listen(None)
+    options = capture.contextFactory
+    options.getContext()  # checks that the key is the certificate's
+    return options
+
+
+def expiryOf(options: Any) -> float:
+    """
+    When the certificate of C{options} expires, in seconds since the epoch.
+    """
+    notAfter = options.certificate.get_notAfter().decode("ascii")
+    return float(calendar.timegm(time.strptime(notAfter, "%Y%m%d%H%M%SZ")))
+
+
+@implementer(IOpenSSLContextFactory)
+class ReloadableCertificate:
+    """
+    The certificate an C{ssl:} listener presents, which L{reload} replaces
+    for the handshakes to come.
+
+    @ivar description: the C{--listen} description it is loaded from.
+    """
+
+    log = Logger()
+
+    def __init__(self, description: str) -> None:
+        """
+        @raise Exception: if the certificate cannot be loaded (see
+            L{loadCertificate}).
+        """
+        self.description = description
+        self._options = loadCertificate(description)
+
+    def getContext(self) -> Any:
+        """
+        The context of the certificate loaded last: asked for at every
+        handshake.
+        """
+        return self._options.getContext()
+
+    @property
+    def expires(self) -> float:
+        """
+        When the certificate in use expires, in seconds since the epoch.
+        """
+        return expiryOf(self._options)
+
+    def reload(self, otherwise: str = "still serving the one loaded before") -> bool:
+        """
+        Read the files again and present the new certificate from the next
+        handshake on; if it cannot be loaded, say why in one line (ending
+        with C{otherwise}, what happens instead) and go on presenting the
+        one loaded before.
+
+        @return: whether the new certificate is in use.
+        """
+        try:
+            self._options = loadCertificate(self.description)
+        except Exception as error:
+            self.log.error(
+                "--listen {description}: certificate not reloaded ({error}); "
+                "{otherwise}",
+                description=self.description,
+                error=_oneLine(error),
+                otherwise=otherwise,
+            )
+            return False
+        self.log.info(
+            "--listen {description}: certificate reloaded, valid until {until}",
+            description=self.description,
+            until=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.expires)),
+        )
+        return True
+
+
+class CertificateReactor:
+    """
+    A reactor for an C{ssl:} endpoint of one process: it listens as the
+    real one does, with the listener's L{ReloadableCertificate} in place of
+    the context factory the description's parser made.
+    """
+
+    def __init__(self, reactor: Any, certificate: ReloadableCertificate) -> None:
+        self._reactor = reactor
+        self._certificate = certificate
+
+    def listenSSL(
+        self, port: int, factory: Any, contextFactory: Any, *a: Any, **k: Any
+    ) -> Any:
+        return self._reactor.listenSSL(port, factory, self._certificate, *a, **k)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._reactor, name)
+
+
+def _oneLine(error: Exception) -> str:
+    """
+    An error as one line: its kind and its message (pyOpenSSL's are lists
+    of tuples).
+    """
+    text = " ".join(str(error).split()) or type(error).__name__
+    return f"{type(error).__name__}: {text}"
