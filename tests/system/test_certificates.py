@@ -13,7 +13,9 @@ import re
 import signal
 import socket
 import ssl
+import time
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -94,8 +96,6 @@ def answered(connection: ssl.SSLSocket) -> bytes:
 
 class RotationMixin:
     arguments: tuple[str, ...] = ()
-    #: What says in the log that the SIGHUP's reload is done.
-    reloaded = r"certificate reloaded, valid until"
 
     def test_rotation(self) -> None:
         test: SynchronousTestCase = self  # type: ignore[assignment]
@@ -115,6 +115,7 @@ class RotationMixin:
             "--admin", f"tcp:{adminPort}:interface=127.0.0.1",
         )  # fmt: skip
         port = process.port()
+        process.waitFor(r"hello_service serving on .* with 2 workers" if self.arguments else "serving")
         opened = connect(port)
         test.addCleanup(opened.close)
         test.assertEqual(presented(opened), "one")
@@ -124,7 +125,7 @@ class RotationMixin:
         expires = writeCertificate(directory, "two", days=60)
         mark = len(process.output)
         process.signal(signal.SIGHUP)
-        process.waitFor(self.reloaded, after=mark)
+        self.waitUntilReloaded(process, mark)
         fresh = connect(port)
         test.addCleanup(fresh.close)
         test.assertEqual(presented(fresh), "two")
@@ -154,6 +155,9 @@ class RotationMixin:
         test.assertEqual(presented(later), "two")
         test.assertEqual(answered(later), b"HTTP/1.1 200 OK")
 
+    def waitUntilReloaded(self, process: Any, mark: int) -> None:
+        process.waitFor(r"certificate reloaded, valid until", after=mark)
+
     def openConnectionGoesOn(self, opened: ssl.SSLSocket) -> None:
         """
         In one process, the connection opened before the reload is served
@@ -176,7 +180,19 @@ class WorkersRotationTests(RotationMixin, SynchronousTestCase):
     """
 
     arguments = ("--workers", "2")
-    reloaded = r"rolling restart done"
+
+    def waitUntilReloaded(self, process: Any, mark: int) -> None:
+        """
+        The restart is done, and both old workers have stopped accepting
+        (until then, one may still take a new connection, with the
+        certificate it loaded).
+        """
+        process.waitFor(r"rolling restart done", after=mark, seconds=30)
+        deadline = time.monotonic() + 30
+        while process.output[mark:].count("stopped listening;") < 2:
+            if time.monotonic() > deadline:
+                raise AssertionError(process.output[mark:])
+            time.sleep(0.05)
 
     def openConnectionGoesOn(self, opened: ssl.SSLSocket) -> None:
         """
