@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -320,10 +321,38 @@ def measuredWrk(
     """
     pids = server.pids()
     before = cpuSeconds(pids)
+    clientBefore = _childrenCPUSeconds()
     outcome = wrk(port, seconds, close, **options)
     cpu = cpuSeconds(pids) - before
     outcome["per_cpu_second"] = outcome["requests"] / cpu if cpu else float("nan")
+    outcome["server_cpu_share"] = cpu / seconds
+    outcome["client_cpu_share"] = (_childrenCPUSeconds() - clientBefore) / seconds
     return outcome
+
+
+#: A side using at least this share of a CPU during a run was its limit.
+SATURATED = 0.9
+
+
+def limitOf(serverShare: float, clientShare: float) -> str:
+    """
+    Which side limited a run, by the CPU each used of its own core: the
+    server, the load generator (wrk), or neither (both waited: latency,
+    the kernel, or each other).
+    """
+    if serverShare >= SATURATED:
+        return "server"
+    if clientShare >= SATURATED:
+        return "wrk"
+    return "neither"
+
+
+def _childrenCPUSeconds() -> float:
+    """
+    The CPU time of this process's ended children (wrk, once it has run).
+    """
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def burst(port: int, path: str, count: int) -> dict[str, float]:

@@ -12,6 +12,12 @@ sizes (5,000 and 25,000 requests) and prints the difference per request,
 which leaves out start-up:
 
     .venv/bin/python benchmarks/hotpath.py --callgrind     # instructions per request
+
+C{--connections} runs whole one-request connections through the protocol
+on fake transports; C{--sockets} runs them for real, on loopback sockets
+accepted by the reactor (hello's, or C{--reactor epoll}), so that Twisted's
+own work per connection (accept, the transport, epoll, close) is counted
+too, and the client's few calls with it (the same in every comparison).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
@@ -88,6 +95,57 @@ def runConnections(count: int) -> None:
     factory.accessLog.flush()
 
 
+def runSockets(count: int, reactorName: str = "hello") -> None:
+    """
+    C{count} one-request connections on real loopback sockets, in batches
+    of 50 (as C{wrk -c50}), each accepted, answered and closed by the
+    reactor, and read to its end by the client.
+    """
+    import socket
+
+    from hello_service.reactor import installNamed
+
+    if "twisted.internet.reactor" not in sys.modules:
+        installNamed(reactorName)
+    from twisted.internet import reactor
+
+    clock: Any = reactor
+    pages = Pages(Path("."), b"<h1>Hello!</h1>\n" * 11, b"<h1>Oops!</h1>\n")
+    accessLog = AccessLog(
+        clock, LineWriter(descriptor=os.open(os.devnull, os.O_WRONLY), prefixed=True)
+    )
+    factory = HelloFactory(
+        Answerer(ConcurrentResponder(pages, 5.0, clock), clock),
+        clock,
+        accessLog=accessLog,
+    )
+    port = clock.listenTCP(0, factory, backlog=1024, interface="127.0.0.1")
+    address = ("127.0.0.1", port.getHost().port)
+    done = 0
+    while done < count:
+        batch = min(50, count - done)
+        clients = []
+        for _ in range(batch):
+            client = socket.create_connection(address)
+            client.sendall(CLOSING)
+            client.setblocking(False)
+            clients.append(client)
+        while clients:
+            clock.iterate(0.01)
+            for client in list(clients):
+                try:
+                    while client.recv(65536):
+                        pass
+                except BlockingIOError:
+                    continue
+                client.close()
+                clients.remove(client)
+        done += batch
+        accessLog.flush()
+    port.stopListening()
+    clock.iterate(0)
+
+
 def run(requests: int) -> None:
     protocol, factory = connection()
     receive = protocol.dataReceived  # type: ignore[attr-defined]
@@ -127,18 +185,31 @@ def main() -> None:
         help="whole one-request connections instead of keep-alive requests",
     )
     parser.add_argument(
+        "--sockets",
+        action="store_true",
+        help="whole one-request connections on real sockets, the reactor's "
+        "transport included",
+    )
+    parser.add_argument(
+        "--reactor", default="hello", help="with --sockets: hello's, or epoll"
+    )
+    parser.add_argument(
         "--callgrind",
         action="store_true",
         help="instructions per request, under valgrind's callgrind",
     )
     arguments = parser.parse_args()
     extra = ["--connections"] if arguments.connections else []
-    unit = "connection" if arguments.connections else "request"
+    if arguments.sockets:
+        extra = ["--sockets", "--reactor", arguments.reactor]
+    unit = "connection" if arguments.connections or arguments.sockets else "request"
     if arguments.callgrind:
         small, large = instructions(5_000, extra), instructions(25_000, extra)
         print(f"{(large - small) / 20_000:,.0f} instructions per {unit} (callgrind)")
         return
     work = runConnections if arguments.connections else run
+    if arguments.sockets:
+        work = lambda count: runSockets(count, arguments.reactor)  # noqa: E731
     if arguments.profile:
         profiler = cProfile.Profile()
         profiler.runcall(work, arguments.requests)

@@ -38,6 +38,7 @@ from benchmarks.harness import (
     helloCommand,
     idleMemory,
     interleaved,
+    limitOf,
     listen,
     measuredCommit,
     measuredWrk,
@@ -103,6 +104,15 @@ def main() -> None:
             if not close:
                 record(server.name, "keepalive_p99_ms", [m["p99_ms"] for m in runs])
             results[server.name][scenario]["non2xx"] = [m["non2xx"] for m in runs]  # type: ignore[index]
+            # Which side was the limit, run by run: where wrk was, requests
+            # per server CPU-second is the figure that measures the server.
+            results[server.name][scenario]["limit"] = [  # type: ignore[index]
+                limitOf(m["server_cpu_share"], m["client_cpu_share"]) for m in runs
+            ]
+            results[server.name][scenario]["cpu_shares"] = [  # type: ignore[index]
+                [round(m["server_cpu_share"], 2), round(m["client_cpu_share"], 2)]
+                for m in runs
+            ]
 
     print("sleep_burst: 5,000 simultaneous GET /sleep (1 s), one per connection")
     # The parallel path is left out: on 10 threads 5,000 sleeps take 500 s.

@@ -127,7 +127,7 @@ class ResponseWriter:
     so it is told to pause us then (L{FlowControl.watchWriteBuffer}).
     """
 
-    __slots__ = ("_socket", "_flow")
+    __slots__ = ("_socket", "_flow", "_closesAtOnce")
 
     def __init__(self, flow: FlowControl, socket: Sendable | None) -> None:
         """
@@ -138,6 +138,11 @@ class ResponseWriter:
         """
         self._flow = flow
         self._socket = socket
+        #: Whether the transport closes within the read that asked it to,
+        #: when nothing is buffered (hello's, L{hello_service.transport}).
+        self._closesAtOnce = socket is not None and getattr(
+            flow.transport, "closesAtEndOfRead", False
+        )
         if socket is None:
             flow.watchWriteBuffer()
 
@@ -158,11 +163,16 @@ class ResponseWriter:
 
     def writeLast(self, data: bytes) -> None:
         """
-        Write the connection's last answer.  It goes to the transport, which
-        sends it in the same reactor turn as the close that follows (sent
-        straight away instead, the close would still cost that turn, plus an
-        empty send).
+        Write the connection's last answer.  On hello's transport, which
+        closes within the read when nothing is buffered, it goes straight
+        to the socket.  Elsewhere it goes to the transport, which sends it
+        in the same reactor turn as the close that follows (sent straight
+        away instead, the close would still cost that turn, plus an empty
+        send).
         """
+        if self._closesAtOnce:
+            self.write(data)
+            return
         self._socket = None
         self._flow.transport.write(data)
 

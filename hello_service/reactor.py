@@ -12,6 +12,10 @@ happen.  Twisted's tracker has had the issue open since 2007
 (twisted/twisted#2534), with remedies suggested: pre-built context
 dictionaries, C{logPrefix} once per selectable, going straight to the call.
 
+Its TCP ports (listened on, or adopted from a supervisor or systemd) make
+each connection a L{hello_service.transport.HelloServer}: Twisted's
+transport with less work per connection.
+
 This reactor goes straight to the call and asks for the prefix only when
 something fails: an exception from a handler, or from disconnecting a
 selectable, is logged with the selectable's prefix as its C{system}, as
@@ -29,6 +33,7 @@ reactor.
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 from twisted.internet.error import ConnectionFdescWentAway
@@ -92,6 +97,38 @@ if EPollReactor is not None:
                     log.err(system=logPrefixOf(selectable))
 
         doIteration = doPoll
+
+        def listenTCP(
+            self, port: int, factory: Any, backlog: int = 50, interface: str = ""
+        ) -> Any:
+            """
+            Listen as Twisted's reactor does, with hello's lighter transport
+            for each connection (L{hello_service.transport}).
+            """
+            from hello_service.transport import HelloPort
+
+            listening = HelloPort(port, factory, backlog, interface, self)
+            listening.startListening()
+            return listening
+
+        def adoptStreamPort(
+            self, fileDescriptor: int, addressFamily: int, factory: Any
+        ) -> Any:
+            """
+            Adopt a listening socket (a worker's, systemd's) as Twisted's
+            reactor does; a TCP one gets hello's lighter transport.
+            """
+            if addressFamily not in (socket.AF_INET, socket.AF_INET6):
+                return super().adoptStreamPort(  # type: ignore[no-untyped-call]
+                    fileDescriptor, addressFamily, factory
+                )
+            from hello_service.transport import HelloPort
+
+            listening = HelloPort._fromListeningDescriptor(  # type: ignore[no-untyped-call]
+                self, fileDescriptor, addressFamily, factory
+            )
+            listening.startListening()
+            return listening
 
         def _doReadOrWrite(self, selectable: Any, fd: int, event: int) -> None:
             """

@@ -115,7 +115,11 @@ class RotationMixin:
             "--admin", f"tcp:{adminPort}:interface=127.0.0.1",
         )  # fmt: skip
         port = process.port()
-        process.waitFor(r"hello_service serving on .* with 2 workers" if self.arguments else "serving")
+        process.waitFor(
+            r"hello_service serving on .* with 2 workers"
+            if self.arguments
+            else "serving"
+        )
         opened = connect(port)
         test.addCleanup(opened.close)
         test.assertEqual(presented(opened), "one")

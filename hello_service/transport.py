@@ -1,0 +1,138 @@
+# -*- test-case-name: tests.test_transport,tests.system.test_reactors -*-
+"""
+The transport of a connection accepted by hello's reactor on a TCP port: a
+C{tcp.Server}, keeping its whole C{ITransport} contract, with less work per
+connection (twisted/twisted#2534 was the same kind of change, for each
+event).
+
+  - No strings are formatted as the connection is made: Twisted's
+    C{Server} formats its log prefix and its C{repr} for every connection,
+    to be read only when something is logged about it.  Here both are made
+    when asked for.
+  - A connection closed by its protocol while it reads, with nothing left
+    to send (the answer went straight to the socket), is closed at the end
+    of that read.  Twisted's C{loseConnection} registers the socket for
+    writing and closes on the next turn of the reactor, once the empty
+    buffer is found empty: one C{epoll_ctl} and one more event per
+    connection.  Anything still buffered is sent first, as before, by
+    Twisted's own path.
+
+The protocol is never re-entered: its C{connectionLost} comes after its
+C{dataReceived} has returned, as it would on the next turn.  TLS, the PROXY
+protocol and UNIX sockets keep Twisted's stock transports (their protocols
+write through a wrapper, so nothing here would apply).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet import tcp
+from twisted.internet.address import IPv6Address
+from twisted.internet.main import CONNECTION_DONE
+from twisted.python.failure import Failure
+
+_DONE = Failure(CONNECTION_DONE)
+
+
+class HelloServer(tcp.Server):
+    """
+    An accepted TCP connection on hello's reactor.
+    """
+
+    #: The protocol may send its last answer straight to the socket and
+    #: then close: the close costs nothing more (see the module).
+    closesAtEndOfRead = True
+
+    _inRead = False
+    _closeAtEndOfRead = False
+
+    def __init__(
+        self,
+        sock: Any,
+        protocol: Any,
+        client: tuple[Any, ...],
+        server: Any,
+        sessionno: int,
+        reactor: Any,
+    ) -> None:
+        tcp.Connection.__init__(self, sock, protocol, reactor)
+        if len(client) != 2:
+            self._addressType = IPv6Address
+        self.server = server
+        self.client = client
+        self.sessionno = sessionno
+        self.hostname = client[0]
+        #: What the log prefix and the repr name, once the protocol is gone.
+        self._protocolClass = type(protocol)
+        self.startReading()  # type: ignore[no-untyped-call]
+        self.connected = 1
+
+    def logPrefix(self) -> str:
+        protocol = getattr(self, "protocol", None)
+        prefix = (
+            self._protocolClass.__name__
+            if protocol is None
+            else self._getLogPrefix(protocol)
+        )
+        return f"{prefix},{self.sessionno},{self.hostname}"
+
+    def __repr__(self) -> str:
+        port = getattr(self.server, "_realPortNumber", None)
+        return f"<{self._protocolClass.__name__} #{self.sessionno} on {port}>"
+
+    def _dataReceived(self, data: bytes | None) -> Any:
+        if not data:
+            return CONNECTION_DONE
+        self._inRead = True
+        try:
+            self.protocol.dataReceived(data)
+        finally:
+            self._inRead = False
+        if self._closeAtEndOfRead:
+            self._closeAtEndOfRead = False
+            self._closeNow()
+        return None
+
+    def loseConnection(self, _connDone: Failure = _DONE) -> None:
+        """
+        Close once what is written is sent: at the end of this read, if it
+        is called while reading and nothing is buffered; else as Twisted
+        does it.
+        """
+        if (
+            self._inRead
+            and self.connected
+            and not self.disconnecting
+            and self.producer is None
+            and self._nothingBuffered()
+        ):
+            self.disconnecting = 1
+            self._closeAtEndOfRead = True
+            return
+        tcp.Server.loseConnection(self)
+
+    def _nothingBuffered(self) -> bool:
+        return not self._tempDataBuffer and self.offset >= len(self.dataBuffer)
+
+    def _closeNow(self) -> None:
+        """
+        The end of the read in which the protocol closed: close now if it
+        wrote nothing more meanwhile, else let Twisted send it first.
+        """
+        if not self.connected:
+            return  # aborted, or lost, meanwhile
+        if self._nothingBuffered() and self.producer is None:
+            self.connectionLost(_DONE)  # which stops reading and writing
+            return
+        self.disconnecting = 0
+        tcp.Server.loseConnection(self)
+
+
+class HelloPort(tcp.Port):
+    """
+    A TCP listening port of hello's reactor: its connections are
+    L{HelloServer}s.
+    """
+
+    transport = HelloServer

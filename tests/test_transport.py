@@ -1,0 +1,219 @@
+"""
+hello's transport for accepted TCP connections (L{hello_service.transport})
+on a reactor of its own, driven turn by turn over real loopback sockets:
+Twisted's C{ITransport} contract kept (everything written arrives, then the
+close; C{connectionLost} once, never inside C{dataReceived}), with a close
+inside a read that needs no write registration when nothing is buffered.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from typing import Any
+
+from twisted.internet import tcp, unix
+from twisted.internet.protocol import Factory, Protocol
+from twisted.trial.unittest import SkipTest, SynchronousTestCase
+
+from hello_service import reactor as helloReactor
+from hello_service.transport import HelloPort, HelloServer
+
+
+def freshReactor(test: SynchronousTestCase) -> Any:
+    if helloReactor.EPollReactor is None:
+        raise SkipTest("no epoll here: hello's reactor is not used")
+    made = helloReactor.HelloEPollReactor()  # type: ignore[no-untyped-call]
+    test.addCleanup(made._poller.close)
+    return made
+
+
+class Recorder(Protocol):
+    """
+    Writes what it is told when data comes, then closes; records what
+    happened, in order.
+    """
+
+    def __init__(self, answer: bytes, after: bytes = b"", direct: bool = False) -> None:
+        self.answer = answer
+        self.after = after
+        self.direct = direct
+        self.events: list[str] = []
+        self.inRead = False
+
+    def dataReceived(self, data: bytes) -> None:
+        self.inRead = True
+        self.events.append("data")
+        if self.direct:  # straight to the socket, as hello's protocol does
+            self.transport.getHandle().send(self.answer)  # type: ignore[union-attr]
+        else:
+            self.transport.write(self.answer)  # type: ignore[union-attr]
+        self.transport.loseConnection()  # type: ignore[union-attr]
+        if self.after:
+            self.transport.write(self.after)  # type: ignore[union-attr]
+        self.events.append("data returned")
+        self.inRead = False
+
+    def connectionLost(self, reason: Any) -> None:
+        self.events.append(
+            "lost inside dataReceived"
+            if self.inRead
+            else f"lost {reason.type.__name__}"
+        )
+
+
+class Served:
+    def __init__(
+        self,
+        test: SynchronousTestCase,
+        answer: bytes,
+        after: bytes = b"",
+        direct: bool = False,
+    ) -> None:
+        self.reactor = freshReactor(test)
+        self.protocols: list[Recorder] = []
+
+        def build() -> Recorder:
+            made = Recorder(answer, after, direct)
+            self.protocols.append(made)
+            return made
+
+        self.port = self.reactor.listenTCP(
+            0, Factory.forProtocol(build), interface="127.0.0.1"
+        )
+        test.addCleanup(self.port.connectionLost, None)
+        self.writers: list[Any] = []
+        original = self.reactor.addWriter
+
+        def addWriter(selectable: Any) -> None:
+            self.writers.append(selectable)
+            original(selectable)
+
+        self.reactor.addWriter = addWriter
+
+    def exchange(self, request: bytes, seconds: float = 5) -> bytes:
+        """
+        Send C{request} on a new connection; what comes back until the
+        server closes.
+        """
+        client = socket.create_connection(("127.0.0.1", self.port.getHost().port))
+        client.sendall(request)
+        client.setblocking(False)
+        received = b""
+        deadline = time.monotonic() + seconds
+        try:
+            while time.monotonic() < deadline:
+                self.reactor.iterate(0.01)
+                try:
+                    chunk = client.recv(1 << 20)
+                except BlockingIOError:
+                    continue
+                if not chunk:
+                    return received
+                received += chunk
+            raise AssertionError(
+                f"not closed within {seconds} s: {len(received)} bytes"
+            )
+        finally:
+            client.close()
+
+
+class HelloServerTests(SynchronousTestCase):
+    def test_accepted(self) -> None:
+        """
+        hello's reactor makes each accepted TCP connection a L{HelloServer},
+        from listening and from an adopted socket; UNIX sockets stay
+        Twisted's.
+        """
+        served = Served(self, b"x")
+        self.assertIsInstance(served.port, HelloPort)
+        served.exchange(b"hi")
+        self.assertIsInstance(served.protocols[0].transport, HelloServer)
+        listening = socket.socket()
+        listening.bind(("127.0.0.1", 0))
+        listening.listen(5)
+        listening.setblocking(False)
+        self.addCleanup(listening.close)
+        adopted = served.reactor.adoptStreamPort(
+            listening.fileno(), socket.AF_INET, Factory.forProtocol(Protocol)
+        )
+        self.addCleanup(adopted.connectionLost, None)
+        self.assertIsInstance(adopted, HelloPort)
+        path = self.mktemp()
+        unixListening = socket.socket(socket.AF_UNIX)
+        unixListening.bind(path)
+        unixListening.listen(5)
+        unixListening.setblocking(False)
+        self.addCleanup(unixListening.close)
+        other = served.reactor.adoptStreamPort(
+            unixListening.fileno(), socket.AF_UNIX, Factory.forProtocol(Protocol)
+        )
+        self.addCleanup(other.connectionLost, None)
+        self.assertIsInstance(other, unix.Port)
+
+    def test_closeAtEndOfReadWithoutWriteRegistration(self) -> None:
+        """
+        An answer the socket takes whole, then a close inside the read: the
+        answer arrives, then the end, and the socket was never registered
+        for writing; C{connectionLost} comes once, after C{dataReceived}.
+        """
+        served = Served(self, b"answer", direct=True)
+        self.assertEqual(served.exchange(b"ask"), b"answer")
+        self.assertEqual(served.writers, [])
+        self.assertEqual(
+            served.protocols[0].events, ["data", "data returned", "lost ConnectionDone"]
+        )
+
+    def test_bufferedAnswerSentFirst(self) -> None:
+        """
+        An answer larger than the socket takes at once is sent whole before
+        the close, by Twisted's own path.
+        """
+        big = b"x" * (8 << 20)
+        served = Served(self, big)
+        self.assertEqual(len(served.exchange(b"ask", seconds=20)), len(big))
+        self.assertEqual(served.protocols[0].events[-1], "lost ConnectionDone")
+
+    def test_writtenAfterTheCloseArrives(self) -> None:
+        """
+        What the protocol writes after asking to close, in the same read,
+        still arrives before the close.
+        """
+        served = Served(self, b"one", after=b"two", direct=True)
+        self.assertEqual(served.exchange(b"ask"), b"onetwo")
+        self.assertEqual(served.protocols[0].events[-1], "lost ConnectionDone")
+
+    def test_namesAsTwistedDoes(self) -> None:
+        """
+        The log prefix and the repr, made only when asked for, say what
+        Twisted's C{Server} says.
+        """
+        served = Served(self, b"x")
+        served.exchange(b"hi")
+        transport = served.protocols[0].transport
+        number = served.port.getHost().port
+        self.assertEqual(transport.logPrefix(), "Recorder,0,127.0.0.1")  # type: ignore[union-attr]
+        self.assertEqual(repr(transport), f"<Recorder #0 on {number}>")
+        self.assertTrue(issubclass(HelloServer, tcp.Server))
+
+    def test_lostOnce(self) -> None:
+        """
+        The client closing first: C{connectionLost} once, clean.
+        """
+        served = Served(self, b"")
+        client = socket.create_connection(("127.0.0.1", served.port.getHost().port))
+        for _ in range(20):
+            served.reactor.iterate(0.01)
+        client.close()
+        for _ in range(20):
+            served.reactor.iterate(0.01)
+        self.assertEqual(served.protocols[0].events, ["lost ConnectionDone"])
+
+    def test_twistedsPathRegistersForWriting(self) -> None:
+        """
+        The same answer written through the transport: Twisted's path, which
+        registers the socket for writing (what the lighter close saves).
+        """
+        served = Served(self, b"answer")
+        self.assertEqual(served.exchange(b"ask"), b"answer")
+        self.assertGreaterEqual(len(served.writers), 1)
