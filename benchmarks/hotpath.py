@@ -95,14 +95,32 @@ def runConnections(count: int) -> None:
     factory.accessLog.flush()
 
 
+#: The client of C{--sockets}, in a process of its own, so that only the
+#: server is measured: C{count} one-request connections, 50 at a time.
+_SOCKETS_CLIENT = r"""
+import socket, sys
+port, count = int(sys.argv[1]), int(sys.argv[2])
+request = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:7878\r\nConnection: close\r\n\r\n"
+done = 0
+while done < count:
+    batch = [socket.create_connection(("127.0.0.1", port)) for _ in range(min(50, count - done))]
+    for client in batch:
+        client.sendall(request)
+    for client in batch:
+        while client.recv(65536):
+            pass
+        client.close()
+    done += len(batch)
+"""
+
+
 def runSockets(count: int, reactorName: str = "hello") -> None:
     """
-    C{count} one-request connections on real loopback sockets, in batches
-    of 50 (as C{wrk -c50}), each accepted, answered and closed by the
-    reactor, and read to its end by the client.
+    C{count} one-request connections on real loopback sockets, 50 at a
+    time (as C{wrk -c50}), each accepted, answered and closed by the
+    reactor; the client is another process, so that only the server's work
+    is counted.
     """
-    import socket
-
     from hello_service.reactor import installNamed
 
     if "twisted.internet.reactor" not in sys.modules:
@@ -120,27 +138,11 @@ def runSockets(count: int, reactorName: str = "hello") -> None:
         accessLog=accessLog,
     )
     port = clock.listenTCP(0, factory, backlog=1024, interface="127.0.0.1")
-    address = ("127.0.0.1", port.getHost().port)
-    done = 0
-    while done < count:
-        batch = min(50, count - done)
-        clients = []
-        for _ in range(batch):
-            client = socket.create_connection(address)
-            client.sendall(CLOSING)
-            client.setblocking(False)
-            clients.append(client)
-        while clients:
-            clock.iterate(0.01)
-            for client in list(clients):
-                try:
-                    while client.recv(65536):
-                        pass
-                except BlockingIOError:
-                    continue
-                client.close()
-                clients.remove(client)
-        done += batch
+    client = subprocess.Popen(
+        [sys.executable, "-c", _SOCKETS_CLIENT, str(port.getHost().port), str(count)]
+    )
+    while client.poll() is None or factory.connections:
+        clock.iterate(0.01)
         accessLog.flush()
     port.stopListening()
     clock.iterate(0)
