@@ -18,9 +18,12 @@ event).
     Twisted's own path.
 
 The protocol is never re-entered: its C{connectionLost} comes after its
-C{dataReceived} has returned, as it would on the next turn.  TLS, the PROXY
-protocol and UNIX sockets keep Twisted's stock transports (their protocols
-write through a wrapper, so nothing here would apply).
+C{dataReceived} has returned, as it would on the next turn.  Under TLS or
+the PROXY protocol (a worker's adopted C{ssl:} and C{haproxy:} sockets) the
+wrapping protocol writes through this transport, whose buffer then holds
+data when it closes: the close is Twisted's, and only the strings are
+saved.  UNIX sockets, and C{ssl:} listened on by one process, keep
+Twisted's own transports.
 """
 
 from __future__ import annotations
