@@ -74,10 +74,15 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--out", default=str(HERE / "results"))
+    parser.add_argument("--only", action="append", help="server names to include")
     arguments = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is missing: apt-get install wrk")
-    servers = available(TWO_WORKERS)
+    servers = [
+        s
+        for s in available(TWO_WORKERS)
+        if not arguments.only or s.name in arguments.only
+    ]
     started = time.time()
     results: dict[str, dict[str, list[dict[str, object]]]] = {
         s.name: {"keepalive": [], "close": []} for s in servers
