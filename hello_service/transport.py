@@ -123,8 +123,8 @@ class HelloServer(tcp.Server):
         The end of the read in which the protocol closed: close now if it
         wrote nothing more meanwhile, else let Twisted send it first.
         """
-        if not self.connected:
-            return  # aborted, or lost, meanwhile
+        if not self.connected or self._aborting:
+            return  # lost, or aborted (its own close follows), meanwhile
         if self._nothingBuffered() and self.producer is None:
             self.connectionLost(_DONE)  # which stops reading and writing
             return

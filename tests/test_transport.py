@@ -34,10 +34,17 @@ class Recorder(Protocol):
     happened, in order.
     """
 
-    def __init__(self, answer: bytes, after: bytes = b"", direct: bool = False) -> None:
+    def __init__(
+        self,
+        answer: bytes,
+        after: bytes = b"",
+        direct: bool = False,
+        abort: bool = False,
+    ) -> None:
         self.answer = answer
         self.after = after
         self.direct = direct
+        self.abort = abort
         self.events: list[str] = []
         self.inRead = False
 
@@ -51,6 +58,8 @@ class Recorder(Protocol):
         self.transport.loseConnection()  # type: ignore[union-attr]
         if self.after:
             self.transport.write(self.after)  # type: ignore[union-attr]
+        if self.abort:
+            self.transport.abortConnection()  # type: ignore[union-attr]
         self.events.append("data returned")
         self.inRead = False
 
@@ -69,12 +78,13 @@ class Served:
         answer: bytes,
         after: bytes = b"",
         direct: bool = False,
+        abort: bool = False,
     ) -> None:
         self.reactor = freshReactor(test)
         self.protocols: list[Recorder] = []
 
         def build() -> Recorder:
-            made = Recorder(answer, after, direct)
+            made = Recorder(answer, after, direct, abort)
             self.protocols.append(made)
             return made
 
@@ -182,6 +192,20 @@ class HelloServerTests(SynchronousTestCase):
         served = Served(self, b"one", after=b"two", direct=True)
         self.assertEqual(served.exchange(b"ask"), b"onetwo")
         self.assertEqual(served.protocols[0].events[-1], "lost ConnectionDone")
+
+    def test_abortAfterCloseStillAborts(self) -> None:
+        """
+        A protocol that asks to close, then aborts, in the same read: the
+        abort wins, as on Twisted's path.
+        """
+        served = Served(self, b"answer", direct=True, abort=True)
+        try:
+            served.exchange(b"ask")
+        except ConnectionResetError:
+            pass
+        for _ in range(5):
+            served.reactor.iterate(0.01)
+        self.assertEqual(served.protocols[0].events[-1], "lost ConnectionAborted")
 
     def test_namesAsTwistedDoes(self) -> None:
         """
