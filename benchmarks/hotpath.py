@@ -56,20 +56,27 @@ class _Socket:
         return len(data)
 
 
-def connection() -> tuple[object, HelloFactory]:
-    clock = Clock()
-    clock.seconds = time.time  # type: ignore[method-assign]
+def helloFactory(clock: Any) -> HelloFactory:
+    """
+    The factory of C{twistd -n hello}'s defaults on C{clock}, its access log
+    written as twistd writes it by default: whole lines, stamped as
+    twistd's own, to standard output (here /dev/null).
+    """
     pages = Pages(Path("."), b"<h1>Hello!</h1>\n" * 11, b"<h1>Oops!</h1>\n")
-    # The access log as C{twistd -n hello} writes it by default: whole
-    # lines, stamped as twistd's own, to standard output (here /dev/null).
     accessLog = AccessLog(
         clock, LineWriter(descriptor=os.open(os.devnull, os.O_WRONLY), prefixed=True)
     )
-    factory = HelloFactory(
+    return HelloFactory(
         Answerer(ConcurrentResponder(pages, 5.0, clock), clock),
         clock,
         accessLog=accessLog,
     )
+
+
+def connection() -> tuple[object, HelloFactory]:
+    clock = Clock()
+    clock.seconds = time.time  # type: ignore[method-assign]
+    factory = helloFactory(clock)
     factory.directSocket = lambda transport: _Socket()  # type: ignore[method-assign]
     client = IPv4Address("TCP", "127.0.0.1", 40000)
     protocol = factory.buildProtocol(client)
@@ -128,15 +135,8 @@ def runSockets(count: int, reactorName: str = "hello") -> None:
     from twisted.internet import reactor
 
     clock: Any = reactor
-    pages = Pages(Path("."), b"<h1>Hello!</h1>\n" * 11, b"<h1>Oops!</h1>\n")
-    accessLog = AccessLog(
-        clock, LineWriter(descriptor=os.open(os.devnull, os.O_WRONLY), prefixed=True)
-    )
-    factory = HelloFactory(
-        Answerer(ConcurrentResponder(pages, 5.0, clock), clock),
-        clock,
-        accessLog=accessLog,
-    )
+    factory = helloFactory(clock)
+    accessLog = factory.accessLog
     port = clock.listenTCP(0, factory, backlog=1024, interface="127.0.0.1")
     client = subprocess.Popen(
         [sys.executable, "-c", _SOCKETS_CLIENT, str(port.getHost().port), str(count)]
