@@ -109,7 +109,7 @@ class HelloCollector(Collector):
         yield from _processFamilies(snapshot)
         restarts = CounterMetricFamily(
             "hello_worker_restarts",
-            "Workers started in place of one that crashed or hung.",
+            "Workers started in place of one that crashed, hung or was recycled.",
             labels=["cause"],
         )
         for cause, count in sorted(self._restarts().items()):

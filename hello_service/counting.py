@@ -169,6 +169,13 @@ class RequestCounts:
         }
 
 
+def answeredTotal(figures: Snapshot | None) -> int:
+    """
+    How many answers a snapshot counts, of every kind.
+    """
+    return int(sum(kind[2] for kind in (figures or {}).get("kinds", ())))
+
+
 def addSnapshots(snapshots: Iterable[Snapshot]) -> Snapshot:
     """
     The sum of several processes' snapshots.

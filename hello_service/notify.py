@@ -30,7 +30,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
-from hello_service.counting import Snapshot
+from hello_service.counting import Snapshot, answeredTotal
 
 #: The variables systemd sets for the main process: they are not passed on
 #: to the workers, which must not speak for the service.
@@ -63,7 +63,7 @@ class RequestRate:
         self._last: tuple[float, int] | None = None
 
     def update(self, snapshot: Snapshot) -> float:
-        answered = int(sum(kind[2] for kind in snapshot.get("kinds", ())))
+        answered = answeredTotal(snapshot)
         now = self._clock.seconds()
         last, self._last = self._last, (now, answered)
         if last is None or now <= last[0]:
@@ -171,9 +171,6 @@ class ServiceManager:
         The service stops: the drain begins.
         """
         self._send(STOPPING="1", STATUS=why)
-
-    def status(self, text: str) -> None:
-        self._send(STATUS=text)
 
     def watchdog(self) -> None:
         """

@@ -30,7 +30,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from hello_service.counting import REFUSALS, Snapshot
+from hello_service.counting import REFUSALS, Snapshot, answeredTotal
 
 #: The status classes answers are counted by on the page.
 STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx")
@@ -106,10 +106,6 @@ def refusalsOf(figures: Snapshot | None) -> dict[str, int]:
     """
     counted = (figures or {}).get("refusals", {})
     return {cause: counted.get(cause, 0) for cause in REFUSALS}
-
-
-def answeredTotal(figures: Snapshot | None) -> int:
-    return sum(kind[2] for kind in (figures or {}).get("kinds", ()))
 
 
 class RateHistory:

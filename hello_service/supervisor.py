@@ -43,7 +43,7 @@ from twisted.python.failure import Failure
 from hello_service import __version__
 from hello_service.adminendpoint import AdminEndpoint
 from hello_service.config import Config
-from hello_service.counting import Snapshot, addSnapshots
+from hello_service.counting import Snapshot, addSnapshots, answeredTotal
 from hello_service.handoff import (
     BOOT_ERROR,
     FIGURES,
@@ -62,7 +62,7 @@ from hello_service.notify import (
     statusLine,
 )
 from hello_service.signals import OperatorSignals
-from hello_service.statuspage import ProcessStatus, ServiceStatus, answeredTotal
+from hello_service.statuspage import ProcessStatus, ServiceStatus
 from hello_service.vitals import ReactorLag, processFigures
 
 #: A worker that dies this many times within L{CRASH_WINDOW} seconds is a

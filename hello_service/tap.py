@@ -121,16 +121,19 @@ def _forwardedAllowIps(value: str) -> str:
 _forwardedAllowIps.coerceDoc = ""  # type: ignore[attr-defined]
 
 
-def _workerMemory(value: str) -> str:
-    if value != "auto":
-        try:
-            parseSize(value)
-        except ValueError:
-            raise usage.UsageError(
-                f"--max-worker-memory: {value!r} is not a size (1M or more; "
-                f"bytes, or with K, M or G) or 'auto'"
-            ) from None
-    return value
+def _workerMemory(value: str) -> int | str:
+    """
+    C{--max-worker-memory}: a size, in bytes, or C{auto}.
+    """
+    if value == "auto":
+        return value
+    try:
+        return parseSize(value)
+    except ValueError:
+        raise usage.UsageError(
+            f"--max-worker-memory: {value!r} is not a size (1M or more; "
+            f"bytes, or with K, M or G) or 'auto'"
+        ) from None
 
 
 _workerMemory.coerceDoc = ""  # type: ignore[attr-defined]
@@ -151,7 +154,7 @@ def _recyclePolicy(options: usage.Options, workers: int) -> RecyclePolicy:
             f"for the cgroup memory limit of {mebibytes(limit)}"
         )
     elif options["max-worker-memory"] is not None:
-        memory = parseSize(options["max-worker-memory"])
+        memory = options["max-worker-memory"]
     policy = RecyclePolicy(
         options["max-requests"], options["max-requests-jitter"], memory, chosenBy
     )

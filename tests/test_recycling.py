@@ -13,9 +13,9 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from hello_service import counting
 from hello_service.recycling import RecyclePolicy, autoMemory, parseSize
-from hello_service.supervisor import Phase
+from hello_service.supervisor import Phase, Supervisor
 
-from .support.doubles import FakeProcess
+from .support.doubles import FakeProcess, ProcessReactor
 from .test_supervisor import ready, supervisor
 
 MiB = 2**20
@@ -87,6 +87,20 @@ class RuleTests(SynchronousTestCase):
 
 
 class SupervisorRecyclingTests(SynchronousTestCase):
+    def firstPastItsBound(
+        self,
+    ) -> tuple[Supervisor, ProcessReactor, FakeProcess, FakeProcess]:
+        """
+        Two workers serving under C{--max-requests 10}; the first has
+        answered 10 and the supervisor has looked: its recycling began.
+        """
+        made, reactor = supervisor(self, 2, "--max-requests", "10")
+        first, second = reactor.spawned
+        ready(first, second)
+        answered(first, 10)
+        reactor.advance(1)
+        return made, reactor, first, second
+
     def test_recycledLikeARollingRestart(self) -> None:
         """
         A worker past its bound: a new one starts, and the old one retires
@@ -156,11 +170,7 @@ class SupervisorRecyclingTests(SynchronousTestCase):
         A replacement that cannot start: the old worker keeps its slot, the
         service stays ready, nothing counts as recycled.
         """
-        made, reactor = supervisor(self, 2, "--max-requests", "10")
-        first, second = reactor.spawned
-        ready(first, second)
-        answered(first, 10)
-        reactor.advance(1)
+        made, reactor, first, second = self.firstPastItsBound()
         reactor.spawned[2].end(exitCode=3)
         self.assertEqual(first.signals, [])
         self.assertIs(made.current[1].transport, first)  # type: ignore[attr-defined]
@@ -173,11 +183,7 @@ class SupervisorRecyclingTests(SynchronousTestCase):
         SIGHUP while a worker is recycled: the restart starts once the
         recycling is done, and replaces every worker.
         """
-        made, reactor = supervisor(self, 2, "--max-requests", "10")
-        first, second = reactor.spawned
-        ready(first, second)
-        answered(first, 10)
-        reactor.advance(1)
+        made, reactor, first, second = self.firstPastItsBound()
         made.rollingRestart()
         self.assertEqual(len(reactor.spawned), 3)  # only the recycling's
         ready(reactor.spawned[2])

@@ -139,27 +139,26 @@ class HelloServerTests(SynchronousTestCase):
         self.assertIsInstance(served.port, HelloPort)
         served.exchange(b"hi")
         self.assertIsInstance(served.protocols[0].transport, HelloServer)
-        listening = socket.socket()
-        listening.bind(("127.0.0.1", 0))
+        adopted = self.adopt(served, socket.AF_INET, ("127.0.0.1", 0))
+        self.assertIsInstance(adopted, HelloPort)
+        other = self.adopt(served, socket.AF_UNIX, self.mktemp())
+        self.assertIsInstance(other, unix.Port)
+
+    def adopt(self, served: Served, family: int, address: Any) -> Any:
+        """
+        A listening socket of C{family} on C{address}, adopted by the
+        reactor, as a worker adopts its inherited sockets.
+        """
+        listening = socket.socket(family)
+        listening.bind(address)
         listening.listen(5)
         listening.setblocking(False)
         self.addCleanup(listening.close)
         adopted = served.reactor.adoptStreamPort(
-            listening.fileno(), socket.AF_INET, Factory.forProtocol(Protocol)
+            listening.fileno(), family, Factory.forProtocol(Protocol)
         )
         self.addCleanup(adopted.connectionLost, None)
-        self.assertIsInstance(adopted, HelloPort)
-        path = self.mktemp()
-        unixListening = socket.socket(socket.AF_UNIX)
-        unixListening.bind(path)
-        unixListening.listen(5)
-        unixListening.setblocking(False)
-        self.addCleanup(unixListening.close)
-        other = served.reactor.adoptStreamPort(
-            unixListening.fileno(), socket.AF_UNIX, Factory.forProtocol(Protocol)
-        )
-        self.addCleanup(other.connectionLost, None)
-        self.assertIsInstance(other, unix.Port)
+        return adopted
 
     def test_closeAtEndOfReadWithoutWriteRegistration(self) -> None:
         """
