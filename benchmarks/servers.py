@@ -175,6 +175,25 @@ TWO_WORKERS = [
         lambda port, sleep, folder: uvicorn(port, "--workers", "2", "--no-access-log"),
     ),
     *multiProcessPeers(2),
+    # The floor: the bare protocol on hello's reactor, in one process and
+    # in two on SO_REUSEPORT sockets as hello's workers are, with none of
+    # hello's work: what a second process costs per request by itself.
+    *(
+        Server(
+            f"bare protocol, hello's reactor ({count} process{plural})",
+            lambda port, sleep, folder, count=count: [
+                PYTHON,
+                "-m",
+                "peers.bare_twisted",
+                str(port),
+                "hello",
+                "--processes",
+                str(count),
+            ],
+            hasSleep=False,
+        )
+        for count, plural in ((2, "es"), (1, ""))
+    ),
     # The peers with one worker, under the same load: what a second worker
     # does to their requests per CPU-second, beside what it does to hello's.
     *multiProcessPeers(1),

@@ -4,12 +4,34 @@ answering every request with one preformatted page, on the same transport
 as hello, on Twisted's epoll reactor or (with C{hello}) on hello's.
 Nothing else: no limits, timers, log or ordering.
 
-    python -m peers.bare_twisted 8085 [hello]
+    python -m peers.bare_twisted 8085 [hello] [--processes N]
+
+With C{--processes N}, N processes serve the port, each on its own socket
+bound with C{SO_REUSEPORT} (as hello's workers are): the floor of what a
+second process costs per request, with none of hello's supervision, reports
+or log.  The first process binds the sockets, starts the others on them,
+and stops them when it is stopped.
 """
 
+import os
+import signal
+import socket
+import subprocess
 import sys
 
-if sys.argv[2:] == ["hello"]:
+arguments = sys.argv[1:]
+processes = 1
+if "--processes" in arguments:
+    at = arguments.index("--processes")
+    processes = int(arguments[at + 1])
+    del arguments[at : at + 2]
+adopted = None
+if "--adopt" in arguments:  # a process started by the first, on its socket
+    at = arguments.index("--adopt")
+    adopted = int(arguments[at + 1])
+    del arguments[at : at + 2]
+
+if arguments[1:] == ["hello"]:
     from hello_service.reactor import install
 
     install()
@@ -42,8 +64,49 @@ class Bare(Protocol):
             self.transport.loseConnection()
 
 
-if __name__ == "__main__":
-    reactor.listenTCP(
-        int(sys.argv[1]), Factory.forProtocol(Bare), backlog=4096, interface="127.0.0.1"
-    )
+def reusePortSocket(port: int) -> socket.socket:
+    listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    listening.bind(("127.0.0.1", port))
+    listening.listen(4096)
+    listening.setblocking(False)
+    return listening
+
+
+def serveAdopted(descriptor: int) -> None:
+    reactor.adoptStreamPort(descriptor, socket.AF_INET, Factory.forProtocol(Bare))
+    os.close(descriptor)
     reactor.run()
+
+
+if __name__ == "__main__":
+    port = int(arguments[0])
+    if adopted is not None:
+        serveAdopted(adopted)
+    elif processes == 1:
+        reactor.listenTCP(
+            port, Factory.forProtocol(Bare), backlog=4096, interface="127.0.0.1"
+        )
+        reactor.run()
+    else:
+        sockets = [reusePortSocket(port) for _ in range(processes)]
+        others = [
+            subprocess.Popen(
+                [sys.executable, "-m", "peers.bare_twisted", *arguments]
+                + ["--adopt", str(s.fileno())],
+                pass_fds=[s.fileno()],
+            )
+            for s in sockets[1:]
+        ]
+
+        def stopOthers() -> None:
+            for other in others:
+                other.send_signal(signal.SIGTERM)
+            for other in others:
+                other.wait(timeout=10)
+
+        reactor.addSystemEventTrigger("before", "shutdown", stopOthers)
+        for s in sockets[1:]:
+            s.close()
+        serveAdopted(os.dup(sockets[0].fileno()))
