@@ -240,3 +240,56 @@ class HelloServerTests(SynchronousTestCase):
         served = Served(self, b"answer")
         self.assertEqual(served.exchange(b"ask"), b"answer")
         self.assertGreaterEqual(len(served.writers), 1)
+
+
+class _SocketSpy:
+    """
+    An accepted socket, recording the calls that end it.
+    """
+
+    def __init__(self, wrapped: socket.socket, calls: list[str]) -> None:
+        self._wrapped = wrapped
+        self._calls = calls
+
+    def shutdown(self, how: int) -> None:
+        self._calls.append("shutdown")
+        self._wrapped.shutdown(how)
+
+    def close(self) -> None:
+        self._calls.append("close")
+        self._wrapped.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._wrapped, name)
+
+
+class CloseTests(SynchronousTestCase):
+    """
+    Closing an accepted connection is one system call, C{close}, with no
+    C{shutdown} before it.
+    """
+
+    def test_closeOnly(self) -> None:
+        """
+        The socket is closed, never shut down first, on the close at the
+        end of a read and on Twisted's path after a buffered answer.
+        """
+        for direct in (True, False):
+            served = Served(self, b"answer", direct=direct)
+            calls: list[str] = []
+            build = served.port.factory.protocol
+
+            def spied(build: Any = build, calls: list[str] = calls) -> Any:
+                made = build()
+                original = made.makeConnection
+
+                def makeConnection(transport: Any) -> None:
+                    transport.socket = _SocketSpy(transport.socket, calls)
+                    original(transport)
+
+                made.makeConnection = makeConnection
+                return made
+
+            served.port.factory.protocol = spied
+            self.assertEqual(served.exchange(b"ask"), b"answer")
+            self.assertEqual(calls, ["close"], f"direct={direct}")
