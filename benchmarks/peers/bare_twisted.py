@@ -36,10 +36,10 @@ if arguments[1:] == ["hello"]:
 
     install()
 
-from httptools import HttpRequestParser
-from peers.common import HELLO
-from twisted.internet import reactor
-from twisted.internet.protocol import Factory, Protocol
+from httptools import HttpRequestParser  # noqa: E402 (after the reactor is installed)
+from peers.common import HELLO  # noqa: E402 (after the reactor is installed)
+from twisted.internet import reactor  # noqa: E402 (after the reactor is installed)
+from twisted.internet.protocol import Factory, Protocol  # noqa: E402 (after the reactor is installed)
 
 HEAD = (
     b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n"
