@@ -468,6 +468,24 @@ def measuredCommit() -> str:
 
 
 def platformLine() -> str:
+    """
+    The machine measured on: its CPUs (their model, and whether they are a
+    virtual machine's), its kernel and the Python measured with.
+    """
     import platform
 
-    return f"{os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.machine()}"
+    import twisted
+
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        cpuinfo = ""
+    model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.MULTILINE)
+    virtual = re.search(r"^flags\s*:.*\bhypervisor\b", cpuinfo, re.MULTILINE)
+    kind = "virtual" if virtual else "physical"
+    described = f", {model.group(1).strip()}" if model else ""
+    return (
+        f"{os.cpu_count()} {kind} CPUs{described}, {platform.machine()}, "
+        f"Linux {platform.release()}, Python {platform.python_version()}, "
+        f"Twisted {twisted.__version__}"
+    )
