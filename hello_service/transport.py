@@ -16,13 +16,12 @@ event).
     buffer is found empty: one C{epoll_ctl} and one more event per
     connection.  Anything still buffered is sent first, as before, by
     Twisted's own path.
-  - No C{shutdown} before the C{close}.  Twisted's own comment calls that
-    call unnecessary where the descriptor is close-on-exec, as every socket
-    Python makes is, "but do it anyways, just to be safe"; Twisted skips it
-    itself for sockets it did not make.  An accepted socket here is held by
-    this process alone: hello passes only listening sockets to other
-    processes, and never forks while serving.  The close sends the FIN
-    after what is queued, as the shutdown did.
+
+The close itself stays Twisted's, C{shutdown} and then C{close}: with the
+client's input still unread, C{close} alone resets the connection at once,
+and the client can lose what was sent last (HTTP/2's GOAWAY to a flood,
+which C{tests.system.test_http2} reads; it failed when the C{shutdown} was
+left out).
 
 The protocol is never re-entered: its C{connectionLost} comes after its
 C{dataReceived} has returned, as it would on the next turn.  Under TLS or
@@ -53,9 +52,6 @@ class HelloServer(tcp.Server):
     #: The protocol may send its last answer straight to the socket and
     #: then close: the close costs nothing more (see the module).
     closesAtEndOfRead = True
-
-    #: Close without C{shutdown} first (see the module).
-    _shouldShutdown = False
 
     _inRead = False
     _closeAtEndOfRead = False
