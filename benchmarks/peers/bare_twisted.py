@@ -13,25 +13,22 @@ or log.  The first process binds the sockets, starts the others on them,
 and stops them when it is stopped.
 """
 
+import argparse
 import os
 import signal
 import socket
 import subprocess
 import sys
 
-arguments = sys.argv[1:]
-processes = 1
-if "--processes" in arguments:
-    at = arguments.index("--processes")
-    processes = int(arguments[at + 1])
-    del arguments[at : at + 2]
-adopted = None
-if "--adopt" in arguments:  # a process started by the first, on its socket
-    at = arguments.index("--adopt")
-    adopted = int(arguments[at + 1])
-    del arguments[at : at + 2]
+parser = argparse.ArgumentParser(description="the bare protocol, as a peer")
+parser.add_argument("port", type=int)
+parser.add_argument("reactor", nargs="?", choices=["hello"])
+parser.add_argument("--processes", type=int, default=1)
+# A process started by the first, serving the socket it was given.
+parser.add_argument("--adopt", type=int, help=argparse.SUPPRESS)
+arguments = parser.parse_args()
 
-if arguments[1:] == ["hello"]:
+if arguments.reactor == "hello":
     from hello_service.reactor import install
 
     install()
@@ -81,19 +78,20 @@ def serveAdopted(descriptor: int) -> None:
 
 
 if __name__ == "__main__":
-    port = int(arguments[0])
-    if adopted is not None:
-        serveAdopted(adopted)
-    elif processes == 1:
+    port = arguments.port
+    if arguments.adopt is not None:
+        serveAdopted(arguments.adopt)
+    elif arguments.processes == 1:
         reactor.listenTCP(
             port, Factory.forProtocol(Bare), backlog=4096, interface="127.0.0.1"
         )
         reactor.run()
     else:
-        sockets = [reusePortSocket(port) for _ in range(processes)]
+        sockets = [reusePortSocket(port) for _ in range(arguments.processes)]
         others = [
             subprocess.Popen(
-                [sys.executable, "-m", "peers.bare_twisted", *arguments]
+                [sys.executable, "-m", "peers.bare_twisted", str(port)]
+                + ([arguments.reactor] if arguments.reactor else [])
                 + ["--adopt", str(s.fileno())],
                 pass_fds=[s.fileno()],
             )
