@@ -35,13 +35,14 @@ class PeerNames:
         request begins, so that a PROXY header is already applied.
 
         A plain TCP transport's peer is read from the address it keeps
-        (C{client}, as C{accept} gave it): its C{getPeer} makes an address
-        object per call, a tenth of what hello itself spends on a
-        one-request connection.  Any other transport (a PROXY or TLS
-        wrapper, a UNIX socket) is asked.
+        (C{client}, as C{accept} gave it), Twisted's and hello's
+        (L{hello_service.transport.HelloServer}, a subclass) alike:
+        Twisted's C{getPeer} makes an address object per call, a tenth of
+        what hello itself spends on a one-request connection.  Any other
+        transport (a PROXY or TLS wrapper, a UNIX socket) is asked.
         """
         host: str
-        if type(transport) is TCP_SERVER:
+        if isinstance(transport, TCP_SERVER):
             client: Any = transport.client
             host = client[0]
         else:

@@ -130,6 +130,24 @@ if EPollReactor is not None:
             listening.startListening()
             return listening
 
+        def forget(self, selectable: Any) -> None:
+            """
+            Watch C{selectable} for neither reading nor writing:
+            C{removeReader} and C{removeWriter} in one step, for a
+            connection about to close (L{hello_service.transport}).
+            """
+            fd = selectable.fileno()
+            reads, writes = self._reads, self._writes
+            if fd in reads:
+                reads.remove(fd)
+                writes.discard(fd)
+            elif fd in writes:
+                writes.remove(fd)
+            else:
+                return
+            del self._selectables[fd]
+            self._poller.unregister(fd)
+
         def _doReadOrWrite(self, selectable: Any, fd: int, event: int) -> None:
             """
             Read or write as C{event} says, and disconnect the selectable if

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from twisted.internet import tcp
 from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
@@ -26,6 +27,7 @@ from hello_service.proxytrust import (
     hopAddress,
     parseTrusted,
 )
+from hello_service.transport import HelloServer
 
 from .support.builders import get, makeFactory
 
@@ -196,6 +198,21 @@ class PeerNamesTests(SynchronousTestCase):
         self.assertEqual(
             names.of(StringTransport(peerAddress=UNIXAddress(b"/run/x"))), "-"
         )
+
+    def test_plainTCPReadFromTheAddressKept(self) -> None:
+        """
+        A plain TCP transport, Twisted's or hello's, is named from the
+        address C{accept} gave it, without an address object made for it.
+        """
+
+        def unasked() -> None:
+            raise AssertionError("getPeer was called")
+
+        for kind in (tcp.Server, HelloServer):
+            transport = kind.__new__(kind)
+            transport.client = ("192.0.2.9", 4321)
+            transport.getPeer = unasked  # type: ignore[method-assign,assignment]
+            self.assertEqual(PeerNames().of(transport), "192.0.2.9")
 
     def test_bounded(self) -> None:
         names = PeerNames()

@@ -178,6 +178,46 @@ class BothReactors:
 class HelloReactorTests(BothReactors, SynchronousTestCase):
     kind = HelloEPollReactor
 
+    def watched(self, selectable: Selectable) -> tuple[bool, bool, bool]:
+        """
+        Whether the reactor reads, writes, and keeps C{selectable}.
+        """
+        return (
+            selectable in self.reactor.getReaders(),
+            selectable in self.reactor.getWriters(),
+            selectable in self.reactor._selectables.values(),
+        )
+
+    def test_forget(self) -> None:
+        """
+        L{HelloEPollReactor.forget} stops reading and writing at once,
+        whichever it was doing, and leaves the others watched; its events
+        stop coming.
+        """
+        reading, _ = self.pair()
+        writing, _ = self.pair()
+        both, bothOther = self.pair()
+        kept, keptOther = self.pair()
+        self.reactor.addReader(reading)
+        self.reactor.addWriter(writing)
+        self.reactor.addReader(both)
+        self.reactor.addWriter(both)
+        self.reactor.addReader(kept)
+        for selectable in (reading, writing, both):
+            self.reactor.forget(selectable)
+            self.assertEqual(self.watched(selectable), (False, False, False))
+        self.reactor.forget(reading)  # watched for nothing: nothing to do
+        self.assertEqual(self.watched(kept), (True, False, True))
+        bothOther.sendall(b"unseen")
+        keptOther.sendall(b"seen")
+        self.reactor.doIteration(0)
+        self.assertEqual((both.reads, both.writes), ([], 0))
+        self.assertEqual(kept.reads, [b"seen"])
+        # The descriptor is free for epoll again: watching it anew works.
+        self.reactor.addReader(both)
+        self.reactor.doIteration(0)
+        self.assertEqual(both.reads, [b"unseen"])
+
 
 class TwistedReactorTests(BothReactors, SynchronousTestCase):
     kind = EPollReactor

@@ -8,11 +8,13 @@ inside a read that needs no write registration when nothing is buffered.
 
 from __future__ import annotations
 
+import errno
 import socket
 import time
 from typing import Any
 
 from twisted.internet import tcp, unix
+from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.protocol import Factory, Protocol
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
@@ -51,6 +53,7 @@ class Recorder(Protocol):
     def dataReceived(self, data: bytes) -> None:
         self.inRead = True
         self.events.append("data")
+        self.handle = self.transport.getHandle()  # type: ignore[union-attr]
         if self.direct:  # straight to the socket, as hello's protocol does
             self.transport.getHandle().send(self.answer)  # type: ignore[union-attr]
         else:
@@ -71,6 +74,22 @@ class Recorder(Protocol):
         )
 
 
+class RecordingFactory(Factory):
+    """
+    Makes L{Recorder}s, and keeps the address each was built for.
+    """
+
+    def __init__(self, build: Any) -> None:
+        self.build = build
+        self.addresses: list[Any] = []
+
+    def buildProtocol(self, addr: Any) -> Recorder:
+        self.addresses.append(addr)
+        made: Recorder = self.build()
+        made.factory = self
+        return made
+
+
 class Served:
     def __init__(
         self,
@@ -79,18 +98,19 @@ class Served:
         after: bytes = b"",
         direct: bool = False,
         abort: bool = False,
+        interface: str = "127.0.0.1",
     ) -> None:
         self.reactor = freshReactor(test)
         self.protocols: list[Recorder] = []
+        self.interface = interface
 
         def build() -> Recorder:
             made = Recorder(answer, after, direct, abort)
             self.protocols.append(made)
             return made
 
-        self.port = self.reactor.listenTCP(
-            0, Factory.forProtocol(build), interface="127.0.0.1"
-        )
+        self.factory = RecordingFactory(build)
+        self.port = self.reactor.listenTCP(0, self.factory, interface=interface)
         test.addCleanup(self.port.connectionLost, None)
         self.writers: list[Any] = []
         original = self.reactor.addWriter
@@ -106,7 +126,8 @@ class Served:
         Send C{request} on a new connection; what comes back until the
         server closes.
         """
-        client = socket.create_connection(("127.0.0.1", self.port.getHost().port))
+        client = socket.create_connection((self.interface, self.port.getHost().port))
+        self.clientAddress = client.getsockname()
         client.sendall(request)
         client.setblocking(False)
         received = b""
@@ -172,6 +193,108 @@ class HelloServerTests(SynchronousTestCase):
         self.assertEqual(
             served.protocols[0].events, ["data", "data returned", "lost ConnectionDone"]
         )
+
+    def test_closedCleanlyLeavesNothingWatched(self) -> None:
+        """
+        The close at the end of a read gives the descriptor up: the reactor
+        watches no connection any more (the listening port stays), and the
+        transport lets go of its socket.
+        """
+        served = Served(self, b"answer", direct=True)
+        for _ in range(3):
+            self.assertEqual(served.exchange(b"ask"), b"answer")
+        watched = (
+            served.reactor.getReaders()
+            + served.reactor.getWriters()
+            + list(served.reactor._selectables.values())
+        )
+        self.assertIn(served.port, watched)
+        self.assertEqual([w for w in watched if isinstance(w, tcp.Connection)], [])
+        for protocol in served.protocols:
+            self.assertEqual(protocol.events[-1], "lost ConnectionDone")
+            self.assertFalse(hasattr(protocol.transport, "socket"))
+            self.assertEqual(protocol.handle.fileno(), -1)  # closed, not left to GC
+            self.assertEqual(
+                (protocol.transport.connected, protocol.transport.disconnected),  # type: ignore[union-attr]
+                (0, 1),
+            )
+
+    def test_peerMadeOnce(self) -> None:
+        """
+        The factory is given the peer's address, as Twisted gives it, and
+        the transport's C{getPeer} is that same object.
+        """
+        served = Served(self, b"x")
+        served.exchange(b"hi")
+        host, port = served.clientAddress
+        [address] = served.factory.addresses
+        self.assertEqual(address, IPv4Address("TCP", host, port))
+        transport = served.protocols[0].transport
+        self.assertIs(transport.getPeer(), address)  # type: ignore[union-attr]
+        self.assertEqual(transport.client, (host, port))  # type: ignore[union-attr]
+
+    def test_IPv6Peer(self) -> None:
+        """
+        An IPv6 client's address is an C{IPv6Address}, named as Twisted's
+        loop names it.
+        """
+        if not socket.has_ipv6:
+            raise SkipTest("no IPv6 here")
+        try:
+            served = Served(self, b"six", interface="::1")
+        except Exception as error:
+            raise SkipTest(f"cannot listen on ::1 here: {error}") from error
+        self.assertEqual(served.exchange(b"hi"), b"six")
+        [address] = served.factory.addresses
+        self.assertIsInstance(address, IPv6Address)
+        self.assertEqual((address.host, address.port), served.clientAddress[:2])
+        self.assertIs(served.protocols[0].transport.getPeer(), address)  # type: ignore[union-attr]
+
+    def test_acceptErrorHandedToTwisted(self) -> None:
+        """
+        An accept error other than "none waiting" hands the turn to
+        Twisted's loop, which accepts again and handles each error as it
+        always has; the connection waiting is served in that same turn.
+        """
+        served = Served(self, b"answer", direct=True)
+        listener = served.port.socket
+        twistedAccepts: list[bool] = []
+
+        class Failing:
+            """The listening socket, its first raw accept failing."""
+
+            family = listener.family
+
+            def __init__(self) -> None:
+                self.failed = False
+
+            def _accept(self) -> Any:
+                if not self.failed:
+                    self.failed = True
+                    raise OSError(errno.ECONNABORTED, "aborted")
+                return listener._accept()
+
+            def accept(self) -> Any:
+                twistedAccepts.append(True)
+                return listener.accept()
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(listener, name)
+
+        served.port.socket = Failing()
+        client = socket.create_connection(("127.0.0.1", served.port.getHost().port))
+        self.addCleanup(client.close)
+        for _ in range(50):
+            served.reactor.iterate(0.01)
+            if served.protocols:
+                break
+        self.assertEqual(len(served.protocols), 1)
+        self.assertTrue(twistedAccepts)
+        host, port = client.getsockname()
+        transport = served.protocols[0].transport
+        self.assertEqual(transport.getPeer(), IPv4Address("TCP", host, port))  # type: ignore[union-attr]
+        self.assertIs(served.factory.addresses[0].__class__, IPv4Address)
+        served.port.socket = listener
 
     def test_bufferedAnswerSentFirst(self) -> None:
         """
