@@ -5,6 +5,8 @@ answers reach the socket, on a L{StringTransport}.
 
 from __future__ import annotations
 
+import socket
+
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -109,6 +111,22 @@ class ResponseWriterTests(SynchronousTestCase):
         writer.writeLast(b"bye")
         self.assertEqual((sock.sent, transport.value()), (b"", b"bye"))
         self.assertFalse(writer.direct)
+
+    def test_lastAnswerHeldForTheClose(self) -> None:
+        """
+        On a transport that closes within the read (hello's), the last
+        answer goes straight to the socket marked C{MSG_MORE}: the kernel
+        holds it for the FIN that follows at once and sends both in one
+        segment.  Other answers are sent as they are.
+        """
+        flow, transport = flowControl()
+        transport.closesAtEndOfRead = True  # type: ignore[attr-defined]
+        sock = ChokingSocket(100)
+        writer = ResponseWriter(flow, sock)
+        writer.write(b"one")
+        writer.writeLast(b"bye")
+        self.assertEqual((sock.sent, transport.value()), (b"onebye", b""))
+        self.assertEqual(sock.flags, [0, getattr(socket, "MSG_MORE", 0)])
 
     def test_noSocketMeansTransport(self) -> None:
         """

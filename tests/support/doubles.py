@@ -67,8 +67,11 @@ class ChokingSocket:
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self.sent = b""
+        #: The flags of each send, in order.
+        self.flags: list[int] = []
 
-    def send(self, data: bytes) -> int:
+    def send(self, data: bytes, flags: int = 0) -> int:
+        self.flags.append(flags)
         room = self.capacity - len(self.sent)
         if room <= 0:
             raise BlockingIOError()

@@ -8,6 +8,9 @@ reactor, pytest on Twisted's, as the README's test command runs them.)
 
 from __future__ import annotations
 
+import socket
+import statistics
+import time
 from pathlib import Path
 
 from twisted.trial.unittest import SynchronousTestCase
@@ -56,3 +59,39 @@ class ReactorChoiceTests(SynchronousTestCase):
         process = startHello(self, "--workers", "2", reactor="")
         self.assertEqual(workerReactors(process), ["hello", "hello"])
         self.assertIn(f"reactor class: {HELLO}.", process.output)
+
+
+class LastAnswerTests(SynchronousTestCase):
+    def test_lastAnswerNotHeld(self) -> None:
+        """
+        The last answer of a connection, sent with C{MSG_MORE} so that its
+        FIN shares its segment, still arrives at once, closed: the kernel
+        would hold it 200 ms if no close followed.  Answered within the
+        read (C{GET /}) and on a later turn (C{GET /sleep}, 50 ms) alike.
+        """
+        process = startHello(self, "--sleep", "0.05", reactor="")
+        port = process.port()
+        for path, delay in ((b"/", 0.0), (b"/sleep", 0.05)):
+            ask = b"GET " + path + b" HTTP/1.1\r\nHost: r\r\nConnection: close\r\n\r\n"
+            request(port, ask)  # warm
+            took = []
+            for _ in range(5):
+                started = time.monotonic()
+                answer = request(port, ask)
+                took.append(time.monotonic() - started)
+                self.assertTrue(answer.startswith(b"HTTP/1.1 200 OK"), answer[:40])
+                self.assertTrue(answer.endswith(b"</html>\n"), answer[-40:])
+            self.assertLess(statistics.median(took), delay + 0.15, (path, took))
+        # Answers that are not the last are not held either.
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+            took = []
+            for _ in range(5):
+                started = time.monotonic()
+                client.sendall(b"GET / HTTP/1.1\r\nHost: r\r\n\r\n")
+                received = b""
+                while not received.endswith(b"</html>\n"):
+                    chunk = client.recv(65536)
+                    self.assertTrue(chunk, "closed")
+                    received += chunk
+                took.append(time.monotonic() - started)
+            self.assertLess(statistics.median(took), 0.15, took)
