@@ -10,9 +10,9 @@ event).
     to be read only when something is logged about it.  Here both are made
     when asked for.
   - Connections are accepted by L{HelloPort}'s own loop: the descriptor
-    and address as the kernel gives them, the peer's address object made
-    once for the factory and the transport's C{getPeer} both.  Any accept
-    error but "none waiting" goes to Twisted's loop, which knows them all.
+    and address as the kernel gives them, the socket object made with the
+    family the port knows.  Any accept error but "none waiting" goes to
+    Twisted's loop, which knows them all.
   - A connection closed by its protocol while it reads, with nothing left
     to send (the answer went straight to the socket), is closed at the end
     of that read.  Twisted's C{loseConnection} registers the socket for
@@ -49,7 +49,7 @@ import socket
 from typing import Any
 
 from twisted.internet import tcp
-from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.address import IPv6Address
 from twisted.internet.main import CONNECTION_DONE
 from twisted.python import log
 from twisted.python.failure import Failure
@@ -77,15 +77,10 @@ class HelloServer(tcp.Server):
         server: Any,
         sessionno: int,
         reactor: Any,
-        peer: IPv4Address | IPv6Address | None = None,
     ) -> None:
         tcp.Connection.__init__(self, sock, protocol, reactor)
         if len(client) != 2:
             self._addressType = IPv6Address
-        #: The peer's address object, made once (the one the factory was
-        #: given, if the connection came through L{HelloPort}'s loop):
-        #: Twisted's C{getPeer} makes one per call.
-        self._peer = self._addressType("TCP", *client) if peer is None else peer
         self.server = server
         self.client = client
         self.sessionno = sessionno
@@ -107,9 +102,6 @@ class HelloServer(tcp.Server):
     def __repr__(self) -> str:
         port = getattr(self.server, "_realPortNumber", None)
         return f"<{self._protocolClass.__name__} #{self.sessionno} on {port}>"
-
-    def getPeer(self) -> IPv4Address | IPv6Address:
-        return self._peer
 
     def _dataReceived(self, data: bytes | None) -> Any:
         if not data:
@@ -193,9 +185,11 @@ class HelloPort(tcp.Port):
     Twisted's loop goes through Python's C{socket.accept}, which converts
     the listener's family and type to enums for every connection, and
     builds a logger that buffers log events per turn.  This one takes the
-    descriptor and address as the kernel gives them, makes the socket
-    object with the family it already knows, and makes the peer's address
-    object once, for the factory and the transport both.  Any error but "no
+    descriptor and address as the kernel gives them and makes the socket
+    object with the family it already knows.  (The transport keeps the
+    address as a tuple, as Twisted's does: an address object kept per
+    connection would cost an idle connection 300 bytes, and the access log
+    reads the tuple, L{hello_service.peers}.)  Any error but "no
     more connections" is handed to Twisted's own loop, which accepts again
     and handles each error as it always has (the reserved descriptor for
     C{EMFILE}, the errors it logs and those it skips).
@@ -245,15 +239,14 @@ class HelloPort(tcp.Port):
                     client, socket.NI_NUMERICHOST | socket.NI_NUMERICSERV
                 )
                 client = (host[0], *client[1:])
-            peer = self._buildAddr(client)  # type: ignore[no-untyped-call]
-            protocol = factory.buildProtocol(peer)
+            protocol = factory.buildProtocol(self._buildAddr(client))  # type: ignore[no-untyped-call]
             if protocol is None:
                 skt.close()
                 continue
             session = self.sessionno
             self.sessionno = session + 1
             transport = self.transport(
-                skt, protocol, client, self, session, self.reactor, peer
+                skt, protocol, client, self, session, self.reactor
             )
             protocol.makeConnection(transport)
         return accepted
