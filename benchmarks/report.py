@@ -247,7 +247,7 @@ def chart(
             ax.text(value, y, f" {value:,.0f}", va="center")
         ax.set_xlim(0, max(medians) * 1.25 if medians else 1)
     figure.suptitle(
-        f"hello and its peers, {meta['date']}, commit {meta.get('commit', '?')}, "
+        f"hello and its peers, {meta['date']}, commit {meta.get('commit', '?')}\n"
         f"{meta['machine']}"
     )
     figure.tight_layout()
