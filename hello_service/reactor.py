@@ -138,13 +138,10 @@ if EPollReactor is not None:
             """
             fd = selectable.fileno()
             reads, writes = self._reads, self._writes
-            if fd in reads:
-                reads.remove(fd)
-                writes.discard(fd)
-            elif fd in writes:
-                writes.remove(fd)
-            else:
+            if fd not in reads and fd not in writes:
                 return
+            reads.discard(fd)
+            writes.discard(fd)
             del self._selectables[fd]
             self._poller.unregister(fd)
 

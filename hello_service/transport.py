@@ -39,8 +39,8 @@ C{dataReceived} has returned, as it would on the next turn.  Under TLS or
 the PROXY protocol (a worker's adopted C{ssl:} and C{haproxy:} sockets) the
 wrapping protocol writes through this transport, whose buffer then holds
 data when it closes: the close is Twisted's, and only the accept loop and
-the strings are saved.  UNIX sockets, and C{ssl:} listened on by one process, keep
-Twisted's own transports.
+the strings are saved.  UNIX sockets, and C{ssl:} listened on by one
+process, keep Twisted's own transports.
 """
 
 from __future__ import annotations
@@ -154,22 +154,15 @@ class HelloServer(tcp.Server):
         """
         C{connectionLost(CONNECTION_DONE)} for a connection with no producer
         and nothing buffered, closed by its protocol: Twisted's steps in
-        Twisted's order (forget the descriptor, shut the socket down, close
-        it, tell the protocol), without the checks that case does not need.
+        Twisted's order (forget the descriptor, Twisted's own orderly
+        shutdown and close, tell the protocol), without the checks that
+        case does not need.
         """
         self.disconnected = 1
         self.connected = 0
         reactor: Any = self.reactor  # hello's, which can forget in one step
         reactor.forget(self)
-        skt = self.socket
-        try:
-            skt.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass  # the client is gone already: closing is all there is to do
-        try:
-            skt.close()
-        except OSError:
-            pass  # as Twisted's close: the descriptor is given up either way
+        self._closeSocket(True)  # type: ignore[no-untyped-call]
         protocol = self.protocol
         del self.protocol
         del self.socket
@@ -188,8 +181,8 @@ class HelloPort(tcp.Port):
     descriptor and address as the kernel gives them and makes the socket
     object with the family it already knows.  (The transport keeps the
     address as a tuple, as Twisted's does: an address object kept per
-    connection would cost an idle connection 300 bytes, and the access log
-    reads the tuple, L{hello_service.peers}.)  Any error but "no
+    connection cost an idle connection over a hundred bytes, and the access
+    log reads the tuple, L{hello_service.peers}.)  Any error but "no
     more connections" is handed to Twisted's own loop, which accepts again
     and handles each error as it always has (the reserved descriptor for
     C{EMFILE}, the errors it logs and those it skips).

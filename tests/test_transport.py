@@ -55,7 +55,7 @@ class Recorder(Protocol):
         self.events.append("data")
         self.handle = self.transport.getHandle()  # type: ignore[union-attr]
         if self.direct:  # straight to the socket, as hello's protocol does
-            self.transport.getHandle().send(self.answer)  # type: ignore[union-attr]
+            self.handle.send(self.answer)
         else:
             self.transport.write(self.answer)  # type: ignore[union-attr]
         self.transport.loseConnection()  # type: ignore[union-attr]
