@@ -15,6 +15,7 @@ from twisted.application.service import IService
 from twisted.internet.endpoints import serverFromString
 from twisted.python import usage
 
+from hello_service import __version__
 from hello_service.accesslog import FORMATS, LineWriter
 from hello_service.certificates import CertificateReactor, ReloadableCertificate
 from hello_service.config import Config, Listen
@@ -22,7 +23,12 @@ from hello_service.cpus import UsableCPUs, cgroupMemoryLimit, workerCount
 from hello_service.deadlines import Timeouts
 from hello_service.environment import CONVENTIONAL, Setting, settingsFrom
 from hello_service.http2.defences import HTTP2_DEFAULTS, HTTP2Settings
-from hello_service.listening import WORKER_ENDPOINTS, endpointKind, requireTLS
+from hello_service.listening import (
+    WORKER_ENDPOINTS,
+    StartupError,
+    endpointKind,
+    requireTLS,
+)
 from hello_service.pages import PageError, loadPages
 from hello_service.proxytrust import parseTrusted
 from hello_service.reactor import reactorName
@@ -31,6 +37,11 @@ from hello_service.requests import DEFAULT_LIMITS, RequestLimits
 from hello_service.routes import DEFAULT_CACHE_CONTROL
 from hello_service.service import buildService
 from hello_service.supervisor import Supervisor
+from hello_service.usageerrors import endpointProblem, reword
+
+#: What hello is, in one line: C{twistd --help}, C{--help} and C{--version}
+#: say it in these words.
+DESCRIPTION = "A small, fast HTTP/1.1 and HTTP/2 hello service on Twisted"
 
 #: The address of the original, with a listen backlog deep enough for a
 #: burst of thousands of simultaneous connections (Twisted's default of 50
@@ -391,11 +402,37 @@ class Options(usage.Options):
         """Listen on a strports endpoint description (tcp:8080, tcp6:8080:interface=\\:\\:1, unix:/run/hello.sock, ssl:..., systemd:...); repeat to listen on several [default: tcp:7878:interface=127.0.0.1:backlog=4096]."""  # noqa: E501 (twistd --help shows it as written)
         self["listen"].append(description)
 
+    def getSynopsis(self) -> str:
+        """
+        The head of C{--help}: hello's name and version, then how to run it.
+        """
+        usageLine: str = super().getSynopsis()
+        return f"hello_service {__version__}: {DESCRIPTION}\n{usageLine}"
+
+    def opt_version(self) -> None:
+        """Print hello_service's version, with Twisted's and Python's, and exit."""
+        print(versionLine())
+        sys.exit(0)
+
     def parseOptions(self, options: list[str] | None = None) -> None:
         """
         Take the options the environment sets, then the command line's,
-        which win.
+        which win.  A refusal is one line in hello's words
+        (L{hello_service.usageerrors}): under twistd it ends the start with
+        exit status 1 and that line on standard error, where twistd itself
+        would print its whole usage; called from code, it is the
+        L{usage.UsageError} raised.
         """
+        try:
+            self._parseEnvironmentThenCommandLine(options)
+        except usage.UsageError as error:
+            known = [name.rstrip("=") for name in self.longOpt]
+            line = reword(str(error), known)
+            if self.parent is not None:
+                raise StartupError(f"hello: {line}") from None
+            raise usage.UsageError(line) from None
+
+    def _parseEnvironmentThenCommandLine(self, options: list[str] | None) -> None:
         flags = {flag[0] for flag in self.optFlags}
         names = ["listen", *(p[0] for p in self.optParameters), *sorted(flags)]
         for setting in settingsFrom(self._environ, names):
@@ -437,7 +474,9 @@ class Options(usage.Options):
         try:
             pages = loadPages(self["pages"])
         except PageError as error:
-            raise usage.UsageError(str(error)) from None
+            raise usage.UsageError(
+                f"--pages: {error} (a directory holding hello.html and 404.html)"
+            ) from None
         endpoints = tuple(
             self._endpoint("--listen", description) for description in self["listen"]
         )
@@ -445,7 +484,10 @@ class Options(usage.Options):
         if self["admin"] is not None:
             admin = self._endpoint("--admin", self["admin"])
             if self["admin"] in self["listen"]:
-                raise usage.UsageError("--admin must not be a --listen address")
+                raise usage.UsageError(
+                    f"--admin: {self['admin']!r} is also a --listen address "
+                    f"(give the admin site an address of its own)"
+                )
         workers = _workers(str(self["workers"]))
         self["workers"] = workers.count
         if self["workers"] > 1:
@@ -453,7 +495,7 @@ class Options(usage.Options):
                 kind = endpointKind(description).rsplit(":", 1)[-1]
                 if kind not in WORKER_ENDPOINTS:
                     raise usage.UsageError(
-                        f"--workers takes {', '.join(sorted(WORKER_ENDPOINTS))} "
+                        f"--workers: takes {', '.join(sorted(WORKER_ENDPOINTS))} "
                         f"endpoints (each may be inside haproxy:), not "
                         f"{description!r}; serve it with --workers 1"
                     )
@@ -508,6 +550,9 @@ class Options(usage.Options):
 
     def _endpoint(self, option: str, description: str) -> Listen:
         requireTLS(option, description)
+        problem = endpointProblem(description)
+        if problem:
+            raise usage.UsageError(f"{option}: {description!r}: {problem}")
         reactor = self.reactor
         try:
             if option == "--listen" and endpointKind(description).endswith("ssl"):
@@ -518,7 +563,19 @@ class Options(usage.Options):
                 reactor = CertificateReactor(reactor, certificate)
             return description, serverFromString(reactor, description)
         except Exception as error:  # any parse or setup error of a plugin
-            raise usage.UsageError(f"bad {option} {description!r}: {error}") from None
+            problem = endpointProblem(description, error)
+            raise usage.UsageError(f"{option}: {description!r}: {problem}") from None
+
+
+def versionLine() -> str:
+    """
+    What C{--version} prints: hello_service's version, then Twisted's and
+    Python's, which decide what it can do.
+    """
+    from twisted.copyright import version as twistedVersion
+
+    python = ".".join(str(part) for part in sys.version_info[:3])
+    return f"hello_service {__version__} (Twisted {twistedVersion}, Python {python})"
 
 
 def _checkAppendable(option: str, path: str) -> None:

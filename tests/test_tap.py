@@ -15,7 +15,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from hello_service.limits import currentDescriptorLimit
 from hello_service.service import HelloService
-from hello_service.tap import DEFAULT_LISTEN, Options, makeService
+from hello_service.tap import DEFAULT_LISTEN, DESCRIPTION, Options, makeService
 
 from .support.builders import connect, get
 
@@ -38,6 +38,15 @@ class PluginTests(SynchronousTestCase):
         makers = {maker.tapname: maker for maker in getPlugins(IServiceMaker)}
         self.assertIn("hello", makers)
         self.assertIs(makers["hello"].options, Options)
+
+    def test_oneDescription(self) -> None:
+        """
+        The plugin's line in C{twistd --help} is the description C{--help}
+        and the docs use: HTTP/1.1 and HTTP/2.
+        """
+        makers = {maker.tapname: maker for maker in getPlugins(IServiceMaker)}
+        self.assertEqual(makers["hello"].description, DESCRIPTION)
+        self.assertIn("HTTP/1.1 and HTTP/2", DESCRIPTION)
 
 
 class OptionsTests(SynchronousTestCase):
@@ -143,7 +152,7 @@ class OptionsTests(SynchronousTestCase):
             parse("--workers", "2", "--listen", "haproxy:stdio:")
         self.assertEqual(
             str(raised.exception),
-            "--workers takes ssl, systemd, tcp, tcp6, unix endpoints (each may be "
+            "--workers: takes ssl, systemd, tcp, tcp6, unix endpoints (each may be "
             "inside haproxy:), not 'haproxy:stdio:'; serve it with --workers 1",
         )
 

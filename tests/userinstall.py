@@ -17,7 +17,12 @@ imports its files) checks what a user runs:
     directory) serves, and C{/ready} on its admin port answers 200;
   - an C{ssl:} listener stops the start with one line and exit status 1;
   - a worker that cannot boot ends the start with one line and exit
-    status 1 within a few seconds, C{/ready} never having answered 200.
+    status 1 within a few seconds, C{/ready} never having answered 200;
+  - each bad option (unknown, a bad value, a bad C{--listen}, a missing
+    pages directory, an access log it cannot write), in one process and
+    with C{--workers 2}, is one line on standard error, nothing on
+    standard output, exit status 1, within seconds; C{--version} names
+    hello_service; C{twistd --help} describes it as HTTP/1.1 and HTTP/2.
 
 Only the standard library: it runs before anything is installed.  Usage:
 C{python3 tests/userinstall.py [--project DIR]}; it ends with a line
@@ -423,7 +428,71 @@ def workerCannotBoot(install: UserInstall) -> None:
         server.stop()
 
 
+#: Bad command lines and the one line each must say (after C{hello: }).
+BAD_OPTIONS = [
+    (["--slep", "1"], "--slep: no such option (did you mean --sleep?)"),
+    (["--sleep=soon"], "--sleep: 'soon' is not a number of seconds (0 or more)"),
+    (["--workers", "0"], "--workers: '0' is not a whole number (1 or more) or 'auto'"),
+    (
+        ["--listen", "tcp:notaport"],
+        "--listen: 'tcp:notaport': port 'notaport' is not a number from 0 to 65535",
+    ),
+    (
+        ["--pages", "/nonexistent"],
+        "--pages: pages directory not found: /nonexistent "
+        "(a directory holding hello.html and 404.html)",
+    ),
+    (
+        ["--access-log", "/proc/nope/x"],
+        "--access-log: cannot write /proc/nope/x: No such file or directory",
+    ),
+]
+
+
+def firstMinute(install: UserInstall) -> None:
+    """
+    Bad options are one line each; --version and twistd --help name hello.
+    """
+    for mode in ([], ["--workers", "2"]):
+        for arguments, line in BAD_OPTIONS:
+            began = time.monotonic()
+            ended = subprocess.run(
+                [install.twistd, "-n", "--pidfile=", "hello", *mode, *arguments],
+                capture_output=True, text=True, timeout=30, cwd=install.scratch,
+                env=install.env,
+            )  # fmt: skip
+            took = time.monotonic() - began
+            said = ended.stderr.splitlines()
+            if (
+                ended.returncode != 1
+                or ended.stdout
+                or said != [f"hello: {line}"]
+                or took > 10
+            ):
+                raise Failed(
+                    f"{mode + arguments}: exit {ended.returncode} in {took:.1f} s, "
+                    f"stdout {ended.stdout[:200]!r}, stderr {said}"
+                )
+    version = subprocess.run(
+        [install.twistd, "-n", "hello", "--version"],
+        capture_output=True, text=True, timeout=30, cwd=install.scratch,
+        env=install.env,
+    )  # fmt: skip
+    if not re.fullmatch(
+        r"hello_service \S+ \(Twisted \S+, Python \S+\)\n", version.stdout
+    ):
+        raise Failed(f"--version said {version.stdout!r}")
+    listing = subprocess.run(
+        [install.twistd, "--help"],
+        capture_output=True, text=True, timeout=30, cwd=install.scratch,
+        env=install.env,
+    )  # fmt: skip
+    if "HTTP/1.1 and HTTP/2" not in listing.stdout:
+        raise Failed("twistd --help does not describe hello as HTTP/1.1 and HTTP/2")
+
+
 CHECKS: list[Callable[[UserInstall], None]] = [
+    firstMinute,
     readmeRunCommand,
     twoWorkers,
     http2,

@@ -16,9 +16,10 @@ from pathlib import Path
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from benchmarks import harness
+from hello_service import __version__
 from hello_service.listening import StartupError
 from hello_service.service import HelloService
-from hello_service.tap import Options, makeService
+from hello_service.tap import Options, makeService, versionLine
 
 from ..support.processes import (
     CHECKOUT,
@@ -127,15 +128,15 @@ class CommandLineTests(SynchronousTestCase):
 
     def assertStartupError(self, line: str, *arguments: str) -> None:
         """
-        twistd ends with exit status 1, C{line} is the last line it wrote,
-        and no traceback.
+        twistd ends with exit status 1 and exactly C{hello: } and C{line} on
+        standard error, nothing on standard output (no usage text, no
+        traceback).
         """
         result = runHello(*arguments)
         output = result.stdout + result.stderr
         self.assertEqual(result.returncode, 1, output)
-        lastLine = output.strip().splitlines()[-1]
-        self.assertIn(line, lastLine)
-        self.assertNotIn("Traceback", output)
+        self.assertEqual(result.stdout, "")
+        self.assertEqual(result.stderr.splitlines(), [f"hello: {line}"])
 
     def test_helpShowsEachDefault(self) -> None:
         """
@@ -162,7 +163,8 @@ class CommandLineTests(SynchronousTestCase):
         A pages directory that does not exist: exit 1, naming it.
         """
         self.assertStartupError(
-            "pages directory not found: /nonexistent/pages",
+            "--pages: pages directory not found: /nonexistent/pages "
+            "(a directory holding hello.html and 404.html)",
             "--pages", "/nonexistent/pages",
         )  # fmt: skip
 
@@ -170,18 +172,66 @@ class CommandLineTests(SynchronousTestCase):
         """
         A --listen description that does not parse: exit 1, quoting it.
         """
-        self.assertStartupError("bad --listen 'bogus:1'", "--listen", "bogus:1")
+        self.assertStartupError(
+            "--listen: 'bogus:1': unknown endpoint type 'bogus' "
+            "(one of tcp, tcp6, ssl, unix, systemd, haproxy:...)",
+            "--listen", "bogus:1",
+        )  # fmt: skip
+        self.assertStartupError(
+            "--listen: 'tcp:notaport': port 'notaport' is not a number "
+            "from 0 to 65535",
+            "--listen", "tcp:notaport",
+        )  # fmt: skip
+
+    def test_unknownOptionExits(self) -> None:
+        """
+        An unknown option: exit 1 and one line naming the nearest option.
+        """
+        self.assertStartupError(
+            "--slep: no such option (did you mean --sleep?)", "--slep", "1"
+        )
+
+    def test_badOptionWithWorkersExits(self) -> None:
+        """
+        With C{--workers}, a bad option is refused the same way, before any
+        worker starts.
+        """
+        self.assertStartupError(
+            "--access-log: cannot write /proc/nope/x: No such file or directory",
+            "--workers", "2", "--access-log", "/proc/nope/x",
+        )  # fmt: skip
+
+    def test_version(self) -> None:
+        """
+        C{--version} names hello_service's version, then Twisted's and
+        Python's.
+        """
+        result = runHello("--version")
+        self.assertEqual(result.returncode, 0)
+        self.assertEqual(result.stdout.strip(), versionLine())
+        self.assertTrue(result.stdout.startswith(f"hello_service {__version__} "))
 
     def test_portTakenExits(self) -> None:
         """
         A taken port ends twistd with exit status 1 and one line.
         """
         port = takenPort(self)
-        self.assertStartupError(
-            f"hello: cannot listen on tcp:{port}:interface=127.0.0.1: "
-            f"Couldn't listen on 127.0.0.1:{port}: [Errno 98] Address already in use.",
-            "--listen", f"tcp:{port}:interface=127.0.0.1",
-        )  # fmt: skip
+        result = runHello("--listen", f"tcp:{port}:interface=127.0.0.1")
+        output = result.stdout + result.stderr
+        self.assertEqual(result.returncode, 1, output)
+        # The port is found taken once twistd logs, so the line is its log's
+        # last, after the start-up lines.
+        self.assertTrue(
+            output.strip()
+            .splitlines()[-1]
+            .endswith(
+                f"hello: cannot listen on tcp:{port}:interface=127.0.0.1: "
+                f"Couldn't listen on 127.0.0.1:{port}: [Errno 98] Address "
+                f"already in use."
+            ),
+            output,
+        )
+        self.assertNotIn("Traceback", output)
 
     def test_runsThisCheckout(self) -> None:
         """
