@@ -157,15 +157,22 @@ def _prepare(argv: Sequence[str]) -> Any:
     reactorAny.addSystemEventTrigger(
         "before", "shutdown", lambda: ensureDeferred(stopService())
     )
+    def serving() -> None:
+        # Said from the reactor's first turn, not before run(): the
+        # supervisor counts a worker as serving (readiness, the hang
+        # watch, a rolling restart's next step) from this line, and until
+        # the loop runs nothing would be answered.
+        reporting.start(REPORT_INTERVAL, now=False)
+        log.info(
+            "worker {slot} (pid {pid}) serving",
+            slot=arguments.slot,
+            pid=os.getpid(),
+            **{READY: True},
+        )
+
     service.privilegedStartService()
     service.startService()
-    reporting.start(REPORT_INTERVAL, now=False)
-    log.info(
-        "worker {slot} (pid {pid}) serving",
-        slot=arguments.slot,
-        pid=os.getpid(),
-        **{READY: True},
-    )
+    reactorAny.callLater(0, serving)
     return lambda: reactorAny.run(installSignalHandlers=False)
 
 

@@ -323,7 +323,9 @@ class SupervisionTests(WorkersTestCase):
         )
         block = process.output[found.start() :].split("\n20", 1)[0]
         self.assertIn("(most recent call first)", block)
-        self.assertIn(" in doPoll\n", block)  # the reactor, waiting
+        # Stopped with its reactor running (a worker says it serves from
+        # the loop's first turn): the loop is on the stack.
+        self.assertIn(" in mainLoop\n", block)
         waitUntilGone([pids[0]], 5)
 
     def test_stoppedWorkerReplacedAsHung(self) -> None:
