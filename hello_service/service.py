@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_tap,tests.system.test_shutdown -*-
+# -*- test-case-name: tests.test_service,tests.test_tap,tests.system.test_shutdown -*-
 """
 The service: listening, the private thread pool, and an orderly stop.
 
@@ -55,6 +55,13 @@ from hello_service.responders import ConcurrentResponder, ParallelResponder, Res
 from hello_service.signals import OperatorSignals
 from hello_service.statuspage import ProcessStatus, ServiceStatus
 from hello_service.vitals import ReactorLag, processFigures
+
+
+def counted(count: int, noun: str) -> str:
+    """
+    C{1 connection}, C{2 connections}: a count as a log line says it.
+    """
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 class HelloService(Service):
@@ -324,10 +331,12 @@ class HelloService(Service):
         connections = len(factory.connections)
         inFlight = factory.requestsInFlight()
         self.log.info(
-            "stopped listening; draining {connections} connections with "
-            "{inFlight} requests in flight (at most {timeout} s)",
+            "stopped listening; draining {connectionsText} with "
+            "{inFlightText} in flight (at most {timeout} s)",
             connections=connections,
             inFlight=inFlight,
+            connectionsText=counted(connections, "connection"),
+            inFlightText=counted(inFlight, "request"),
             timeout=self.shutdownTimeout,
         )
         clock: IReactorTime = self._reactor  # type: ignore[assignment]
@@ -339,8 +348,9 @@ class HelloService(Service):
         except TimeoutError:
             left = list(factory.connections)
             self.log.warn(
-                "shutdown timeout: closing {count} connections still open",
+                "shutdown timeout: closing {countText} still open",
                 count=len(left),
+                countText=counted(len(left), "connection"),
             )
             closed = factory.drain()
             for protocol in left:
@@ -350,8 +360,9 @@ class HelloService(Service):
             self.log.info(
                 # Formatted here, not by a format spec: a worker's events
                 # reach the main process as JSON, which keeps only the text.
-                "drained {inFlight} requests in {elapsed} s",
+                "drained {inFlightText} in {elapsed} s",
                 inFlight=inFlight,
+                inFlightText=counted(inFlight, "request"),
                 elapsed=f"{clock.seconds() - started:.2f}",
             )
         factory.accessLog.close()

@@ -203,7 +203,12 @@ class WorkerProcess(ProcessProtocol):
             return
         try:
             event = eventFromJSON(text)
-            system = f"{event['log_namespace']}#{event['log_level'].name}"
+            # A legacy log.msg (Twisted's own "Factory starting on"...) is
+            # named by its system, as twistd names it in one process.
+            namespace = event["log_namespace"]
+            if namespace == "log_legacy":
+                namespace = event.get("system", "-")
+            system = f"{namespace}#{event['log_level'].name}"
         except (ValueError, KeyError, AttributeError):
             self.log.warn("worker {slot}: {line}", slot=self.slot, line=text)
             return

@@ -157,6 +157,7 @@ def _prepare(argv: Sequence[str]) -> Any:
     reactorAny.addSystemEventTrigger(
         "before", "shutdown", lambda: ensureDeferred(stopService())
     )
+
     def serving() -> None:
         # Said from the reactor's first turn, not before run(): the
         # supervisor counts a worker as serving (readiness, the hang
