@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import json
 import os
 import pstats
 import re
@@ -176,6 +177,28 @@ def instructions(requests: int, extra: list[str]) -> int:
     return int(found.group(1))
 
 
+#: Where C{--callgrind} keeps its last figure for each path, for the docs.
+RESULTS = Path(__file__).resolve().parent / "results" / "hotpath.json"
+
+
+def record(path: str, perUnit: int) -> None:
+    """
+    Keep the figure just measured for C{path} in L{RESULTS}, with the
+    commit and date it was measured at: the docs quote it from there.
+    """
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        capture_output=True, text=True, cwd=RESULTS.parent,
+    ).stdout.strip()  # fmt: skip
+    figures = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    figures[path] = {
+        "instructions": perUnit,
+        "commit": commit,
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+    RESULTS.write_text(json.dumps(figures, indent=1, sort_keys=True) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=200_000)
@@ -207,7 +230,18 @@ def main() -> None:
     unit = "connection" if arguments.connections or arguments.sockets else "request"
     if arguments.callgrind:
         small, large = instructions(5_000, extra), instructions(25_000, extra)
-        print(f"{(large - small) / 20_000:,.0f} instructions per {unit} (callgrind)")
+        perUnit = round((large - small) / 20_000)
+        print(f"{perUnit:,} instructions per {unit} (callgrind)")
+        path = (
+            "sockets"
+            if arguments.sockets
+            else "connections"
+            if arguments.connections
+            else "keep-alive"
+        )
+        if arguments.sockets and arguments.reactor != "hello":
+            path += f" ({arguments.reactor})"
+        record(path, perUnit)
         return
     work = runConnections if arguments.connections else run
     if arguments.sockets:

@@ -5,8 +5,10 @@ C{dataReceived}.
 
 It shows the problem: C{time.sleep} stops the reactor, the one thread that
 runs every connection, so one C{/sleep} holds up everybody.  N simultaneous
-C{/sleep} take about N delays, and a C{GET /} sent meanwhile waits behind
-them.  Never block the reactor: stage 2 waits on a timer instead.
+C{/sleep} take about N delays, one after another, and the answers leave
+in batches: the reactor writes only when it is back in its loop, after
+every connection that was ready in that turn has had its sleep.  A
+C{GET /} sent meanwhile waits for the batch it lands in.  Never block the reactor: stage 2 waits on a timer instead.
 
 Left out on purpose, here and in stages 2 and 3: parsing (only the request
 line of the first read counts; the service parses whole requests with

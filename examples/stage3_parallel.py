@@ -1,6 +1,7 @@
 """
-Stage 3, parallel: the book's C{task::spawn}.  Each request's work (read
-the page, sleep, build the answer) runs in the reactor's thread pool
+Stage 3, parallel: a blocking call off the reactor, as the book's
+C{spawn_blocking} takes one off its executor.  Each request's work (route,
+sleep, build the answer) runs in the reactor's thread pool
 through C{deferToThread}; the answer is written back on the reactor thread,
 when the C{Deferred} fires.  That hand-back matters: Twisted's transports
 are not thread-safe, so a worker thread never touches one.
@@ -17,7 +18,7 @@ started and stopped with the service, and not shared with Twisted's host
 name resolution, which this pool also runs.  What stage 1 left out, this
 leaves out too.
 
-    python examples/stage3_parallel.py --port 7878 --sleep 5 --threads 10
+    python examples/stage3_parallel.py --port 7878 --sleep 5 --threads 2
 """
 
 from __future__ import annotations

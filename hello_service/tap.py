@@ -421,7 +421,7 @@ class Options(usage.Options):
         (L{hello_service.usageerrors}): under twistd it ends the start with
         exit status 1 and that line on standard error, where twistd itself
         would print its whole usage; called from code, it is the
-        L{usage.UsageError} raised.
+        C{UsageError} raised.
         """
         try:
             self._parseEnvironmentThenCommandLine(options)

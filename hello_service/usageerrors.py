@@ -3,9 +3,9 @@
 A bad command line said in one line, in this project's words.
 
 twistd prints its whole usage (85 lines, on standard output) beside any
-L{usage.UsageError} a plugin raises, and the messages of C{getopt} and of
+C{UsageError} a plugin raises, and the messages of C{getopt} and of
 Twisted's endpoint parsers are Python's (C{invalid literal for int()}).
-L{Options.parseOptions<hello_service.tap.Options.parseOptions>} hands every
+L{hello_service.tap.Options.parseOptions} hands every
 error to L{reword} and, under twistd, ends the start with the line it
 returns: C{hello: --OPTION: what is wrong (what is allowed)}.
 """
@@ -36,7 +36,7 @@ def reword(message: str, known: Iterable[str]) -> str:
     the nearest known option where one is close); any other message as it
     is, on one line.
 
-    @param message: the text of the L{usage.UsageError}.
+    @param message: the text of the C{UsageError}.
     @param known: the long option names hello takes, without dashes.
     """
     names = sorted(set(known))

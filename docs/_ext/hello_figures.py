@@ -1,0 +1,76 @@
+"""
+Figures for the prose, read from what the benchmarks wrote.
+
+A figure typed into a page drifts as soon as the benchmarks run again.  The
+pages quote these substitutions instead (``|burst-concurrent-s|``), each
+made here from a file under ``benchmarks/results/``, formatted as that
+run's own tables format it; ``tests/test_docs.py`` checks that every
+grouped figure on the built pages is one those files hold.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+
+
+def _rate(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.2f}"
+
+
+def figures(results: Path = RESULTS) -> dict[str, str]:
+    """
+    Every substitution the pages may use, by name.
+    """
+    run = json.loads((results / "results.json").read_text())
+    servers: dict[str, Any] = run["results"]
+
+    def median(server: str, figure: str) -> float:
+        return float(servers[server][figure]["median"])
+
+    hello = "hello"
+    parallel = "hello --parallel"
+    concurrentRate = median(hello, "keepalive_rps")
+    parallelRate = median(parallel, "keepalive_rps")
+    made = {
+        "run-measured": f"{run['meta']['date']} at commit {run['meta']['commit']}",
+        "run-machine": run["meta"]["machine"],
+        "burst-concurrent-s": _seconds(median(hello, "sleep_burst_s")),
+        "burst-parallel-8-s": _seconds(median(parallel, "parallel_40x0.5s_8threads_s")),
+        "keepalive-concurrent": _rate(concurrentRate),
+        "keepalive-parallel": _rate(parallelRate),
+        "parallel-slowdown": f"{concurrentRate / parallelRate:.1f}",
+        "keepalive-hello-reactor": _rate(concurrentRate),
+        "keepalive-twisted-reactor": _rate(
+            median("hello -r epoll (Twisted's reactor)", "keepalive_rps")
+        ),
+        "keepalive-bare-hello-reactor": _rate(
+            median("bare Twisted protocol, hello's reactor", "keepalive_rps")
+        ),
+        "keepalive-bare-twisted-reactor": _rate(
+            median("bare Twisted protocol", "keepalive_rps")
+        ),
+    }
+    hotpath = results / "hotpath.json"
+    if hotpath.exists():
+        for path, figure in json.loads(hotpath.read_text()).items():
+            name = "hotpath-" + path.replace(" ", "-").strip("()")
+            made[name] = _rate(figure["instructions"])
+            made[name + "-measured"] = f"{figure['date']} at commit {figure['commit']}"
+    return made
+
+
+def prolog() -> str:
+    """
+    Every figure as a substitution, for C{rst_prolog}.
+    """
+    return "\n".join(
+        f".. |{name}| replace:: {value}" for name, value in sorted(figures().items())
+    )
