@@ -40,8 +40,8 @@ from twisted.internet.testing import StringTransport
 
 from hello_service.accesslog import AccessLog, LineWriter
 from hello_service.answers import Answerer
+from hello_service.connection.protocol import HelloFactory
 from hello_service.pages import Pages
-from hello_service.protocol import HelloFactory
 from hello_service.responders import ConcurrentResponder
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:7878\r\n\r\n"  # what wrk sends

@@ -13,7 +13,7 @@ C{GET /} sent meanwhile waits for the batch it lands in.  Never block the reacto
 Left out on purpose, here and in stages 2 and 3: parsing (only the request
 line of the first read counts; the service parses whole requests with
 httptools in C{hello_service/requests.py}), keep-alive and pipelining (one
-request per connection; C{hello_service/protocol.py}), and timeouts
+request per connection; C{hello_service/connection/protocol.py}), and timeouts
 (C{hello_service/deadlines.py}).
 
     python examples/stage1_one_at_a_time.py --port 7878 --sleep 5

@@ -6,7 +6,7 @@ Everything HTTP decides about an answer happens here, outside the
 connection: the route (L{hello_service.routes}), the concurrency model that
 makes the answer (L{hello_service.responders}), the conditional and range
 evaluation of the page (L{hello_service.caching}), and the answers to
-refused input.  The connection (L{hello_service.protocol}) only asks, then
+refused input.  The connection (L{hello_service.connection.protocol}) only asks, then
 moves the bytes, as Twisted's C{HTTPChannel} leaves those decisions to the
 resource.
 """

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from twisted.internet.interfaces import IStreamServerEndpoint
 
 from hello_service.certificates import ReloadableCertificate
+from hello_service.connection.http2.defences import HTTP2_DEFAULTS, HTTP2Settings
 from hello_service.deadlines import Timeouts
-from hello_service.http2.defences import HTTP2_DEFAULTS, HTTP2Settings
 from hello_service.pages import Pages
 from hello_service.recycling import RecyclePolicy
 from hello_service.requests import RequestLimits

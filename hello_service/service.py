@@ -39,6 +39,7 @@ from hello_service.adminendpoint import AdminEndpoint
 from hello_service.answers import Answerer
 from hello_service.certificates import ReloadableCertificate
 from hello_service.config import Config
+from hello_service.connection.protocol import HelloFactory
 from hello_service.counting import Snapshot
 from hello_service.limits import (
     BY_DESCRIPTORS,
@@ -49,7 +50,6 @@ from hello_service.limits import (
 from hello_service.listening import describeAddress, listenAll
 from hello_service.notify import RequestRate, ServiceManager, statusLine
 from hello_service.pages import PageError, loadPages
-from hello_service.protocol import HelloFactory
 from hello_service.proxytrust import TrustedProxies, parseTrusted
 from hello_service.responders import ConcurrentResponder, ParallelResponder, Responder
 from hello_service.signals import OperatorSignals

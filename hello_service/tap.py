@@ -19,10 +19,10 @@ from hello_service import __version__
 from hello_service.accesslog import FORMATS, LineWriter
 from hello_service.certificates import CertificateReactor, ReloadableCertificate
 from hello_service.config import Config, Listen
+from hello_service.connection.http2.defences import HTTP2_DEFAULTS, HTTP2Settings
 from hello_service.cpus import UsableCPUs, cgroupMemoryLimit, workerCount
 from hello_service.deadlines import Timeouts
 from hello_service.environment import CONVENTIONAL, Setting, settingsFrom
-from hello_service.http2.defences import HTTP2_DEFAULTS, HTTP2Settings
 from hello_service.listening import (
     WORKER_ENDPOINTS,
     StartupError,

@@ -20,6 +20,7 @@ from twisted.internet.testing import MemoryReactor
 from twisted.trial.unittest import SynchronousTestCase
 
 from hello_service.config import Config
+from hello_service.connection.http2.defences import HTTP2Settings
 from hello_service.deadlines import Timeouts
 from hello_service.handoff import (
     BOOT_ERROR,
@@ -31,7 +32,6 @@ from hello_service.handoff import (
     reactorOf,
     sentFields,
 )
-from hello_service.http2.defences import HTTP2Settings
 from hello_service.pages import loadPages
 from hello_service.requests import RequestLimits
 from hello_service.tap import Options

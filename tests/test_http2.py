@@ -1,5 +1,5 @@
 """
-Tests for HTTP/2 (L{hello_service.http2}) in memory: an C{h2} client on a
+Tests for HTTP/2 (L{hello_service.connection.http2}) in memory: an C{h2} client on a
 C{StringTransport}, time a C{task.Clock}.  The same answers as HTTP/1.1,
 streams that never wait for each other, flow control both ways, the
 deadlines and the drain, and each known abuse ending in a bound or a
@@ -29,9 +29,13 @@ from twisted.logger import capturedLogs, formatEvent
 from twisted.trial.unittest import SynchronousTestCase
 
 from hello_service.accesslog import AccessLog
-from hello_service.http2.defences import Defences, HTTP2Settings, TokenBucket
-from hello_service.http2.framing import PREFACE, headerListSize, responseHeaders
-from hello_service.protocol import HelloFactory, HelloProtocol
+from hello_service.connection.http2.defences import Defences, HTTP2Settings, TokenBucket
+from hello_service.connection.http2.framing import (
+    PREFACE,
+    headerListSize,
+    responseHeaders,
+)
+from hello_service.connection.protocol import HelloFactory, HelloProtocol
 from hello_service.requests import RequestLimits
 
 from .support.builders import HELLO, HELLO_ETAG, NOT_FOUND, connect, makeFactory

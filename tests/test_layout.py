@@ -34,15 +34,15 @@ FREE_OF_TWISTED = (
     "proxytrust",
     "cpus",
     "statuspage",
-    "http2.framing",
-    "http2.defences",
+    "connection.http2.framing",
+    "connection.http2.defences",
 )
 
 
 def packageModules() -> list[str]:
     """
     Every module of the package, by its dotted name within it
-    (C{http2.connection}), packages' C{__init__} aside.
+    (C{connection.http2.session}), packages' C{__init__} aside.
     """
     return sorted(
         ".".join(path.relative_to(PACKAGE).with_suffix("").parts)
@@ -155,7 +155,7 @@ class LayoutTests(SynchronousTestCase):
         Importing the connection loads neither the caching rules, the route
         table, nor C{prometheus_client}.
         """
-        loaded = loadedBy("import hello_service.protocol")
+        loaded = loadedBy("import hello_service.connection.protocol")
         for module in (
             "hello_service.caching",
             "hello_service.routes",

@@ -18,8 +18,8 @@ from twisted.logger import capturedLogs, formatEvent
 from twisted.protocols.haproxy._wrapper import HAProxyWrappingFactory
 from twisted.trial.unittest import SynchronousTestCase
 
+from hello_service.connection.protocol import HelloFactory
 from hello_service.peers import PeerNames
-from hello_service.protocol import HelloFactory
 from hello_service.proxytrust import (
     TrustedProxies,
     forwardedForHops,

@@ -14,8 +14,8 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
 from hello_service.answers import Answerer
+from hello_service.connection.protocol import HelloFactory, HelloProtocol
 from hello_service.pages import Pages
-from hello_service.protocol import HelloFactory, HelloProtocol
 from hello_service.responders import ConcurrentResponder, Responder
 
 from .doubles import HalfCloseableTransport

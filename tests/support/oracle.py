@@ -27,8 +27,8 @@ from twisted.internet.task import Clock
 from twisted.logger import capturedLogs
 
 from hello_service import statuslines
+from hello_service.connection.http2.framing import PREFACE
 from hello_service.deadlines import Timeouts
-from hello_service.http2.framing import PREFACE
 from hello_service.pages import loadPages
 from hello_service.requests import HTTPError, Request, RequestReader
 from hello_service.responders import ParallelResponder

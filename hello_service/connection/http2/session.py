@@ -1,6 +1,6 @@
-# -*- test-case-name: tests.test_http2,tests.system.test_http2 -*-
+# -*- test-case-name: tests.test_http2,tests.system.test_http2,tests.system.test_closing -*-
 """
-One HTTP/2 connection: many requests at once, each a stream, each answered
+The HTTP/2 session of a connection: many requests at once, each a stream, each answered
 as soon as its answer is ready, whatever the streams before it wait for.
 Over HTTP/1.1 the answers of one connection must leave in order, so a
 pipelined C{/sleep} holds up every C{/} behind it; here it holds up nobody.
@@ -9,18 +9,21 @@ The state machine is the C{h2} library's (sans-I/O, as Twisted's own HTTP/2
 uses it); this class moves bytes between it and the transport, asks the
 answer layer each stream's answer (L{hello_service.answers}, the same as
 HTTP/1.1's), keeps the flow-control windows both ways, the deadlines and
-the drain, and the bounds of L{hello_service.http2.defences}.
+the drain, and the bounds of L{hello_service.connection.http2.defences}.
 
-An HTTP/1.1 connection hands itself over to this one on its first bytes
-(L{hello_service.protocol.HelloProtocol}): the HTTP/2 preface in
-cleartext, or C{h2} chosen by TLS's ALPN.  It keeps the socket, its place
-under the connection limit, its writer and its deadline timer; this object
-uses them.
+The connection picks this session at its first bytes
+(L{hello_service.connection.protocol.HelloProtocol}): the HTTP/2 preface in
+cleartext, or C{h2} chosen by TLS's ALPN.  The connection keeps the socket,
+its place under the connection limit, its writer, its deadline timer and
+every way it ends (L{hello_service.connection.session.Link}); this session
+uses them.  A connection error is one GOAWAY with the code RFC 9113 names:
+h2 writes one of its own as it raises, which is held back here
+(L{_ServerConnection}), so that the code is ours to choose.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from h2.config import H2Configuration
 from h2.connection import H2Connection
@@ -39,35 +42,35 @@ from h2.events import (
 )
 from h2.exceptions import ProtocolError, StreamClosedError
 from h2.settings import SettingCodes, Settings
+from hpack.exceptions import HPACKError
 from hyperframe.frame import GoAwayFrame
 from twisted.internet.defer import CancelledError, Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from hello_service.deadlines import Deadline, DeadlineTimer
-from hello_service.http2.defences import Defences
-from hello_service.http2.framing import requestFromHeaders, responseHeaders
+from hello_service.connection.http2.defences import Defences
+from hello_service.connection.http2.framing import requestFromHeaders, responseHeaders
+from hello_service.deadlines import Deadline
 from hello_service.requests import UNPARSED, HTTPError, Request
 from hello_service.responses import Response
 from hello_service.statuslines import CONTENT_TOO_LARGE, INTERNAL_ERROR, REQUEST_TIMEOUT
 
+if TYPE_CHECKING:
+    from hello_service.connection.session import Link
 
-class Owner(Protocol):
+#: What h2 raises a header block it cannot decode as, by cause: RFC 9113
+#: section 4.3 makes that a COMPRESSION_ERROR, where h2 says PROTOCOL_ERROR.
+_UNDECODABLE = (HPACKError, IndexError, TypeError, UnicodeDecodeError)
+
+
+def errorCode(error: ProtocolError) -> int:
     """
-    What this side uses of the HTTP/1.1 connection that handed itself over
-    (L{hello_service.protocol.HelloProtocol}): its transport, its peer, its
-    deadline timer and its writer.
+    The GOAWAY code for a connection error h2 raised: COMPRESSION_ERROR for
+    a header block that cannot be decoded, else h2's own.
     """
-
-    transport: Any
-
-    @property
-    def peer(self) -> str: ...
-
-    @property
-    def deadline(self) -> DeadlineTimer: ...
-
-    def writeRaw(self, data: bytes) -> None: ...
+    if isinstance(error.__cause__, _UNDECODABLE):
+        return ErrorCodes.COMPRESSION_ERROR
+    return getattr(error, "error_code", None) or ErrorCodes.PROTOCOL_ERROR
 
 
 #: How many times the advertised header list size a list may decode to
@@ -83,13 +86,21 @@ class _ServerConnection(H2Connection):
     stream is refused on its own, with C{REFUSED_STREAM} (RFC 9113 section
     5.1.2 allows either), after its headers are decoded so that the header
     compression state stays in step: the connection counts its streams
-    itself (L{HTTP2Connection}), so h2 is told none are open.
+    itself (L{HTTP2Session}), so h2 is told none are open.
     """
 
     @property
     def open_inbound_streams(self) -> int:
         super().open_inbound_streams  # noqa: B018 (h2 forgets closed streams here)
         return 0
+
+    def _terminate_connection(self, error_code: ErrorCodes) -> None:
+        """
+        h2 writes a GOAWAY of its own as it raises a connection error; the
+        session sends the one GOAWAY, with the code RFC 9113 names
+        (L{errorCode}), so h2's is not written.  (A private method of h2's,
+        fenced by C{tests.test_http2}: a second GOAWAY fails it.)
+        """
 
 
 class _Stream:
@@ -114,20 +125,20 @@ class _Stream:
         self.unsent = b""
 
 
-class HTTP2Connection:
+class HTTP2Session:
     """
-    The HTTP/2 side of one connection, driven by its L{HelloProtocol}.
+    HTTP/2 on one connection (a L{Session
+    <hello_service.connection.session.Session>}).
     """
 
     log = Logger()
 
-    def __init__(self, factory: Any, protocol: Owner) -> None:
-        """
-        @param factory: the connection's L{hello_service.protocol.HelloFactory}:
-            its answer layer, limits, timeouts, counts and access log.
-        """
-        self.factory = factory
-        self._protocol = protocol
+    def __init__(self, link: Link) -> None:
+        self._link = link
+        factory = self.factory = link.factory
+        self._writer = link.writer
+        self._deadline = link.deadline
+        self._record = factory.http2Exchanges.record
         self._streams: dict[int, _Stream] = {}
         #: Streams whose answer waits for the client's flow-control window.
         self._blocked: set[int] = set()
@@ -168,14 +179,13 @@ class HTTP2Connection:
 
     # Bytes in.
 
-    def begin(self, data: bytes) -> None:
+    def start(self) -> None:
         """
-        The connection's first bytes (the preface, or what follows TLS's
-        choice of C{h2}): send our settings, then read.
+        Send our settings: the connection chose HTTP/2 and its first bytes
+        follow.
         """
         self._h2.initiate_connection()
         self._flush()
-        self.dataReceived(data)
 
     def dataReceived(self, data: bytes) -> None:
         if self._closed:
@@ -183,8 +193,7 @@ class HTTP2Connection:
         try:
             events = self._h2.receive_data(data)
         except ProtocolError as error:
-            code = getattr(error, "error_code", None) or ErrorCodes.PROTOCOL_ERROR
-            self._abandon("protocol_error", code, str(error))
+            self._abandon("protocol_error", errorCode(error))
             return
         if len(self._h2.incoming_buffer._data) > self._h2.max_inbound_frame_size + 9:
             # h2 checks a frame's length only once all of it has come: the
@@ -201,6 +210,7 @@ class HTTP2Connection:
         self._awaitClient()
 
     def _handle(self, event: Any, now: float) -> None:
+        # h2's events, told apart by their exact type: one test each.
         kind = type(event)
         if kind is RequestReceived:
             self._requestReceived(event, now)
@@ -227,8 +237,9 @@ class HTTP2Connection:
             if not self._defences.frame(now):
                 self._abandon("control_flood", ErrorCodes.ENHANCE_YOUR_CALM)
         elif kind is ConnectionTerminated:
+            # The client is going away: nothing more to say to it.
             self._closed = True
-            self._protocol.transport.loseConnection()
+            self._link.close()
 
     def _requestReceived(self, event: RequestReceived, now: float) -> None:
         streamId = event.stream_id
@@ -292,7 +303,7 @@ class HTTP2Connection:
         if type(answer) is Response:
             self._respond(streamId, stream, answer)
             return
-        deferred: Deferred[Response] = answer
+        deferred: Deferred[Response] = answer  # type: ignore[assignment]
         stream.deferred = deferred
         deferred.addCallbacks(
             self._ready, self._failed, callbackArgs=(streamId, stream),
@@ -336,7 +347,6 @@ class HTTP2Connection:
             self._forget(streamId)
 
     def _respond(self, streamId: int, stream: _Stream, response: Response) -> None:
-        factory = self.factory
         request = stream.request
         status, fields = responseHeaders(response)
         bodiless = request.method == b"HEAD" or not response.body
@@ -345,19 +355,7 @@ class HTTP2Connection:
         except (StreamClosedError, ProtocolError):
             self._forget(streamId)
             return
-        factory.answered[response.kind] += 1
-        factory.counts.answeredHTTP2[response.kind] += 1
-        peer = self._protocol.peer
-        factory.accessLog.record(
-            peer
-            if request.forwarding is None
-            else factory.trustedProxies.clientOf(peer, request.forwarding),
-            request,
-            response.status,
-            0 if request.method == b"HEAD" else len(response.body),
-            stream.began,
-            factory.clock.seconds() if factory.timesRequests else 0.0,
-        )
+        self._record(self._link.peer, request, response, stream.began)
         if bodiless:
             self._finished(streamId)
         else:
@@ -420,7 +418,7 @@ class HTTP2Connection:
     def _flush(self) -> None:
         data = self._h2.data_to_send()
         if data:
-            self._protocol.writeRaw(data)
+            self._writer.write(data)
 
     # Flow control: the transport's buffer, as HTTP/1.1 has it.
 
@@ -432,16 +430,13 @@ class HTTP2Connection:
         self._paused = True
 
     def resumeProducing(self) -> None:
+        self._link.flow.resumeReading()
         self._paused = False
         self._sendBlocked()
         self._flush()
         self._awaitClient()
 
     # Deadlines and closing.
-
-    @property
-    def streamsInFlight(self) -> int:
-        return len(self._streams)
 
     def _awaitClient(self) -> None:
         """
@@ -452,7 +447,7 @@ class HTTP2Connection:
         """
         if self._closed:
             return
-        deadline = self._protocol.deadline
+        deadline = self._deadline
         if self._blocked or self._paused:
             deadline.start(Deadline.WRITE)
         elif any(not stream.ended for stream in self._streams.values()):
@@ -463,11 +458,7 @@ class HTTP2Connection:
             deadline.stop()
 
     def deadlinePassed(self, deadline: Deadline) -> None:
-        if deadline is Deadline.WRITE:
-            self.factory.counts.refused("write_timeout")
-            self._closed = True
-            self._protocol.transport.abortConnection()
-        elif deadline is Deadline.HEADER:
+        if deadline is Deadline.HEADER:
             now = self.factory.clock.seconds()
             header = self.factory.timeouts.header
             for streamId, stream in list(self._streams.items()):
@@ -492,7 +483,7 @@ class HTTP2Connection:
             return
         self._flush()
         self._lastStreamId = self._h2.highest_inbound_stream_id
-        self._protocol.writeRaw(
+        self._writer.write(
             GoAwayFrame(
                 stream_id=0, last_stream_id=self._lastStreamId, error_code=0
             ).serialize()
@@ -502,7 +493,8 @@ class HTTP2Connection:
 
     def _goAway(self, code: int = ErrorCodes.NO_ERROR) -> None:
         """
-        Close the connection with a GOAWAY.
+        Close the connection with one GOAWAY, naming the last stream
+        processed.
         """
         if self._closed:
             return
@@ -512,9 +504,9 @@ class HTTP2Connection:
         except ProtocolError:
             pass
         self._flush()
-        self._protocol.transport.loseConnection()
+        self._link.close()
 
-    def _abandon(self, cause: str, code: int, why: str = "") -> None:
+    def _abandon(self, cause: str, code: int) -> None:
         """
         The client broke a rule of the protocol or a bound: GOAWAY with
         C{code}, counted under C{cause}, and every stream's work dropped.
@@ -524,6 +516,10 @@ class HTTP2Connection:
         for streamId in list(self._streams):
             self._forget(streamId)
         self._goAway(code)
+
+    @property
+    def requestsInFlight(self) -> int:
+        return len(self._streams)
 
     def connectionLost(self) -> None:
         self._closed = True

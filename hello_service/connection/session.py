@@ -1,0 +1,196 @@
+# -*- test-case-name: tests.test_protocol,tests.test_http2 -*-
+"""
+The boundary between a connection and the protocol it speaks, in both
+directions, and the one record an answered exchange leaves.
+
+A L{Session} turns one protocol's bytes into exchanges (a request and its
+answer) and answers into bytes: HTTP/1.1 (L{hello_service.connection.http1})
+or HTTP/2 (L{hello_service.connection.http2.session}), and whatever comes
+next.  What every protocol shares is its L{Link}'s, written once there
+(L{hello_service.connection.protocol.HelloProtocol}): the transport, how
+answers are written and whether it reads, the deadlines, and every way the
+connection ends.  What an exchange leaves behind (its count, its access-log
+line, the size a C{HEAD} answer reports) is L{ExchangeRecorder}'s.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from twisted.internet.interfaces import IReactorTime
+
+    from hello_service.accesslog import AccessLog, NoAccessLog
+    from hello_service.answers import Answerer
+    from hello_service.connection.http2.defences import HTTP2Settings
+    from hello_service.counting import RequestCounts
+    from hello_service.deadlines import Deadline, DeadlineTimer, Timeouts
+    from hello_service.flow import FlowControl, ResponseWriter
+    from hello_service.proxytrust import TrustedProxies
+    from hello_service.requests import Request, RequestLimits
+    from hello_service.responses import Response
+
+
+class Session(Protocol):
+    """
+    One protocol spoken on one connection, as the connection drives it.
+    """
+
+    def dataReceived(self, data: bytes) -> None:
+        """
+        Bytes from the client, in order.
+        """
+
+    def connectionLost(self) -> None:
+        """
+        The connection is gone: abandon every exchange still being worked on.
+        """
+
+    def pauseProducing(self) -> None:
+        """
+        The client stopped reading: send nothing more for now.
+        """
+
+    def resumeProducing(self) -> None:
+        """
+        The client reads again: go on, and read again if the session wants.
+        """
+
+    def deadlinePassed(self, deadline: Deadline) -> None:
+        """
+        The client took too long, by a deadline only the protocol can judge
+        (the header, idle and drain deadlines: the connection itself ends
+        the write and linger ones).
+        """
+
+    def closeWhenIdle(self) -> None:
+        """
+        The service drains: let what is in flight finish, take nothing new,
+        and close as soon as nothing is left.
+        """
+
+    @property
+    def requestsInFlight(self) -> int:
+        """
+        Requests received, in part or whole, and not answered yet.
+        """
+
+
+class Shared(Protocol):
+    """
+    What the sessions of every connection share (their factory's,
+    L{hello_service.connection.protocol.HelloFactory}): the answer layer,
+    the limits and timeouts, the counts, and the recorders of exchanges.
+    """
+
+    answerer: Answerer
+    requestLimits: RequestLimits
+    timeouts: Timeouts
+    clock: IReactorTime
+    counts: RequestCounts
+    #: Whether the access log wants each request's first-byte time.
+    timesRequests: bool
+    #: The service drains: every answer closes its connection.
+    draining: bool
+    #: How HTTP/2 is served, or C{None} if it is not.
+    http2: HTTP2Settings | None
+    http1Exchanges: ExchangeRecorder
+    http2Exchanges: ExchangeRecorder
+
+
+class Link(Protocol):
+    """
+    What a session uses of its connection: the shared parts, and the one way
+    to end it for each reason.
+    """
+
+    @property
+    def factory(self) -> Shared: ...
+
+    @property
+    def peer(self) -> str:
+        """
+        The client, as the access log names it.
+        """
+
+    @property
+    def writer(self) -> ResponseWriter: ...
+
+    @property
+    def flow(self) -> FlowControl: ...
+
+    @property
+    def deadline(self) -> DeadlineTimer: ...
+
+    def close(self) -> None:
+        """
+        End the connection in order: everything written is delivered, then
+        the end of the connection.
+        """
+
+    def lingeringClose(self) -> None:
+        """
+        End the connection in order while the client may still be sending:
+        stop writing, go on reading (and dropping) for a moment, so that
+        unread input cannot turn the end into a reset that destroys the
+        last answer.
+        """
+
+    def abort(self) -> None:
+        """
+        End the connection at once, dropping whatever is unsent.
+        """
+
+
+class ExchangeRecorder:
+    """
+    What an answered exchange leaves behind, the same for every protocol:
+    the count of answers by kind, the access-log line (naming the client as
+    the trusted proxies say), and a C{HEAD} answer's size as the body it
+    stands for is not sent.
+    """
+
+    __slots__ = ("_answered", "_byProtocol", "_log", "_proxies", "_clock", "_timed")
+
+    def __init__(
+        self,
+        answered: list[int],
+        accessLog: AccessLog | NoAccessLog,
+        trustedProxies: TrustedProxies,
+        clock: IReactorTime,
+        byProtocol: list[int] | None = None,
+    ) -> None:
+        """
+        @param answered: the answers of every protocol, by kind
+            (L{hello_service.counting.RequestCounts.answered}).
+        @param byProtocol: this protocol's own count, if it keeps one.
+        """
+        self._answered = answered
+        self._byProtocol = byProtocol
+        self._log = accessLog
+        self._proxies = trustedProxies
+        self._clock = clock
+        #: Whether the access log times requests (its JSON duration): only
+        #: then is the clock read per answer.
+        self._timed = accessLog.timed
+
+    def record(
+        self, peer: str, request: Request, response: Response, began: float
+    ) -> None:
+        """
+        One exchange answered: C{request} from C{peer}, received from
+        C{began}, answered with C{response}.
+        """
+        self._answered[response.kind] += 1
+        if self._byProtocol is not None:
+            self._byProtocol[response.kind] += 1
+        self._log.record(
+            peer
+            if request.forwarding is None
+            else self._proxies.clientOf(peer, request.forwarding),
+            request,
+            response.status,
+            0 if request.method == b"HEAD" else len(response.body),
+            began,
+            self._clock.seconds() if self._timed else 0.0,
+        )
