@@ -178,3 +178,39 @@ class ProcessReactor(MemoryReactorClock):
 
     def callFromThread(self, callable: Any, *args: Any, **kwargs: Any) -> None:
         callable(*args, **kwargs)
+
+
+class PostponingTLSTransport(StringTransport):
+    """
+    A L{StringTransport} that closes as Twisted's TLS layer does
+    (C{TLSMemoryBIOProtocol.loseConnection}, Twisted 26.10): while a
+    producer is registered the close waits for C{unregisterProducer}.  A
+    close path that forgets to let go of its producer leaves this
+    transport open, as it left real C{ssl:} connections open.  It also says
+    which protocol ALPN chose.
+    """
+
+    #: A close was asked for while a producer was registered.
+    closePostponed = False
+
+    def __init__(self, negotiatedProtocol: bytes | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.negotiatedProtocol = negotiatedProtocol
+
+    def loseConnection(self) -> None:
+        if self.producer is not None:
+            self.closePostponed = True
+            return
+        super().loseConnection()
+
+    def unregisterProducer(self) -> None:
+        super().unregisterProducer()
+        if self.closePostponed:
+            super().loseConnection()
+
+    def abortConnection(self) -> None:
+        """
+        An abort does not wait (C{TLSMemoryBIOProtocol.abortConnection}).
+        """
+        self.disconnected = True
+        super().loseConnection()
