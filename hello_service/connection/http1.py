@@ -61,7 +61,9 @@ class Phase(Enum):
     #: No request after those received will be answered (the last one asked
     #: to close, or broke a rule): answering what is queued, reading no more.
     FINISHING = "finishing"
-    #: The last answer is written, or the connection is gone.
+    #: The last answer is written; the connection ends next (L{_end}).
+    LAST_SENT = "last sent"
+    #: The connection is ending, or gone.
     CLOSED = "closed"
 
 
@@ -70,6 +72,7 @@ _IDLE = Deadline.IDLE
 _HEADER = Deadline.HEADER
 _READING = Phase.READING
 _FINISHING = Phase.FINISHING
+_LAST_SENT = Phase.LAST_SENT
 _CLOSED = Phase.CLOSED
 
 
@@ -93,7 +96,6 @@ class HTTP1Session:
         "_queue",
         "_phase",
         "_began",
-        "_inputAfter",
     )
 
     def __init__(self, link: Link) -> None:
@@ -103,16 +105,13 @@ class HTTP1Session:
         self._writer = link.writer
         self._flow = link.flow
         self._deadline = link.deadline
-        self._record = factory.http1Exchanges.record
+        self._record = factory.exchanges.record
         self._peer = link.peer
         self._reader = RequestReader(factory.requestLimits)
         self._queue: deque[_Pending] | None = None
         self._phase = _READING
         #: When the first byte of the request being received came.
         self._began = 0.0
-        #: Bytes came after a request that asked to close: the close must
-        #: not reset the connection under the answer (L{Link.lingeringClose}).
-        self._inputAfter = False
 
     # Reading requests.
 
@@ -130,11 +129,14 @@ class HTTP1Session:
         else:
             now = began = 0.0
         requests = reader.feed(data)
-        if reader.midRequest or len(requests) > 1:
-            self._inputAfter = True
         for request in requests:
             self._dispatch(request, began)
             if self._phase is not _READING:
+                if self._phase is _LAST_SENT:
+                    # Bytes after the request it answered (more requests,
+                    # or part of one) are input the end must not reset the
+                    # answer over.
+                    self._end(request is not requests[-1] or reader.midRequest)
                 return
             began = now
         if reader.midRequest:
@@ -196,7 +198,8 @@ class HTTP1Session:
             pending.response = response
             self._queue.append(pending)
         else:
-            self._send(UNPARSED, response, began)  # then lingers, reading to drop
+            self._send(UNPARSED, response, began)
+            self._end(True)  # lingers, reading to drop what follows
 
     def _stopReading(self) -> None:
         self._phase = _FINISHING
@@ -236,7 +239,10 @@ class HTTP1Session:
             pending = queue.popleft()
             observeWait(now - pending.since, pending.response.kind)  # type: ignore[union-attr]
             self._send(pending.request, pending.response, pending.began)  # type: ignore[arg-type]
-            if self._phase is _CLOSED:
+            if self._phase is _LAST_SENT:
+                # Reading stopped with requests queued: what the client sent
+                # since may wait unread.
+                self._end(True)
                 return
         if queue or self._phase is not _READING:
             return
@@ -251,11 +257,18 @@ class HTTP1Session:
         if keepAlive:
             self._writer.write(data)
             return
-        # The last answer: whatever follows it is not read.
-        linger = request is UNPARSED or self._inputAfter or self._phase is _FINISHING
-        self._phase = _CLOSED
+        # The last answer: its caller ends the connection (L{_end}).
+        self._phase = _LAST_SENT
         self._writer.writeLast(data)
-        if linger:
+
+    def _end(self, inputAfter: bool) -> None:
+        """
+        The last answer is written: end the connection, lingering if the
+        client may still be sending (L{Link.lingeringClose
+        <hello_service.connection.session.Link.lingeringClose>}).
+        """
+        self._phase = _CLOSED
+        if inputAfter:
             self._link.lingeringClose()
         else:
             self._link.close()

@@ -94,8 +94,8 @@ class Shared(Protocol):
     draining: bool
     #: How HTTP/2 is served, or C{None} if it is not.
     http2: HTTP2Settings | None
-    http1Exchanges: ExchangeRecorder
-    http2Exchanges: ExchangeRecorder
+    #: What each answered exchange leaves behind.
+    exchanges: ExchangeRecorder
 
 
 class Link(Protocol):
@@ -107,20 +107,14 @@ class Link(Protocol):
     @property
     def factory(self) -> Shared: ...
 
-    @property
-    def peer(self) -> str:
-        """
-        The client, as the access log names it.
-        """
-
-    @property
-    def writer(self) -> ResponseWriter: ...
-
-    @property
-    def flow(self) -> FlowControl: ...
-
-    @property
-    def deadline(self) -> DeadlineTimer: ...
+    #: The client, as the access log names it.
+    peer: str
+    #: How answers reach the socket.
+    writer: ResponseWriter
+    #: Whether the connection reads.
+    flow: FlowControl
+    #: How long the client may take.
+    deadline: DeadlineTimer
 
     def close(self) -> None:
         """
@@ -150,7 +144,7 @@ class ExchangeRecorder:
     stands for is not sent.
     """
 
-    __slots__ = ("_answered", "_byProtocol", "_log", "_proxies", "_clock", "_timed")
+    __slots__ = ("_answered", "_log", "_proxies", "_clock", "_timed")
 
     def __init__(
         self,
@@ -158,15 +152,12 @@ class ExchangeRecorder:
         accessLog: AccessLog | NoAccessLog,
         trustedProxies: TrustedProxies,
         clock: IReactorTime,
-        byProtocol: list[int] | None = None,
     ) -> None:
         """
         @param answered: the answers of every protocol, by kind
             (L{hello_service.counting.RequestCounts.answered}).
-        @param byProtocol: this protocol's own count, if it keeps one.
         """
         self._answered = answered
-        self._byProtocol = byProtocol
         self._log = accessLog
         self._proxies = trustedProxies
         self._clock = clock
@@ -182,8 +173,6 @@ class ExchangeRecorder:
         C{began}, answered with C{response}.
         """
         self._answered[response.kind] += 1
-        if self._byProtocol is not None:
-            self._byProtocol[response.kind] += 1
         self._log.record(
             peer
             if request.forwarding is None

@@ -138,7 +138,8 @@ class HTTP2Session:
         factory = self.factory = link.factory
         self._writer = link.writer
         self._deadline = link.deadline
-        self._record = factory.http2Exchanges.record
+        self._record = factory.exchanges.record
+        self._answeredHTTP2 = factory.counts.answeredHTTP2
         self._streams: dict[int, _Stream] = {}
         #: Streams whose answer waits for the client's flow-control window.
         self._blocked: set[int] = set()
@@ -356,6 +357,7 @@ class HTTP2Session:
             self._forget(streamId)
             return
         self._record(self._link.peer, request, response, stream.began)
+        self._answeredHTTP2[response.kind] += 1
         if bodiless:
             self._finished(streamId)
         else:
