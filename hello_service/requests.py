@@ -166,6 +166,9 @@ class RequestReader:
     @ivar error: what was wrong with the input, or C{None}.
     @ivar midRequest: whether part of a request has been received but not
         all of it.
+    @ivar trailing: whether bytes came after a request that closes the
+        connection (never read as a request: its answer's close must not
+        reset the connection under it).
     @ivar continueWanted: the request being read asked, with C{Expect:
         100-continue}, to hear that it may send its body, and has not sent
         it yet.
@@ -184,6 +187,7 @@ class RequestReader:
         "_rawHeadBytes",
         "_inBody",
         "midRequest",
+        "trailing",
         "_bodyBytes",
         "_hosts",
         "_referer",
@@ -200,6 +204,7 @@ class RequestReader:
         self._limits = limits
         self._done: list[Request] = []
         self._inBody = self.midRequest = False
+        self.trailing = False
         self._rawHeadBytes = 0
         self._bodyBytes = 0
         self._request = UNPARSED
@@ -265,6 +270,7 @@ class RequestReader:
         if done and not done[-1].keepAlive:
             # The last complete request closes the connection: whatever came
             # after it is never read, so it cannot be an error either.
+            self.trailing = True
             return
         self.error = error
 
@@ -374,6 +380,7 @@ class RequestReader:
     def on_message_complete(self) -> None:
         self._done.append(self._request)
         self._inBody = self.midRequest = False
+        self.trailing = False
         self._bodyBytes = 0
         self.continueWanted = False  # the body is here already
 

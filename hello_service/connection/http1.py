@@ -136,7 +136,11 @@ class HTTP1Session:
                     # Bytes after the request it answered (more requests,
                     # or part of one) are input the end must not reset the
                     # answer over.
-                    self._end(request is not requests[-1] or reader.midRequest)
+                    self._end(
+                        request is not requests[-1]
+                        or reader.midRequest
+                        or reader.trailing
+                    )
                 return
             began = now
         if reader.midRequest:

@@ -25,6 +25,7 @@ from twisted.internet.interfaces import (
     IProtocolNegotiationFactory,
     IPushProducer,
     IReactorTime,
+    ISSLTransport,
     ITransport,
 )
 from twisted.internet.protocol import Factory, Protocol
@@ -199,15 +200,25 @@ class HelloProtocol(Protocol):
         End the connection in order: what is written is delivered, then the
         end.  The write-buffer watch is let go first: TLS postpones its
         close while a producer is registered, so a close that kept it would
-        leave the connection open for good over C{ssl:} alone.  The write
-        timeout bounds the delivery to a client that does not read.
+        leave the connection open for good over C{ssl:} alone.
+
+        A plain socket with nothing buffered closes at once; one with an
+        answer still buffered has the write timeout to deliver it.  TLS
+        sends its close alert and would then wait for the client's, with no
+        bound (a client that has read its answer need not answer it): as
+        nginx does, the connection under TLS is closed in order too, at
+        once, its buffered bytes (the alert last) still delivered within
+        the write timeout.
         """
         self.flow.stopWatching()
-        self.transport.loseConnection()  # type: ignore[union-attr]
+        transport = self.transport
+        transport.loseConnection()  # type: ignore[union-attr]
         if self.writer.direct:
             self.deadline.stop()
-        else:
-            self.deadline.start(_WRITE)
+            return
+        if ISSLTransport.providedBy(transport):
+            transport.transport.loseConnection()  # type: ignore[attr-defined]
+        self.deadline.start(_WRITE)
 
     def lingeringClose(self) -> None:
         """
@@ -216,15 +227,20 @@ class HelloProtocol(Protocol):
         still sends is read and dropped until it closes or the linger
         timeout ends it.  Closing a socket with unread input makes the
         kernel send a reset, which can destroy the answer before the client
-        reads it.  Only a plain socket can end its writing side alone (TLS
-        cannot read on after its close): elsewhere this is L{close}.
+        reads it.  A TCP or UNIX socket (a PROXY wrapper's included) ends
+        its writing side alone; TLS sends its close alert and reads on,
+        waiting for the client's.
         """
         transport = self.transport
-        if self.factory.directSocket(transport) is None:
-            self.close()
-            return
         self.flow.stopWatching()
-        transport.loseWriteConnection()  # type: ignore[union-attr]
+        if ISSLTransport.providedBy(transport):
+            transport.loseConnection()
+        else:
+            halfClose = getattr(transport, "loseWriteConnection", None)
+            if halfClose is None:  # a transport that cannot: a plain close
+                self.close()
+                return
+            halfClose()
         self.flow.resumeReading()
         self.deadline.start(Deadline.LINGER)
 
