@@ -261,7 +261,7 @@ class HelloService(Service):
             limit=(
                 "unlimited connections"
                 if limiter is None
-                else f"at most {limiter.maximum} connections, by {limiter.reason}"
+                else f"at most {counted(limiter.maximum, 'connection')}, by {limiter.reason}"
             ),
         )
 
