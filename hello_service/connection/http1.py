@@ -163,7 +163,7 @@ class HTTP1Session:
         answer = factory.answerer.answer(request)
         queue = self._queue
         if type(answer) is Response and not queue:
-            self._send(request, answer, began)  # and closes, if it said so
+            self._send(request, answer, began)  # the caller ends, if it closes
             return
         if not request.keepAlive:
             self._stopReading()  # nothing after it will be answered
@@ -242,11 +242,16 @@ class HTTP1Session:
         while queue and queue[0].response is not None:
             pending = queue.popleft()
             observeWait(now - pending.since, pending.response.kind)  # type: ignore[union-attr]
+            stopped = self._phase is _FINISHING
             self._send(pending.request, pending.response, pending.began)  # type: ignore[arg-type]
             if self._phase is _LAST_SENT:
-                # Reading stopped with requests queued: what the client sent
-                # since may wait unread.
-                self._end(True)
+                # Input after it: requests still queued, one begun, bytes
+                # after a closing request, or (reading stopped) what the
+                # client sent since, unread.
+                reader = self._reader
+                self._end(
+                    stopped or bool(queue) or reader.midRequest or reader.trailing
+                )
                 return
         if queue or self._phase is not _READING:
             return
