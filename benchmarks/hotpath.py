@@ -193,6 +193,8 @@ def record(path: str, perUnit: int) -> None:
     figures = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     figures[path] = {
         "instructions": perUnit,
+        # As the docs print it.
+        "figure": f"{perUnit:,}",
         "commit": commit,
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
