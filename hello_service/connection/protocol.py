@@ -32,11 +32,11 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from hello_service.accesslog import AccessLog, NoAccessLog
+from hello_service.accesslog import AccessLog, ExchangeRecorder, NoAccessLog
 from hello_service.connection.http1 import HTTP1Session
 from hello_service.connection.http2.defences import HTTP2_DEFAULTS, HTTP2Settings
 from hello_service.connection.http2.framing import PREFACE
-from hello_service.connection.session import ExchangeRecorder, Session
+from hello_service.connection.session import Session
 from hello_service.counting import RequestCounts
 from hello_service.deadlines import (
     DEFAULT_TIMEOUTS,

@@ -10,7 +10,8 @@ next.  What every protocol shares is its L{Link}'s, written once there
 (L{hello_service.connection.protocol.HelloProtocol}): the transport, how
 answers are written and whether it reads, the deadlines, and every way the
 connection ends.  What an exchange leaves behind (its count, its access-log
-line, the size a C{HEAD} answer reports) is L{ExchangeRecorder}'s.
+line, the size a C{HEAD} answer reports) is the
+L{ExchangeRecorder<hello_service.accesslog.ExchangeRecorder>}'s.
 """
 
 from __future__ import annotations
@@ -20,15 +21,13 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from twisted.internet.interfaces import IReactorTime
 
-    from hello_service.accesslog import AccessLog, NoAccessLog
+    from hello_service.accesslog import ExchangeRecorder
     from hello_service.answers import Answerer
     from hello_service.connection.http2.defences import HTTP2Settings
     from hello_service.counting import RequestCounts
     from hello_service.deadlines import Deadline, DeadlineTimer, Timeouts
     from hello_service.flow import FlowControl, ResponseWriter
-    from hello_service.proxytrust import TrustedProxies
-    from hello_service.requests import Request, RequestLimits
-    from hello_service.responses import Response
+    from hello_service.requests import RequestLimits
 
 
 class Session(Protocol):
@@ -134,52 +133,3 @@ class Link(Protocol):
         """
         End the connection at once, dropping whatever is unsent.
         """
-
-
-class ExchangeRecorder:
-    """
-    What an answered exchange leaves behind, the same for every protocol:
-    the count of answers by kind, the access-log line (naming the client as
-    the trusted proxies say), and a C{HEAD} answer's size as the body it
-    stands for is not sent.
-    """
-
-    __slots__ = ("_answered", "_log", "_proxies", "_clock", "_timed")
-
-    def __init__(
-        self,
-        answered: list[int],
-        accessLog: AccessLog | NoAccessLog,
-        trustedProxies: TrustedProxies,
-        clock: IReactorTime,
-    ) -> None:
-        """
-        @param answered: the answers of every protocol, by kind
-            (L{hello_service.counting.RequestCounts.answered}).
-        """
-        self._answered = answered
-        self._log = accessLog
-        self._proxies = trustedProxies
-        self._clock = clock
-        #: Whether the access log times requests (its JSON duration): only
-        #: then is the clock read per answer.
-        self._timed = accessLog.timed
-
-    def record(
-        self, peer: str, request: Request, response: Response, began: float
-    ) -> None:
-        """
-        One exchange answered: C{request} from C{peer}, received from
-        C{began}, answered with C{response}.
-        """
-        self._answered[response.kind] += 1
-        self._log.record(
-            peer
-            if request.forwarding is None
-            else self._proxies.clientOf(peer, request.forwarding),
-            request,
-            response.status,
-            0 if request.method == b"HEAD" else len(response.body),
-            began,
-            self._clock.seconds() if self._timed else 0.0,
-        )
