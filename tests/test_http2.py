@@ -668,6 +668,9 @@ class AbuseTests(SynchronousTestCase):
         client.h2.send_headers(1, headers + [(b"x-bomb", b"a" * 4000)] * 30)
         client.exchange()
         self.assertTrue(client.transport.disconnecting)
+        terminated = client.goAway()
+        assert terminated is not None
+        self.assertEqual(terminated.error_code, ErrorCodes.ENHANCE_YOUR_CALM)
         self.assertEqual(client.factory.counts.refusals["protocol_error"], 1)
 
     def test_oversizedFrameNotBuffered(self) -> None:

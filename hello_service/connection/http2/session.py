@@ -40,7 +40,7 @@ from h2.events import (
     StreamReset,
     WindowUpdated,
 )
-from h2.exceptions import ProtocolError, StreamClosedError
+from h2.exceptions import DenialOfServiceError, ProtocolError, StreamClosedError
 from h2.settings import SettingCodes, Settings
 from hpack.exceptions import HPACKError
 from hyperframe.frame import GoAwayFrame
@@ -66,9 +66,12 @@ _UNDECODABLE = (HPACKError, IndexError, TypeError, UnicodeDecodeError)
 def errorCode(error: ProtocolError) -> int:
     """
     The GOAWAY code for a connection error h2 raised: COMPRESSION_ERROR for
-    a header block that cannot be decoded, else h2's own.
+    a header block that cannot be decoded, else h2's own (an HPACK bomb, a
+    block that decodes to far too much, stays h2's ENHANCE_YOUR_CALM).
     """
-    if isinstance(error.__cause__, _UNDECODABLE):
+    if not isinstance(error, DenialOfServiceError) and isinstance(
+        error.__cause__, _UNDECODABLE
+    ):
         return ErrorCodes.COMPRESSION_ERROR
     return getattr(error, "error_code", None) or ErrorCodes.PROTOCOL_ERROR
 
@@ -99,7 +102,7 @@ class _ServerConnection(H2Connection):
         h2 writes a GOAWAY of its own as it raises a connection error; the
         session sends the one GOAWAY, with the code RFC 9113 names
         (L{errorCode}), so h2's is not written.  (A private method of h2's,
-        fenced by C{tests.test_http2}: a second GOAWAY fails it.)
+        fenced by C{tests.test_closing}: a second GOAWAY fails it.)
         """
 
 
