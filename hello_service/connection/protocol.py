@@ -362,14 +362,12 @@ class HelloFactory(Factory):
         self.timesRequests = self.accessLog.timed
         #: What the metrics count, as plain numbers.
         self.counts = RequestCounts()
-        self.answered = self.counts.answered
-        #: What each answered exchange leaves behind, for every protocol.
+        #: What each answered exchange leaves behind, for every protocol
+        #: (whose forwarding headers name the client is the recorder's).
         self.exchanges = ExchangeRecorder(
-            self.answered, self.accessLog, trustedProxies, clock
+            self.counts.answered, self.accessLog, trustedProxies, clock
         )
         self.connections: set[HelloProtocol] = set()
-        #: Whose forwarding headers name the client.
-        self.trustedProxies = trustedProxies
         self.peerNames = PeerNames()
         self.draining = False
         self._drained: list[Deferred[None]] = []
