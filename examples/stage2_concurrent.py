@@ -1,9 +1,13 @@
 """
-Stage 2, concurrent: each connection is a C{Protocol} made by a
-C{Factory}, and its methods run as reactor events on one thread.  C{/sleep}
-waits on a reactor timer (C{deferLater}), so the reactor serves everyone
-else meanwhile: N simultaneous C{/sleep} take about one delay, and a
-C{GET /} is answered at once.
+Stage 2, concurrent: the async book's "Handling Connections Concurrently",
+where C{incoming()} becomes a stream handled with C{for_each_concurrent}.
+Here in Twisted's own form, the one the service is built on: each
+connection is a C{Protocol} made by a C{Factory}, and its methods run as
+reactor events on one thread.  C{/sleep} waits on a reactor timer
+(C{deferLater}), so the reactor serves everyone else meanwhile: N
+simultaneous C{/sleep} take about one delay, and a C{GET /} is answered at
+once.  (C{stage2_concurrent_async.py} is the same stage in the coroutine
+form of stage 1.)
 
 C{--limit N} is the book's C{for_each_concurrent(N)}: at N connections the
 listening port stops accepting (C{stopReading}), so more clients wait in
@@ -20,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lesson import announce, answer, options, route
+from lesson import Record, announce, answer, options, route
 from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.protocol import Factory, Protocol, connectionDone
 from twisted.internet.task import deferLater, react
@@ -35,13 +39,16 @@ class Concurrent(Protocol):
         self.factory = factory
 
     def connectionMade(self) -> None:
+        self.record = Record()
         self.factory.opened(self.transport)
 
     def dataReceived(self, data: bytes) -> None:
+        self.request = data
         status, page, slow = route(data)
         if not slow:
             return self.reply(answer(status, page))
         # A timer, not a sleep: the reactor serves everyone else meanwhile.
+        self.record.begin()
         waiting = deferLater(
             self.factory.reactor, self.factory.sleep, answer, status, page
         )
@@ -50,8 +57,10 @@ class Concurrent(Protocol):
         )
 
     def reply(self, response: bytes) -> None:
+        self.record.end()
         self.transport.write(response)
         self.transport.loseConnection()
+        self.record.answered(self.request)
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         if self.waiting is not None:

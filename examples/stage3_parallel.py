@@ -1,76 +1,147 @@
 """
-Stage 3, parallel: a blocking call off the reactor, as the book's
-C{spawn_blocking} takes one off its executor.  Each request's work (route,
-sleep, build the answer) runs in the reactor's thread pool
-through C{deferToThread}; the answer is written back on the reactor thread,
-when the C{Deferred} fires.  That hand-back matters: Twisted's transports
-are not thread-safe, so a worker thread never touches one.
+Stage 3, concurrent and parallel: the async book's "Serving Requests in
+Parallel", where each connection is C{spawn}ed onto a multi-threaded
+executor, so that handlings run at the same instant on several cores.
+Concurrency (many requests in progress at once) is stage 2's; parallelism
+(many running at the same instant) needs work that uses a CPU, so this
+stage adds C{GET /work}: about C{--work} seconds of CPU.
 
-With T threads (C{--threads T}), N simultaneous C{/sleep} finish in waves:
-about ceil(N / T) delays.  The reactor is never blocked: while every
-thread sleeps it still accepts connections and reads their requests, and
-only their work waits, queued for a free thread.  So a C{GET /} sent then
-waits too, for the first thread to free, though its own work is instant.
+In CPython one thread runs Python at a time (the GIL), so the book's
+executor has no one-to-one match.  Run it four ways:
 
-The service does the same on a pool of its own (C{deferToThreadPool},
-C{hello_service/responders.py}), not the reactor's: sized by C{--threads},
-started and stopped with the service, and not shared with Twisted's host
-name resolution, which this pool also runs.  What stage 1 left out, this
-leaves out too.
+  - on one reactor (the default): C{/work} runs in the reactor thread, so
+    four take four times as long, and a C{GET /} waits behind them;
+  - C{--threads 2}: each C{/work} runs in a thread of the reactor's pool
+    (C{deferToThread}, the book's C{spawn_blocking}).  The reactor is free,
+    so C{GET /} is answered at once; but the work is pure Python, and the
+    two threads take turns holding the GIL: four still take four times as
+    long;
+  - C{--threads 2 --gil-free}: work that lets go of the GIL (hashing, in C)
+    runs in both threads at the same instant: four take twice as long;
+  - C{--processes 2}: two reactors, each a process of its own with its own
+    listening socket on the same port (C{SO_REUSEPORT}: the kernel spreads
+    new connections between them, as the service's C{--workers} does).
+    Each runs its own Python on its own core: the nearest thing to the
+    book's C{spawn}.
 
-    python examples/stage3_parallel.py --port 7878 --sleep 5 --threads 2
+    python examples/stage3_parallel.py --port 7878 --work 0.5 --processes 2
 """
 
 from __future__ import annotations
 
-import time
+import signal
+import socket
+import subprocess
+import sys
+from argparse import Namespace
+from collections.abc import Coroutine
 from typing import Any
 
-from lesson import announce, answer, options, route
+from lesson import (
+    Connection,
+    Incoming,
+    Record,
+    announce,
+    answer,
+    options,
+    route,
+    work,
+    workWithoutTheGIL,
+)
+from stage2_concurrent_async import serve
 from twisted.internet.defer import Deferred
-from twisted.internet.protocol import Factory, Protocol
-from twisted.internet.task import react
+from twisted.internet.task import deferLater, react
 from twisted.internet.threads import deferToThread
 
 
-def work(data: bytes, sleep: float) -> bytes:
+def doWork(record: Record, arguments: Namespace) -> None:
     """
-    A request's work, in a worker thread: blocking is allowed here.
+    A C{/work} request's CPU work, in whichever thread runs it.
     """
-    status, page, slow = route(data)
-    if slow:
-        time.sleep(sleep)
-    return answer(status, page)
+    record.begin()
+    (workWithoutTheGIL if arguments.gil_free else work)(arguments.work)
+    record.end()
 
 
-class Parallel(Protocol):
-    transport: Any  # a TCP transport, once connected
-
-    def __init__(self, sleep: float) -> None:
-        self.sleep = sleep
-
-    def dataReceived(self, data: bytes) -> None:
-        print(f"{time.monotonic():.3f} read {data.split(b' ')[1]!r}", flush=True)
-        answered = deferToThread(work, data, self.sleep)
-        answered.addCallback(self.transport.write)  # on the reactor thread
-        answered.addCallback(lambda _: self.transport.loseConnection())
-
-
-class ParallelFactory(Factory):
-    def __init__(self, sleep: float) -> None:
-        self.sleep = sleep
-
-    def buildProtocol(self, addr: Any) -> Parallel:
-        return Parallel(self.sleep)
+async def handleConnection(
+    reactor: Any, connection: Connection, arguments: Namespace
+) -> None:
+    request = await connection.read()
+    status, page, slow = route(request, (b"/sleep", b"/work"))
+    if slow == b"/sleep":
+        connection.record.begin()
+        await deferLater(reactor, arguments.sleep)
+        connection.record.end()
+    elif slow == b"/work" and arguments.threads:
+        await deferToThread(doWork, connection.record, arguments)  # spawn_blocking
+    elif slow == b"/work":
+        doWork(connection.record, arguments)  # on the reactor: everyone waits
+    connection.reply(answer(status, page))
 
 
-def main(reactor: Any, port: int, sleep: float, threads: int) -> Deferred[None]:
-    reactor.suggestThreadPoolSize(threads)
-    listening = reactor.listenTCP(port, ParallelFactory(sleep), 1024, "127.0.0.1")
-    announce(listening, f"work on {threads} threads")
-    return Deferred()  # serve until stopped
+def main(reactor: Any, arguments: Namespace) -> Deferred[None]:
+    descriptor = None if arguments.descriptor < 0 else arguments.descriptor
+    incoming = Incoming.listen(reactor, arguments.port, descriptor)
+    if arguments.threads:
+        reactor.suggestThreadPoolSize(arguments.threads)
+    if descriptor is None:
+        where = f"{arguments.threads} threads" if arguments.threads else "the reactor"
+        gil = ", without the GIL" if arguments.gil_free else ""
+        announce(incoming.port, f"work on {where}{gil}")
+
+    def handle(connection: Connection) -> Coroutine[Any, Any, None]:
+        return handleConnection(reactor, connection, arguments)
+
+    return Deferred.fromCoroutine(serve(incoming, arguments.limit, handle))
+
+
+def runProcesses(arguments: Namespace) -> None:
+    """
+    C{--processes N}: open N listening sockets on one port, each with
+    C{SO_REUSEPORT}, start a process with a reactor of its own on each, and
+    pass C{SIGTERM} and C{SIGINT} on to them.
+    """
+    listening, port = [], arguments.port
+    for _ in range(arguments.processes):
+        shared = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        shared.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        shared.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        shared.bind(("127.0.0.1", port))
+        shared.listen(1024)
+        shared.setblocking(False)  # as a reactor needs it
+        port = shared.getsockname()[1]  # --port 0: the others take the same
+        listening.append(shared)
+    children = [
+        subprocess.Popen(
+            [sys.executable, __file__, *sys.argv[1:], "--descriptor", str(s.fileno())],
+            pass_fds=[s.fileno()],
+        )
+        for s in listening
+    ]
+    for shared in listening:
+        shared.close()  # each child holds its own
+
+    def passOn(number: int, frame: Any) -> None:
+        for child in children:
+            child.send_signal(number)
+
+    signal.signal(signal.SIGTERM, passOn)
+    signal.signal(signal.SIGINT, passOn)
+    print(f"serving on tcp:127.0.0.1:{port}, {len(children)} processes", flush=True)
+    for child in children:
+        child.wait()
 
 
 if __name__ == "__main__":
-    arguments = options(__doc__.split("\n\n")[0], threads=10)
-    react(main, (arguments.port, arguments.sleep, arguments.threads))
+    arguments = options(
+        __doc__.split("\n\n")[0],
+        "gil-free",
+        threads=0,
+        processes=1,
+        limit=100,
+        descriptor=-1,
+    )
+    if arguments.processes > 1 and arguments.descriptor < 0:
+        runProcesses(arguments)
+    else:
+        react(main, (arguments,))

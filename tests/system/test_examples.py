@@ -1,15 +1,18 @@
 """
-The lesson's three stages (C{examples/}), each proving its lesson from
-outside, as real processes on 127.0.0.1 timed from a client: stage 1
-serialises, stage 2 overlaps and holds connections past its limit in the
-listen backlog, stage 3 runs the work in waves of its threads while the
-reactor goes on reading.  Each answers C{GET /} and a 404 with the
-service's own status lines and pages.
+The lesson (C{examples/}), each program proving what the tutorial says of
+it from outside, as real processes on 127.0.0.1 timed from a client and
+checked against the times each request's L{Record} wrote: the blocking
+sleep and stage 1 serialise, stage 2 overlaps (in both its forms) and holds
+connections past its limit in the listen backlog, stage 3 runs CPU work
+one at a time on the reactor and on threads, and at the same instant
+without the GIL or in two processes.  The exercises' programs and their
+reference solutions are checked the same way.  Each answers C{GET /} and a
+404 with the service's own status lines and pages.
 """
 
 from __future__ import annotations
 
-import re
+import json
 import socket
 import sys
 import threading
@@ -32,7 +35,7 @@ def startExample(
 ) -> tuple[ServerProcess, int]:
     """
     C{python examples/NAME.py --port 0 ARGUMENTS}: the process (stopped by
-    its PID when the test ends) and its port.
+    its PID, with any it started, when the test ends) and its port.
     """
     server = ServerProcess(
         [sys.executable, str(EXAMPLES / f"{name}.py"), "--port", "0", *arguments],
@@ -95,11 +98,83 @@ def acceptQueue(port: int) -> int:
     raise AssertionError(f"nothing listens on port {port}")
 
 
+def tagged(path: str, number: int) -> bytes:
+    """
+    C{GET PATH?n=NUMBER}: the query names the request in the records and
+    takes no part in routing.
+    """
+    return f"GET {path}?n={number} HTTP/1.1\r\nHost: t\r\n\r\n".encode()
+
+
+def burst(port: int, path: str, count: int = 4) -> tuple[list[float], float]:
+    """
+    C{count} simultaneous C{GET PATH} (each on its own connection), then,
+    0.05 s later, a C{GET /}: when each slow one was answered, in the order
+    sent, and when the C{GET /} was, in seconds from the first send.
+    """
+    timed = Timed(port)
+    for number in range(count):
+        timed.send(number, tagged(path, number))
+    time.sleep(0.05)
+    timed.send(count, tagged("/", count))
+    times = timed.wait()
+    return times[:count], times[count]
+
+
+class Records:
+    """
+    The records a program wrote with C{--record}: one per answered request.
+    """
+
+    def __init__(self, test: SynchronousTestCase) -> None:
+        self.path = Path(test.mktemp())
+
+    def option(self) -> tuple[str, str]:
+        return ("--record", str(self.path))
+
+    def slow(self) -> list[dict[str, object]]:
+        """
+        The records of requests that had a slow part, by when it began.
+        """
+        lines = self.path.read_text().splitlines() if self.path.exists() else []
+        records = [json.loads(line) for line in lines]
+        return sorted((r for r in records if r["began"]), key=lambda r: r["began"])
+
+
+def overlapping(records: list[dict[str, object]]) -> list[tuple[str, str]]:
+    """
+    The pairs of requests whose slow parts ran at the same instant (for at
+    least 0.1 s).
+    """
+    pairs = []
+    for index, first in enumerate(records):
+        for second in records[index + 1 :]:
+            shared = min(first["ended"], second["ended"]) - max(  # type: ignore[type-var, operator]
+                first["began"],
+                second["began"],  # type: ignore[type-var]
+            )
+            if shared > 0.1:
+                pairs.append((str(first["request"]), str(second["request"])))
+    return pairs
+
+
+PROGRAMS = [
+    "blocking_sleep",
+    "stage1_serial",
+    "stage2_concurrent",
+    "stage2_concurrent_async",
+    "stage3_parallel",
+    "exercises/find_the_blocking_call",
+    "solutions/find_the_blocking_call",
+    "solutions/serial_made_concurrent",
+]
+
+
 class SameAnswersTests(SynchronousTestCase):
     def test_sameStatusLinesAndPagesAsTheService(self) -> None:
         """
-        Each stage answers C{GET /} and an unknown path with the status line
-        and the body the service answers them with.
+        Every program answers C{GET /} and an unknown path with the status
+        line and the body the service answers them with.
         """
         service = startHello(self).port()
 
@@ -112,102 +187,187 @@ class SameAnswersTests(SynchronousTestCase):
         expected = [parts(service, b"/"), parts(service, b"/nothing")]
         self.assertEqual(expected[0][0], b"HTTP/1.1 200 OK")
         self.assertEqual(expected[1][0], b"HTTP/1.1 404 NOT FOUND")
-        for name in ("stage1_one_at_a_time", "stage2_concurrent", "stage3_parallel"):
+        for name in PROGRAMS:
             server, port = startExample(self, name)
-            self.assertEqual([parts(port, b"/"), parts(port, b"/nothing")], expected)
+            answers = [parts(port, b"/"), parts(port, b"/nothing")]
+            self.assertEqual(answers, expected, name)
+            server.stop()
 
 
-class StageOneTests(SynchronousTestCase):
-    def test_oneAtATime(self) -> None:
+class SerialTests(SynchronousTestCase):
+    """
+    The blocking sleep, stage 1 and stage 2 with C{--limit 1} (exercise 1)
+    each answer four simultaneous C{/sleep} (0.4 s) one delay after
+    another, and a C{GET /} sent meanwhile waits behind them.
+    """
+
+    def assertSerial(self, name: str, *arguments: str) -> None:
+        records = Records(self)
+        server, port = startExample(
+            self, name, "--sleep", "0.4", *records.option(), *arguments
+        )
+        sleeps, hello = burst(port, "/sleep")
+        self.assertGreaterEqual(max(sleeps), 4 * 0.4 * 0.95, sleeps)
+        self.assertGreaterEqual(hello, 0.4 * 0.95)
+        slow = records.slow()
+        self.assertEqual(len(slow), 4)
+        self.assertEqual(overlapping(slow), [])  # one delay after another
+        return sleeps
+
+    def test_blockingSleep(self) -> None:
+        self.assertSerial("blocking_sleep")
+
+    def test_stageOneSerial(self) -> None:
         """
-        Three simultaneous C{/sleep} (0.4 s) take about three delays, and a
-        C{GET /} sent just after them waits behind at least one.
+        Stage 1's reactor is free while it waits, so each answer leaves as
+        its delay ends: at 1, 2, 3 and 4 delays.
         """
-        server, port = startExample(self, "stage1_one_at_a_time", "--sleep", "0.4")
-        timed = Timed(port)
-        for number in range(3):
-            timed.send(number, SLEEP)
-        time.sleep(0.05)
-        timed.send(3, GET)
-        sleeps, hello = timed.wait()[:3], timed.wait()[3]
-        self.assertGreaterEqual(max(sleeps), 3 * 0.4 * 0.9)
-        self.assertGreaterEqual(hello, 0.4 * 0.9)
+        sleeps = self.assertSerial("stage1_serial")
+        self.assertEqual([round(t / 0.4) for t in sorted(sleeps)], [1, 2, 3, 4])
+
+    def test_exerciseOneLimitOfOne(self) -> None:
+        for name in ("stage2_concurrent", "stage2_concurrent_async"):
+            sleeps = self.assertSerial(name, "--limit", "1")
+            self.assertEqual([round(t / 0.4) for t in sorted(sleeps)], [1, 2, 3, 4])
 
 
-class StageTwoTests(SynchronousTestCase):
+class ConcurrentTests(SynchronousTestCase):
     def test_concurrent(self) -> None:
         """
-        Twenty simultaneous C{/sleep} (1 s) take about one delay, and a
-        C{GET /} sent meanwhile is answered at once.
+        In both forms of stage 2 and in exercise 2's solution, twenty
+        simultaneous C{/sleep} (1 s) take about one delay, all waiting at
+        the same instant, and a C{GET /} sent meanwhile is answered at once.
         """
-        server, port = startExample(self, "stage2_concurrent", "--sleep", "1")
-        timed = Timed(port)
-        for number in range(20):
-            timed.send(number, SLEEP)
-        time.sleep(0.1)
-        timed.send(20, GET)
-        times = timed.wait()
-        self.assertGreaterEqual(min(times[:20]), 0.9)
-        self.assertLess(max(times[:20]), 1.8)
-        self.assertLess(times[20], 0.1 + 0.4)
+        forms = ["stage2_concurrent", "stage2_concurrent_async",
+                 "solutions/serial_made_concurrent"]  # fmt: skip
+        for name in forms:
+            records = Records(self)
+            server, port = startExample(self, name, "--sleep", "1", *records.option())
+            sleeps, hello = burst(port, "/sleep", 20)
+            self.assertGreaterEqual(min(sleeps), 0.9, name)
+            self.assertLess(max(sleeps), 1.8, name)
+            self.assertLess(hello, 0.05 + 0.4, name)
+            self.assertEqual(len(overlapping(records.slow())), 20 * 19 // 2, name)
+            server.stop()
 
     def test_limitHoldsTheRestInTheBacklog(self) -> None:
         """
         With C{--limit 2}, of four C{/sleep} (1 s) the first two are served
         at once and the other two wait, unaccepted, in the listen backlog
-        (none refused); they are answered a delay later.
+        (none refused); they are answered a delay later.  Both forms.
         """
+        for name in ("stage2_concurrent", "stage2_concurrent_async"):
+            server, port = startExample(self, name, "--sleep", "1", "--limit", "2")
+            timed = Timed(port)
+            for number in range(4):
+                timed.send(number, SLEEP)
+                time.sleep(0.05)  # each connection its own wake-up of the reactor
+            time.sleep(0.3)
+            self.assertEqual(acceptQueue(port), 2, name)
+            times = timed.wait()
+            self.assertLess(max(times[:2]), 1.6, name)
+            self.assertGreaterEqual(min(times[2:]), 1.9, name)
+            self.assertLess(max(times[2:]), 2.8, name)
+            self.assertEqual(acceptQueue(port), 0, name)
+            server.stop()
+
+
+class ParallelTests(SynchronousTestCase):
+    """
+    Stage 3's four ways with four simultaneous C{/work} of 0.4 s of CPU and
+    a C{GET /} sent meanwhile, as the tutorial runs them.
+    """
+
+    def runBurst(
+        self, *arguments: str
+    ) -> tuple[list[float], float, list[dict[str, object]]]:
+        records = Records(self)
         server, port = startExample(
-            self, "stage2_concurrent", "--sleep", "1", "--limit", "2"
+            self, "stage3_parallel", "--work", "0.4", *records.option(), *arguments
         )
-        timed = Timed(port)
-        for number in range(4):
-            timed.send(number, SLEEP)
-            time.sleep(0.05)  # each connection its own wake-up of the reactor
-        time.sleep(0.3)
-        self.assertEqual(acceptQueue(port), 2)
-        times = timed.wait()
-        self.assertLess(max(times[:2]), 1.6)
-        self.assertGreaterEqual(min(times[2:]), 1.9)
-        self.assertLess(max(times[2:]), 2.8)
-        self.assertEqual(acceptQueue(port), 0)
+        works, hello = burst(port, "/work")
+        server.stop()
+        return works, hello, records.slow()
 
-
-class StageThreeTests(SynchronousTestCase):
-    def test_wavesOfThreads(self) -> None:
+    def test_oneReactor(self) -> None:
         """
-        With 2 threads, five simultaneous C{/sleep} (0.5 s) finish in
-        ceil(5/2) = 3 waves of one delay each.
+        On one reactor the work runs one request at a time, on the reactor
+        thread, and the C{GET /} waits behind it.
+        """
+        works, hello, records = self.runBurst()
+        self.assertGreaterEqual(max(works), 4 * 0.4 * 0.95)
+        self.assertGreaterEqual(hello, 0.4 * 0.95)
+        self.assertEqual(overlapping(records), [])
+        self.assertEqual({r["thread"] for r in records}, {"MainThread"})
+
+    def test_threadsTakeTurnsUnderTheGIL(self) -> None:
+        """
+        With C{--threads 2} the reactor is free (the C{GET /} is answered
+        at once) and two threads work, but pure Python takes turns: four
+        still need about four times the work.
+        """
+        works, hello, records = self.runBurst("--threads", "2")
+        self.assertLess(hello, 0.3)
+        self.assertGreaterEqual(max(works), 4 * 0.4 * 0.9)
+        self.assertEqual(len({r["thread"] for r in records}), 2)
+        self.assertNotIn("MainThread", {r["thread"] for r in records})
+
+    def test_threadsWithoutTheGIL(self) -> None:
+        """
+        With C{--threads 2 --gil-free} two threads work at the same
+        instant: four take about twice the work, not four times.
+        """
+        works, hello, records = self.runBurst("--threads", "2", "--gil-free")
+        self.assertLess(hello, 0.3)
+        self.assertLess(max(works), 3 * 0.4)
+        self.assertGreaterEqual(len(overlapping(records)), 2)
+
+    def test_processes(self) -> None:
+        """
+        With C{--processes 2} two reactors, one per process, share the port
+        and work at the same instant.  The kernel picks a socket for each
+        connection by a hash of its addresses, so four may all reach one
+        process (one time in eight): then the burst is sent again.
+        """
+        for _ in range(4):
+            works, hello, records = self.runBurst("--processes", "2")
+            if len({r["process"] for r in records}) == 2:
+                break
+        self.assertEqual(len({r["process"] for r in records}), 2)
+        pairs = overlapping(records)
+        byName = {str(r["request"]): r["process"] for r in records}
+        self.assertTrue(
+            any(byName[first] != byName[second] for first, second in pairs), records
+        )
+        self.assertLess(max(works), 3.5 * 0.4)
+
+    def test_sleepStaysConcurrent(self) -> None:
+        """
+        Stage 3 keeps stage 2's timer: four C{/sleep} (0.5 s) take one
+        delay, whichever way the work runs.
         """
         server, port = startExample(
             self, "stage3_parallel", "--sleep", "0.5", "--threads", "2"
         )
-        timed = Timed(port)
-        for number in range(5):
-            timed.send(number, SLEEP)
-        times = sorted(timed.wait())
-        waves = [round(when / 0.5) for when in times]
-        self.assertEqual(waves, [1, 1, 2, 2, 3], times)
+        sleeps, hello = burst(port, "/sleep")
+        self.assertLess(max(sleeps), 0.9)
+        self.assertLess(hello, 0.3)
 
-    def test_reactorReadsWhileEveryThreadIsBusy(self) -> None:
+
+class ExerciseFourTests(SynchronousTestCase):
+    def test_findTheBlockingCall(self) -> None:
         """
-        While both threads sleep, a C{GET /} is accepted and read at once
-        (the reactor is free), but answered only when a thread frees: its
-        work waits in the pool's queue.
+        The exercise's server takes four delays for four C{/sleep}; its
+        solution, one.
         """
         server, port = startExample(
-            self, "stage3_parallel", "--sleep", "1", "--threads", "2"
+            self, "exercises/find_the_blocking_call", "--sleep", "0.4"
         )
-        timed = Timed(port)
-        timed.send(0, SLEEP)
-        timed.send(1, SLEEP)
-        time.sleep(0.2)
-        mark = len(server.output)
-        timed.send(2, GET)
-        read = time.monotonic()
-        server.waitFor(r"read b'/'\n", seconds=5, after=mark)
-        self.assertLess(time.monotonic() - read, 0.3)
-        times = timed.wait()
-        self.assertGreaterEqual(times[2], 0.9)
-        self.assertLess(times[2], 1.6)
-        self.assertTrue(re.search(r"read b'/sleep'", server.output))
+        sleeps, hello = burst(port, "/sleep")
+        self.assertGreaterEqual(max(sleeps), 4 * 0.4 * 0.95)
+        server, port = startExample(
+            self, "solutions/find_the_blocking_call", "--sleep", "0.4"
+        )
+        sleeps, hello = burst(port, "/sleep")
+        self.assertLess(max(sleeps), 0.8)
+        self.assertLess(hello, 0.3)
