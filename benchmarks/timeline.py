@@ -4,7 +4,7 @@ concurrent mode and to the parallel mode, each request drawn as a bar from
 the moment it was sent to the moment it was answered.
 
     .venv/bin/python -m benchmarks.timeline        # writes benchmarks/results/timeline.png
-    .venv/bin/python -m benchmarks.timeline --examples   # timeline-stage1.png, 2 and 3
+    .venv/bin/python -m benchmarks.timeline --lesson     # the lesson's pictures and page
     .venv/bin/python -m benchmarks.timeline --one-connection   # timeline-http2.png
 
 With the defaults (20 requests, a 1 s delay, 4 threads) all 20 bars of the
@@ -13,10 +13,13 @@ mode end in five waves of four.  Each bar shows the request's wait apart
 from its work (the delay), so the parallel mode's queue is what one sees.  Both servers are real C{twistd -n hello}
 processes of this checkout on 127.0.0.1, stopped by their PID at the end.
 
-With C{--examples} it draws the lesson's three stages instead
-(C{examples/stage*.py}), one picture each, from each program's own run: 8
-requests of 0.5 s, in stage 3 on 2 threads.  Stage 1 answers them one after
-another, stage 2 all together, stage 3 in four waves of two.
+With C{--lesson} it runs the lesson's programs instead (C{examples/}, see
+L{benchmarks.lessonrun}) and draws, from the times they recorded, one
+picture per comparison (C{lesson-waiting.png}, C{lesson-working.png}), each
+program a panel on one time axis, and writes the interactive page
+C{lesson.html} (L{benchmarks.lessonpage}) and the run itself
+(C{lesson.json}).  C{--lesson-from lesson.json} draws them again from a
+recorded run.
 
 With C{--one-connection} it draws HTTP/2's lesson: a C{/sleep} (1 s) and
 then ten C{/} on one connection, pipelined over HTTP/1.1 (the ten wait for
@@ -27,11 +30,13 @@ HTTP/2 connection (the ten are answered at once).
 from __future__ import annotations
 
 import argparse
+import json
 import socket
 import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 if not __package__:  # run as a script: python benchmarks/timeline.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -72,18 +77,6 @@ def sendBurst(port: int, count: int, timeout: float) -> list[tuple[float, float]
     for thread in threads:
         thread.join(timeout)
     return times
-
-
-#: The lesson's stages: the example, its title, its options, and what its
-#: requests wait for before their work begins.
-STAGES = [
-    ("stage1_one_at_a_time", "stage 1, one at a time: a blocking sleep", (),
-     "no answer yet: the reactor sleeps through each request in turn", False),
-    ("stage2_concurrent", "stage 2, concurrent: a reactor timer", (), "waiting",
-     True),
-    ("stage3_parallel", "stage 3, parallel: deferToThread on 2 threads",
-     ("--threads", "2"), "waiting for a thread", True),
-]  # fmt: skip
 
 
 def draw(
@@ -149,7 +142,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--output", type=Path, default=RESULTS / "timeline.png")
     parser.add_argument(
-        "--examples", action="store_true", help="draw the lesson's three stages"
+        "--lesson",
+        action="store_true",
+        help="run the lesson's programs; draw their pictures and write the page",
+    )
+    parser.add_argument(
+        "--lesson-from",
+        type=Path,
+        metavar="JSON",
+        help="draw the lesson's pictures and page again from a recorded run",
     )
     parser.add_argument(
         "--one-connection",
@@ -157,8 +158,8 @@ def main() -> None:
         help="draw HTTP/1.1 pipelining against HTTP/2 streams",
     )
     arguments = parser.parse_args()
-    if arguments.examples:
-        drawStages()
+    if arguments.lesson or arguments.lesson_from:
+        lesson(arguments.lesson_from)
         return
     if arguments.one_connection:
         drawOneConnection()
@@ -189,27 +190,6 @@ def main() -> None:
         print(f"{title}: {arguments.count} answered, the last at {last:.2f} s")
     draw(panels, arguments.delay, arguments.output)
     print(f"wrote {arguments.output}")
-
-
-def drawStages(count: int = 8, delay: float = 0.5) -> None:
-    """
-    One picture per stage of the lesson, from each example's own run.
-    """
-    for name, title, options, waiting, work in STAGES:
-        server = ServerProcess(
-            [sys.executable, str(HERE.parent / "examples" / f"{name}.py"),
-             "--port", "0", "--sleep", str(delay), *options],
-            env=checkoutEnvironment(),
-        )  # fmt: skip
-        try:
-            times = sendBurst(server.port(), count, delay * (count + 2) + 10)
-        finally:
-            server.stop()
-        last = max(answered for _, answered in times)
-        print(f"{name}: {count} answered, the last at {last:.2f} s")
-        output = RESULTS / f"timeline-{name.split('_')[0]}.png"
-        draw([(title, times)], delay, output, waiting, title="", work=work)
-        print(f"wrote {output}")
 
 
 def oneConnectionHTTP1(port: int, count: int) -> list[float]:
@@ -332,6 +312,104 @@ def drawOneConnection(count: int = 10, delay: float = 1.0) -> None:
     output = RESULTS / "timeline-http2.png"
     figure.savefig(output, dpi=90)
     print(f"wrote {output}")
+
+
+#: The parts of a lesson bar: from, to, colour, legend.
+PARTS = [
+    ("sent", "accepted", "#f2e3c6", "sent, not yet accepted"),
+    ("accepted", "began", "#d9d9d9", "accepted, waiting"),
+    ("began", "ended", "#3b7dd8", "{slow}"),
+    ("ended", "answered", "#d9d9d9", None),
+    ("answered", "received", "#8fc98f", "answer written, on its way"),
+]
+
+
+def lesson(recorded: Path | None) -> None:
+    """
+    The lesson's pictures and page, from a new run or a recorded one.
+    """
+    import tempfile
+
+    from benchmarks.lessonpage import writePage
+    from benchmarks.lessonrun import runLesson
+
+    data = RESULTS / "lesson.json"
+    if recorded is None:
+        with tempfile.TemporaryDirectory() as scratch:
+            document = runLesson(Path(scratch))
+        data.write_text(json.dumps(document, indent=1) + "\n")
+        print(f"wrote {data}")
+    else:
+        document = json.loads(recorded.read_text())
+    end = max(
+        request["received"]
+        for comparison in document["comparisons"]
+        for panel in comparison["panels"]
+        for request in panel["requests"]
+    )
+    for comparison in document["comparisons"]:
+        output = RESULTS / f"lesson-{comparison['name']}.png"
+        drawComparison(comparison, document["run"], end, output)
+        print(f"wrote {output}")
+    page = RESULTS / "lesson.html"
+    writePage(document, page)
+    print(f"wrote {page}")
+
+
+def drawComparison(
+    comparison: dict[str, Any], run: dict[str, str], end: float, output: Path
+) -> None:
+    """
+    One panel per program, on one time axis, a bar per request in the parts
+    its record gives: not yet accepted, waiting, its slow part, waiting to
+    be written, on its way; and where it ran.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    panels = comparison["panels"]
+    figure, axes = plt.subplots(
+        len(panels), 1, figsize=(10, 1.55 * len(panels) + 1.1), sharex=True
+    )
+    for axis, panel in zip(axes, panels, strict=True):
+        requests = panel["requests"]
+        for row, request in enumerate(requests, start=1):
+            for start, stop, colour, _ in PARTS:
+                begin = request[start] if request[start] is not None else None
+                finish = request[stop]
+                if begin is None or finish is None:
+                    continue
+                axis.barh(row, finish - begin, left=begin, height=0.72, color=colour)
+            if request["began"] is None:  # no slow part: waited, then answered
+                axis.barh(row, request["answered"] - request["accepted"],
+                          left=request["accepted"], height=0.72, color="#d9d9d9")  # fmt: skip
+            axis.text(request["received"] + end * 0.008, row, request["where"],
+                      va="center", fontsize=7, color="#555555")  # fmt: skip
+        axis.set_yticks(
+            range(1, len(requests) + 1), [request["request"] for request in requests]
+        )
+        axis.set_ylim(len(requests) + 0.6, 0.4)
+        axis.set_title(panel["title"], fontsize=9, loc="left")
+        axis.tick_params(axis="y", labelsize=7)
+    axes[-1].set_xlim(0, end * 1.18)
+    axes[-1].set_xlabel("seconds since the first request was sent")
+    handles = [
+        Patch(color=colour, label=label.format(slow=comparison["slow"]))
+        for _, _, colour, label in PARTS
+        if label
+    ]
+    figure.legend(handles=handles, loc="lower center", ncol=4, fontsize=8)
+    figure.suptitle(
+        f"{comparison['title']}\n(recorded {run['date']} at {run['commit']}, "
+        f"{run['machine'].split(',')[0]})",
+        fontsize=10,
+    )
+    figure.tight_layout(rect=(0, 0.05, 1, 1))
+    figure.savefig(output, dpi=90)
+    plt.close(figure)
 
 
 if __name__ == "__main__":

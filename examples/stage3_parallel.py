@@ -29,6 +29,7 @@ executor has no one-to-one match.  Run it four ways:
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -84,10 +85,10 @@ def main(reactor: Any, arguments: Namespace) -> Deferred[None]:
     incoming = Incoming.listen(reactor, arguments.port, descriptor)
     if arguments.threads:
         reactor.suggestThreadPoolSize(arguments.threads)
-    if descriptor is None:
-        where = f"{arguments.threads} threads" if arguments.threads else "the reactor"
-        gil = ", without the GIL" if arguments.gil_free else ""
-        announce(incoming.port, f"work on {where}{gil}")
+    where = f"{arguments.threads} threads" if arguments.threads else "the reactor"
+    gil = ", without the GIL" if arguments.gil_free else ""
+    process = "" if descriptor is None else f", in process {os.getpid()}"
+    announce(incoming.port, f"work on {where}{gil}{process}")
 
     def handle(connection: Connection) -> Coroutine[Any, Any, None]:
         return handleConnection(reactor, connection, arguments)
@@ -99,7 +100,7 @@ def runProcesses(arguments: Namespace) -> None:
     """
     C{--processes N}: open N listening sockets on one port, each with
     C{SO_REUSEPORT}, start a process with a reactor of its own on each, and
-    pass C{SIGTERM} and C{SIGINT} on to them.
+    pass C{SIGTERM} and C{SIGINT} on to them.  Each says when it serves.
     """
     listening, port = [], arguments.port
     for _ in range(arguments.processes):
@@ -127,7 +128,6 @@ def runProcesses(arguments: Namespace) -> None:
 
     signal.signal(signal.SIGTERM, passOn)
     signal.signal(signal.SIGINT, passOn)
-    print(f"serving on tcp:127.0.0.1:{port}, {len(children)} processes", flush=True)
     for child in children:
         child.wait()
 

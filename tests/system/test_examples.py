@@ -285,6 +285,8 @@ class ParallelTests(SynchronousTestCase):
         server, port = startExample(
             self, "stage3_parallel", "--work", "0.4", *records.option(), *arguments
         )
+        if "--processes" in arguments:  # each process says when it serves
+            server.waitFor(r"(?s)in process \d+.*in process \d+")
         works, hello = burst(port, "/work")
         server.stop()
         return works, hello, records.slow()
