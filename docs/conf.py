@@ -39,6 +39,9 @@ smartquotes = False
 # the page's edge (docs/_static/readable.css).
 html_theme_options = {"page_width": "1100px", "sidebar_width": "220px"}
 html_static_path = ["_static"]
+# The lesson's interactive page, published at the site's root beside the
+# tutorial that links to it (benchmarks/lessonpage.py writes it).
+html_extra_path = ["../benchmarks/results/lesson.html"]
 html_css_files = ["readable.css"]
 
 
