@@ -335,7 +335,7 @@ class ParallelTests(SynchronousTestCase):
             works, hello, records = self.runBurst("--processes", "2")
             if len({r["process"] for r in records}) == 2:
                 break
-        self.assertEqual(len({r["process"] for r in records}), 2)
+        self.assertEqual(len({r["process"] for r in records}), 2, records)
         pairs = overlapping(records)
         byName = {str(r["request"]): r["process"] for r in records}
         self.assertTrue(
