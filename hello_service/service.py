@@ -183,8 +183,10 @@ class HelloService(Service):
         pool = self.threadPool
         if pool is not None:
             gauges["hello_threadpool_busy"] = len(pool.working)
-            # The pool's backlog has no public name in Twisted.
-            gauges["hello_threadpool_queued"] = pool._queue.qsize()
+            # The work waiting for a thread: ThreadPool.q, the public name
+            # Twisted keeps for the queue it once had (its qsize is the
+            # team's backlog).
+            gauges["hello_threadpool_queued"] = pool.q.qsize()
         snapshot = factory.counts.snapshot(**gauges)
         if limiter is not None:
             snapshot["refusals"]["connection_limit"] += limiter.timesFull
