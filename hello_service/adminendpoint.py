@@ -25,7 +25,7 @@ from twisted.internet.task import deferLater
 from twisted.logger import Logger
 
 from hello_service.counting import Snapshot
-from hello_service.listening import StartupError, listenAll
+from hello_service.listening import StartupError, describeAddress, listenAll
 
 if TYPE_CHECKING:
     from hello_service.admin import StatusRecorder
@@ -103,6 +103,16 @@ class AdminEndpoint:
     @ready.setter
     def ready(self, started: bool) -> None:
         self._started = started
+
+    def described(self) -> str:
+        """
+        Where the admin site listens, for the serving line ("; admin site
+        on tcp:127.0.0.1:9100"), the port really bound even for a
+        description that asked for port 0; C{""} without C{--admin}.
+        """
+        if self._address is None or not self._ports:
+            return ""
+        return f"; admin site on {describeAddress(self._address[0], self._ports[0])}"
 
     @property
     def ports(self) -> list[IListeningPort]:

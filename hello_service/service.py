@@ -247,7 +247,9 @@ class HelloService(Service):
         self.manager.ready()
         limiter = self.factory.connectionLimiter
         self.log.info(
-            "hello_service serving on {addresses} ({mode} mode{threads}; {limit})",
+            "hello_service serving on {addresses} ({mode} mode{threads}; {limit})"
+            "{admin}",
+            admin=self.admin.described(),
             addresses=", ".join(
                 describeAddress(description, port)
                 for (description, _), port in zip(

@@ -490,7 +490,8 @@ class Supervisor(Service):
             self.manager.ready()
         self.log.info(
             "hello_service serving on {addresses} with {count} workers (pids {pids})"
-            "{chosenBy}",
+            "{chosenBy}{admin}",
+            admin=self.admin.described(),
             addresses=", ".join(listener.address for listener in self.listeners),
             count=self.count,
             chosenBy=(

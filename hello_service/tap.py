@@ -28,6 +28,7 @@ from hello_service.listening import (
     StartupError,
     endpointKind,
     requireTLS,
+    tcpEndpointAddress,
 )
 from hello_service.pages import PageError, loadPages
 from hello_service.proxytrust import parseTrusted
@@ -483,7 +484,7 @@ class Options(usage.Options):
         admin = None
         if self["admin"] is not None:
             admin = self._endpoint("--admin", self["admin"])
-            if self["admin"] in self["listen"]:
+            if self["admin"] in self["listen"] and not _anyPort(admin[1]):
                 raise usage.UsageError(
                     f"--admin: {self['admin']!r} is also a --listen address "
                     f"(give the admin site an address of its own)"
@@ -565,6 +566,15 @@ class Options(usage.Options):
         except Exception as error:  # any parse or setup error of a plugin
             problem = endpointProblem(description, error)
             raise usage.UsageError(f"{option}: {description!r}: {problem}") from None
+
+
+def _anyPort(endpoint: object) -> bool:
+    """
+    Whether C{endpoint} asks for any free port (port 0): two such
+    descriptions, the same in words, name two different sockets.
+    """
+    address = tcpEndpointAddress(endpoint)
+    return address is not None and address[1] == 0
 
 
 def versionLine() -> str:

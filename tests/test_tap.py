@@ -156,6 +156,21 @@ class OptionsTests(SynchronousTestCase):
             "inside haproxy:), not 'haproxy:stdio:'; serve it with --workers 1",
         )
 
+    def test_adminAddressOfItsOwn(self) -> None:
+        """
+        C{--admin} at a C{--listen} address is refused in one line; port 0
+        twice is two free ports, not one address, and is taken.
+        """
+        with self.assertRaises(UsageError) as raised:
+            parse("--listen", "tcp:7001", "--admin", "tcp:7001")
+        self.assertEqual(
+            str(raised.exception),
+            "--admin: 'tcp:7001' is also a --listen address "
+            "(give the admin site an address of its own)",
+        )
+        options = parse("--listen", "tcp:0", "--admin", "tcp:0")
+        self.assertEqual(options.config.admin[0], "tcp:0")
+
     def test_pagesDirectory(self) -> None:
         """
         A directory missing one of the pages is refused, naming the page.

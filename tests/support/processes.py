@@ -98,6 +98,14 @@ class HelloProcess(ServerProcess):
         super().__init__([*wrapper, *command], **popen)
         test.addCleanup(self.kill)
 
+    def adminPort(self, seconds: float = 20) -> int:
+        """
+        The port of the admin site (C{--admin tcp:0:...}), from the serving
+        line of the process that serves it.
+        """
+        found = self.waitFor(r"; admin site on tcp:[^ ]*?:(\d+)", seconds)
+        return int(found.group(1))
+
 
 def startHello(
     test: SynchronousTestCase, *arguments: str, **popen: Any

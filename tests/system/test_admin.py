@@ -17,7 +17,6 @@ from twisted.internet.defer import ensureDeferred
 from twisted.internet.task import deferLater
 from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
 
-from benchmarks.harness import freePort
 from hello_service.limits import currentDescriptorLimit
 from hello_service.listening import StartupError
 from hello_service.service import HelloService
@@ -204,13 +203,12 @@ class WorkerFiguresTests(SynchronousTestCase):
         reactor lag, beside the main process's lag; C{promtool} finds
         nothing wrong with it.
         """
-        admin = freePort()
         process = startHello(
-            self, "--workers", "2", "--admin", f"tcp:{admin}:interface=127.0.0.1"
+            self, "--workers", "2", "--admin", "tcp:0:interface=127.0.0.1"
         )
         found = process.waitFor(r"with 2 workers \(pids (\d+), (\d+)\)")
         pids = [int(found.group(1)), int(found.group(2))]
-        process.waitForPort(admin)
+        admin = process.adminPort()
         time.sleep(1.5)  # a report from each worker
         text = (
             request(

@@ -28,26 +28,17 @@ def refusals(adminPort: int) -> dict[str, float]:
     }
 
 
-def freePort() -> int:
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()
-    return int(port)
-
-
 class RefusalCountsMixin:
     arguments: tuple[str, ...] = ()
 
     def test_eachCountedOnce(self) -> None:
         test: SynchronousTestCase = self  # type: ignore[assignment]
-        adminPort = freePort()
         process = startHello(
             test, *self.arguments, "--header-timeout", "0.5", "--idle-timeout", "0.5",
-            "--max-body-size", "10", "--admin", f"tcp:{adminPort}:interface=127.0.0.1",
+            "--max-body-size", "10", "--admin", "tcp:0:interface=127.0.0.1",
         )  # fmt: skip
         port = process.port()
-        process.waitForPort(adminPort)
+        adminPort = process.adminPort()
         before = refusals(adminPort)
         test.assertEqual(set(before.values()), {0.0})
 

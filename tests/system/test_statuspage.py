@@ -20,8 +20,6 @@ from pathlib import Path
 
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
-from benchmarks.harness import freePort
-
 from ..support.load import SteadyLoad
 from ..support.processes import startHello
 
@@ -98,13 +96,12 @@ class StatusPageTests(SynchronousTestCase):
         self.directory.mkdir(parents=True)
 
     def startWorkers(self, *arguments: str) -> tuple[int, str, list[int]]:
-        admin = freePort()
         process = startHello(
-            self, "--workers", "2", "--admin", f"tcp:{admin}:interface=127.0.0.1",
+            self, "--workers", "2", "--admin", "tcp:0:interface=127.0.0.1",
             *arguments,
         )  # fmt: skip
         found = process.waitFor(SERVING)
-        process.waitForPort(admin)
+        admin = process.adminPort()
         pids = [int(found.group(2)), int(found.group(3))]
         return int(found.group(1)), f"http://127.0.0.1:{admin}/status", pids
 
