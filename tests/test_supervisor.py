@@ -86,8 +86,12 @@ class PolicyTests(SynchronousTestCase):
         ready(reactor.spawned[2])
         self.assertTrue(made.admin.ready)
         reactor.spawned[2].end(exitCode=1)
+        self.assertFalse(made.admin.ready)  # from the moment it dies
         reactor.advance(0.49)
         self.assertEqual(len(reactor.spawned), 3)
+        self.assertNotIn(1, made.current)  # the backoff: slot 1 has no worker
+        self.assertFalse(made.admin.ready)
+        self.assertFalse(made.serviceStatus().ready)  # and the status page
         reactor.advance(0.01)
         self.assertEqual((len(reactor.spawned), made.restarts["crashed"]), (4, 2))
         self.assertEqual(made.current[1], reactor.spawned[3].protocol)
