@@ -35,7 +35,6 @@ from twisted.python.threadpool import ThreadPool
 
 from hello_service import __version__
 from hello_service.accesslog import FORMATS, AccessLog, LineWriter, NoAccessLog
-from hello_service.adminendpoint import AdminEndpoint
 from hello_service.answers import Answerer
 from hello_service.certificates import ReloadableCertificate
 from hello_service.config import Config
@@ -48,13 +47,13 @@ from hello_service.limits import (
     raiseDescriptorLimit,
 )
 from hello_service.listening import describeAddress, listenAll
-from hello_service.notify import RequestRate, ServiceManager, statusLine
+from hello_service.notify import ServiceManager, statusLine
+from hello_service.operations import Operations
 from hello_service.pages import PageError, loadPages
 from hello_service.proxytrust import TrustedProxies, parseTrusted
 from hello_service.responders import ConcurrentResponder, ParallelResponder, Responder
-from hello_service.signals import OperatorSignals
 from hello_service.statuspage import ProcessStatus, ServiceStatus
-from hello_service.vitals import ReactorLag, processFigures
+from hello_service.vitals import processFigures
 
 
 def counted(count: int, noun: str) -> str:
@@ -110,21 +109,17 @@ class HelloService(Service):
         self.shutdownTimeout = shutdownTimeout
         self.maxConnections = maxConnections
         self.ports: list[IListeningPort] = []
-        #: The admin site, readiness and drain delay.
-        self.admin = AdminEndpoint(admin, reactor, drainDelay)  # type: ignore[arg-type]
-        #: How late the reactor runs.
-        self.lag = ReactorLag(reactor)  # type: ignore[arg-type]
         self._started = reactor.seconds()  # type: ignore[attr-defined]
         self._reactor = reactor
         self._lastFullWarning: float | None = None
         self._pagesDirectory = pagesDirectory
         self.certificates = list(certificates)
-        #: Who is told where the service is (nobody, unless systemd asks).
-        self.manager = manager or ServiceManager(None, reactor)  # type: ignore[arg-type]
-        self._rate = RequestRate(reactor)  # type: ignore[arg-type]
-        #: SIGHUP reloads, SIGUSR1 reopens the access log, as in every mode.
-        self.signals = OperatorSignals(
+        #: The operator's side: signals, lag, readiness, the admin site, the
+        #: service manager (nobody, unless systemd asks).  SIGHUP reloads,
+        #: SIGUSR1 reopens the access log.
+        self.operations = Operations(
             reactor,
+            manager or ServiceManager(None, reactor),  # type: ignore[arg-type]
             {
                 signal.SIGHUP: (
                     "reloading the pages and the certificates, and reopening the "
@@ -133,6 +128,8 @@ class HelloService(Service):
                 ),
                 signal.SIGUSR1: ("reopening the access log", factory.accessLog.reopen),
             },
+            admin,
+            drainDelay,
         )
 
     def reload(self) -> None:
@@ -142,7 +139,7 @@ class HelloService(Service):
         certificates of the C{ssl:} listeners likewise (for the handshakes
         to come; open connections go on), and reopen the access log.
         """
-        self.manager.reloading()
+        self.operations.manager.reloading()
         for certificate in self.certificates:
             certificate.reload()
         if self._pagesDirectory is not None:
@@ -156,7 +153,7 @@ class HelloService(Service):
             else:
                 self.factory.answerer.reload(pages)
         self.factory.accessLog.reopen()
-        self.manager.ready()
+        self.operations.manager.ready()
 
     def describe(self) -> str:
         """
@@ -164,7 +161,7 @@ class HelloService(Service):
         """
         snapshot = self.metricsSnapshot()
         state = "draining" if self.factory.draining else "serving"
-        return statusLine(state, snapshot, self._rate.update(snapshot))
+        return statusLine(state, snapshot, self.operations.rate.update(snapshot))
 
     def metricsSnapshot(self) -> Snapshot:
         """
@@ -190,7 +187,7 @@ class HelloService(Service):
         snapshot = factory.counts.snapshot(**gauges)
         if limiter is not None:
             snapshot["refusals"]["connection_limit"] += limiter.timesFull
-        snapshot["process"] = {"lag": self.lag.seconds, **processFigures()}
+        snapshot["process"] = {"lag": self.operations.lag.seconds, **processFigures()}
         snapshot["certificates"] = {c.description: c.expires for c in self.certificates}
         return snapshot
 
@@ -200,7 +197,8 @@ class HelloService(Service):
         """
         state = (
             "draining"
-            if self.factory.draining or (self.running and not self.admin.ready)
+            if self.factory.draining
+            or (self.running and not self.operations.admin.ready)
             else "serving"
             if self.running
             else "starting"
@@ -219,7 +217,7 @@ class HelloService(Service):
             pid=os.getpid(),
             mode=self.factory.answerer.mode,
             state=state,
-            ready=self.admin.ready,
+            ready=self.operations.admin.ready,
             started=self._started,
             workers=1,
             processes=[main],
@@ -237,19 +235,16 @@ class HelloService(Service):
         super().startService()  # type: ignore[no-untyped-call]
         if not self.ports:
             self._listen()
-        self.signals.install()
         self._started = self._reactor.seconds()  # type: ignore[attr-defined]
-        self.lag.start()
-        self.admin.ready = True
+        self.operations.start(self.describe)
         if self.threadPool is not None:
             self.threadPool.start()
-        self.manager.start(self.describe)
-        self.manager.ready()
+        self.operations.serving()
         limiter = self.factory.connectionLimiter
         self.log.info(
             "hello_service serving on {addresses} ({mode} mode{threads}; {limit})"
             "{admin}",
-            admin=self.admin.described(),
+            admin=self.operations.admin.described(),
             addresses=", ".join(
                 describeAddress(description, port)
                 for (description, _), port in zip(
@@ -300,7 +295,7 @@ class HelloService(Service):
         """
         limiter = self._limitConnections()
         self.ports = listenAll(self.endpoints, self.factory)
-        self.admin.listen(
+        self.operations.admin.listen(
             self.metricsSnapshot, self._closePorts, status=self.serviceStatus
         )
         if limiter is not None:
@@ -317,14 +312,10 @@ class HelloService(Service):
         return ensureDeferred(self._stop())
 
     async def _stop(self) -> None:
-        self.signals.uninstall()
-        self.lag.stop()
-        self.manager.stopping()
         # From now on every answer closes its connection, while the drain
         # delay (if any) keeps the listener open for the clients that
         # reconnect until the load balancer has taken this instance out.
-        self.factory.stopKeepingAlive()
-        await self.admin.stopBeingReady()
+        await self.operations.stopBeingReady(then=self.factory.stopKeepingAlive)
         ports, self.ports = self.ports, []
         limiter = self.factory.connectionLimiter
         for port in ports:
@@ -372,8 +363,7 @@ class HelloService(Service):
         factory.accessLog.close()
         if self.threadPool is not None:
             self.threadPool.stop()
-        await self.admin.close()
-        self.manager.stop()
+        await self.operations.close()
 
 
 def accessLogFor(config: Config, clock: Any) -> AccessLog | NoAccessLog:

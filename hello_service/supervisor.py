@@ -41,7 +41,6 @@ from twisted.logger import Logger, eventFromJSON, globalLogPublisher
 from twisted.python.failure import Failure
 
 from hello_service import __version__
-from hello_service.adminendpoint import AdminEndpoint
 from hello_service.config import Config
 from hello_service.counting import Snapshot, addSnapshots, answeredTotal
 from hello_service.handoff import (
@@ -57,13 +56,12 @@ from hello_service.handoff import (
 from hello_service.listening import Listener, bindListeners
 from hello_service.notify import (
     NOTIFY_VARIABLES,
-    RequestRate,
     ServiceManager,
     statusLine,
 )
-from hello_service.signals import OperatorSignals
+from hello_service.operations import Operations
 from hello_service.statuspage import ProcessStatus, ServiceStatus
-from hello_service.vitals import ReactorLag, processFigures
+from hello_service.vitals import processFigures
 
 #: A worker that dies this many times within L{CRASH_WINDOW} seconds is a
 #: crash loop: the main process gives up.
@@ -322,27 +320,21 @@ class Supervisor(Service):
         #: by cause.
         self.restarts = dict.fromkeys(CAUSES, 0)
         self.phase = Phase.STARTING
-        #: The admin site, readiness and drain delay.
-        self.admin = AdminEndpoint(
-            config.admin, reactor, config.drainDelay, serving=self._everySlotServes
-        )
-        #: How late this process's reactor runs (each worker's comes with
-        #: its figures).
-        self.lag = ReactorLag(reactor)
         self._started = reactor.seconds()
         #: The counters of workers that have ended, summed.
         self._retired: Snapshot = addSnapshots([])
         self._reactor = reactor
         self._failures: deque[float] = deque()
-        #: Who is told where the service is (systemd, if it asks).
-        self.manager = ServiceManager.fromEnvironment(os.environ, reactor)
-        self._rate = RequestRate(reactor)
         self._watching = LoopingCall(self._watchWorkers)
         self._watching.clock = reactor
-        #: SIGHUP is a rolling restart; SIGUSR1 is passed on to every worker,
-        #: which reopens its access log.
-        self.signals = OperatorSignals(
+        #: The operator's side: signals, this process's lag (each worker's
+        #: comes with its figures), readiness (every slot serving), the admin
+        #: site, the service manager (systemd, if it asks).  SIGHUP is a
+        #: rolling restart; SIGUSR1 is passed on to every worker, which
+        #: reopens its access log.
+        self.operations = Operations(
             reactor,
+            ServiceManager.fromEnvironment(os.environ, reactor),
             {
                 signal.SIGHUP: (
                     "rolling restart (pages, code and certificates loaded anew)",
@@ -353,6 +345,9 @@ class Supervisor(Service):
                     self._passOnReopen,
                 ),
             },
+            config.admin,
+            config.drainDelay,
+            serving=self._everySlotServes,
         )
 
     # Starting.
@@ -363,7 +358,7 @@ class Supervisor(Service):
 
     def _bind(self) -> None:
         self.listeners = bindListeners(self.endpoints, self.count)
-        self.admin.listen(
+        self.operations.admin.listen(
             self.metricsSnapshot,
             self._closeListeners,
             lambda: dict(self.restarts),
@@ -382,7 +377,7 @@ class Supervisor(Service):
         """
         reporting = [w for w in self.alive if w.metrics is not None]
         snapshot = addSnapshots([self._retired] + [w.metrics for w in reporting])  # type: ignore[misc]
-        snapshot["process"] = {"lag": self.lag.seconds}
+        snapshot["process"] = {"lag": self.operations.lag.seconds}
         snapshot["certificates"] = {
             c.description: c.expires for c in self.config.certificates
         }
@@ -407,7 +402,9 @@ class Supervisor(Service):
             state=self.phase.value,
             pid=os.getpid(),
             started=self._started,
-            figures={"process": {"lag": self.lag.seconds, **processFigures()}},
+            figures={
+                "process": {"lag": self.operations.lag.seconds, **processFigures()}
+            },
         )
         workers = [
             ProcessStatus(
@@ -427,7 +424,7 @@ class Supervisor(Service):
             pid=os.getpid(),
             mode="parallel" if self.config.parallel else "concurrent",
             state=self.phase.value,
-            ready=self.admin.ready,
+            ready=self.operations.admin.ready,
             started=self._started,
             workers=self.count,
             processes=[main, *workers],
@@ -455,10 +452,8 @@ class Supervisor(Service):
             self._bind()
         for slot in range(1, self.count + 1):
             self.current[slot] = self._spawn(slot)
-        self.signals.install()
-        self.lag.start()
+        self.operations.start(self.describe)
         self._watching.start(1.0, now=False)
-        self.manager.start(self.describe)
         ensureDeferred(self._announce())
 
     def describe(self) -> str:
@@ -473,7 +468,7 @@ class Supervisor(Service):
             if self.phase is Phase.SERVING
             else f"{self.phase.value}: {workers}",
             snapshot,
-            self._rate.update(snapshot),
+            self.operations.rate.update(snapshot),
         )
 
     async def _announce(self) -> None:
@@ -486,12 +481,11 @@ class Supervisor(Service):
             return  # a worker could not start: the supervisor gave up
         if self.phase is Phase.STARTING:
             self.phase = Phase.SERVING
-            self.admin.ready = True
-            self.manager.ready()
+            self.operations.serving()
         self.log.info(
             "hello_service serving on {addresses} with {count} workers (pids {pids})"
             "{chosenBy}{admin}",
-            admin=self.admin.described(),
+            admin=self.operations.admin.described(),
             addresses=", ".join(listener.address for listener in self.listeners),
             count=self.count,
             chosenBy=(
@@ -614,9 +608,9 @@ class Supervisor(Service):
         if self.phase is Phase.GAVE_UP:
             return
         self.phase = Phase.GAVE_UP
-        self.admin.ready = False
+        self.operations.admin.ready = False
         self.log.critical("hello: {why}", why=why)
-        self.manager.stopping(f"gave up: {why}")
+        self.operations.manager.stopping(f"gave up: {why}")
         for other in list(self.alive):
             other.retire()
         self.exitWithFailure()
@@ -770,7 +764,7 @@ class Supervisor(Service):
             self.log.info("no rolling restart while {phase}", phase=self.phase.value)
             return
         self.phase = Phase.RESTARTING
-        self.manager.reloading()
+        self.operations.manager.reloading()
         self.log.info("rolling restart of {count} workers", count=len(self.current))
         try:
             for slot in sorted(self.current):
@@ -786,7 +780,7 @@ class Supervisor(Service):
         finally:
             if self.phase is Phase.RESTARTING:
                 self.phase = Phase.SERVING
-                self.manager.ready()
+                self.operations.manager.ready()
 
     # Stopping.
 
@@ -795,14 +789,9 @@ class Supervisor(Service):
         return ensureDeferred(self._stop())
 
     async def _stop(self) -> None:
-        if self.phase is not Phase.GAVE_UP:  # which said why it stops
-            self.manager.stopping()
+        gaveUp = self.phase is Phase.GAVE_UP  # which told the manager why
         self.phase = Phase.STOPPING
-        self.signals.uninstall()
-        self.lag.stop()
-        if self._watching.running:
-            self._watching.stop()
-        await self.admin.stopBeingReady()
+        await self.operations.stopBeingReady(then=self._stopWatching, tell=not gaveUp)
         workers = list(self.alive)
         self.log.info("stopping {count} workers", count=len(workers))
         for worker in workers:
@@ -819,8 +808,11 @@ class Supervisor(Service):
         await DeferredList([w.ended for w in workers], consumeErrors=True)
         if deadline.active():
             deadline.cancel()
-        await self.admin.close()
-        self.manager.stop()
+        await self.operations.close()
+
+    def _stopWatching(self) -> None:
+        if self._watching.running:
+            self._watching.stop()
 
     def _killStragglers(self) -> None:
         for worker in list(self.alive):

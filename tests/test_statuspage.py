@@ -218,14 +218,14 @@ class OneProcessTests(SynchronousTestCase):
         service, clock = built("--admin", "tcp:0", "--parallel", "--threads", "3")
         service.privilegedStartService()
         service.startService()
-        document = service.admin.status.document()  # type: ignore[union-attr]
+        document = service.operations.admin.status.document()  # type: ignore[union-attr]
         self.assertEqual(
             (document["mode"], document["totals"]["threadPoolBusy"],
              document["totals"]["threadPoolQueued"]),
             ("parallel", 0, 0),
         )  # fmt: skip
         service.stopService()
-        document = service.admin.status.document()  # type: ignore[union-attr]
+        document = service.operations.admin.status.document()  # type: ignore[union-attr]
         self.assertEqual((document["state"], document["ready"]), ("draining", False))
         clock.advance(60)
 

@@ -61,11 +61,15 @@ class PolicyTests(SynchronousTestCase):
         """
         made, reactor = supervisor(self)
         first, second = reactor.spawned
-        self.assertEqual((made.phase, made.admin.ready), (Phase.STARTING, False))
+        self.assertEqual(
+            (made.phase, made.operations.admin.ready), (Phase.STARTING, False)
+        )
         ready(first)
-        self.assertFalse(made.admin.ready)
+        self.assertFalse(made.operations.admin.ready)
         ready(second)
-        self.assertEqual((made.phase, made.admin.ready), (Phase.SERVING, True))
+        self.assertEqual(
+            (made.phase, made.operations.admin.ready), (Phase.SERVING, True)
+        )
         self.assertEqual(
             [p.arguments[p.arguments.index("--slot") + 1] for p in reactor.spawned],
             ["1", "2"],
@@ -82,22 +86,22 @@ class PolicyTests(SynchronousTestCase):
         self.assertEqual(len(reactor.spawned), 2)
         reactor.advance(0)
         self.assertEqual((len(reactor.spawned), made.restarts["crashed"]), (3, 1))
-        self.assertFalse(made.admin.ready)  # slot 1 has no worker serving
+        self.assertFalse(made.operations.admin.ready)  # slot 1 has no worker serving
         ready(reactor.spawned[2])
-        self.assertTrue(made.admin.ready)
+        self.assertTrue(made.operations.admin.ready)
         reactor.spawned[2].end(exitCode=1)
-        self.assertFalse(made.admin.ready)  # from the moment it dies
+        self.assertFalse(made.operations.admin.ready)  # from the moment it dies
         reactor.advance(0.49)
         self.assertEqual(len(reactor.spawned), 3)
         self.assertNotIn(1, made.current)  # the backoff: slot 1 has no worker
-        self.assertFalse(made.admin.ready)
+        self.assertFalse(made.operations.admin.ready)
         self.assertFalse(made.serviceStatus().ready)  # and the status page
         reactor.advance(0.01)
         self.assertEqual((len(reactor.spawned), made.restarts["crashed"]), (4, 2))
         self.assertEqual(made.current[1], reactor.spawned[3].protocol)
-        self.assertFalse(made.admin.ready)  # until the replacement serves
+        self.assertFalse(made.operations.admin.ready)  # until the replacement serves
         ready(reactor.spawned[3])
-        self.assertTrue(made.admin.ready)
+        self.assertTrue(made.operations.admin.ready)
 
     def test_crashLoopGivesUp(self) -> None:
         """
@@ -110,7 +114,7 @@ class PolicyTests(SynchronousTestCase):
             reactor.spawned[-1].end(exitCode=1)
             reactor.advance(10)
         self.assertEqual(made.phase, Phase.GAVE_UP)
-        self.assertFalse(made.admin.ready)
+        self.assertFalse(made.operations.admin.ready)
         self.assertTrue(reactor.stopped)
         self.assertEqual(self.failures, [True])  # type: ignore[attr-defined]
         self.assertEqual(len(reactor.spawned), 5)
@@ -147,7 +151,7 @@ class PolicyTests(SynchronousTestCase):
         old[1].end()
         self.assertEqual(made.phase, Phase.SERVING)
         self.assertEqual(made.restarts, {"crashed": 0, "hung": 0, "recycled": 0})
-        self.assertTrue(made.admin.ready)
+        self.assertTrue(made.operations.admin.ready)
 
     def test_stopRetiresEveryWorkerAndReplacesNone(self) -> None:
         """
@@ -157,7 +161,9 @@ class PolicyTests(SynchronousTestCase):
         made, reactor = supervisor(self)
         ready(*reactor.spawned)
         stopped = made.stopService()
-        self.assertEqual((made.phase, made.admin.ready), (Phase.STOPPING, False))
+        self.assertEqual(
+            (made.phase, made.operations.admin.ready), (Phase.STOPPING, False)
+        )
         for process in reactor.spawned:
             self.assertEqual(process.signals, ["TERM"])
             process.end()
@@ -203,7 +209,7 @@ class PolicyTests(SynchronousTestCase):
             f"worker 1 (pid {quiet.pid}) hung: nothing heard from it for 4.0 s; killing it",
             [formatEvent(e) for e in events],
         )
-        self.assertFalse(made.admin.ready)  # slot 1 has no worker serving
+        self.assertFalse(made.operations.admin.ready)  # slot 1 has no worker serving
         reactor.advance(STACKS_GRACE)
         self.assertEqual(quiet.signals, [STACKS_SIGNAL, signal.SIGCONT, "KILL"])
         quiet.end(signal=9)
@@ -244,7 +250,7 @@ class PolicyTests(SynchronousTestCase):
         """
         made, reactor = supervisor(self)
         ready(*reactor.spawned)
-        made.signals.received(signal.SIGUSR1)
+        made.operations.signals.received(signal.SIGUSR1)
         self.assertEqual(
             [p.signals for p in reactor.spawned], [[signal.SIGUSR1], [signal.SIGUSR1]]
         )
@@ -454,7 +460,9 @@ class PolicyEdgeTests(SynchronousTestCase):
         first, second = reactor.spawned
         first.say(log_format="starting")
         ready(second)
-        self.assertEqual((first.protocol.started, made.admin.ready), (False, False))
+        self.assertEqual(
+            (first.protocol.started, made.operations.admin.ready), (False, False)
+        )
 
     def test_backoffAndWindowEdge(self) -> None:
         """
@@ -737,9 +745,9 @@ class WiringTests(SynchronousTestCase):
         self.assertIn(b'hello_worker_resident_memory_bytes{worker="1"} 7e+06', metrics)
         self.assertNotIn(b'worker="2"', metrics)
         self.assertIn(b'hello_worker_restarts_total{cause="hung"} 0.0', metrics)
-        self.assertTrue(made.admin.ready)
+        self.assertTrue(made.operations.admin.ready)
         made.stopService()
-        self.assertFalse(made.admin.ready)
+        self.assertFalse(made.operations.admin.ready)
         reactor.advance(1.9)
         self.assertEqual(reactor.spawned[0].signals, [])
         reactor.advance(0.1)

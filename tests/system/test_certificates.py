@@ -102,24 +102,16 @@ class RotationMixin:
         directory = Path(test.mktemp())
         directory.mkdir()
         writeCertificate(directory, "one", days=30)
-        admin = socket.socket()
-        admin.bind(("127.0.0.1", 0))
-        adminPort = admin.getsockname()[1]
-        admin.close()
         listen = (
             f"ssl:0:interface=127.0.0.1:privateKey={directory / 'key.pem'}:"
             f"certKey={directory / 'cert.pem'}"
         )
         process = startHello(
             test, "--listen", listen, *self.arguments, "--no-access-log",
-            "--admin", f"tcp:{adminPort}:interface=127.0.0.1",
+            "--admin", "tcp:0:interface=127.0.0.1",
         )  # fmt: skip
         port = process.port()
-        process.waitFor(
-            r"hello_service serving on .* with 2 workers"
-            if self.arguments
-            else "serving"
-        )
+        adminPort = process.adminPort()  # once the whole service serves
         opened = connect(port)
         test.addCleanup(opened.close)
         test.assertEqual(presented(opened), "one")

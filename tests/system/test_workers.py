@@ -631,13 +631,9 @@ class RecyclingTests(WorkersTestCase):
         never retry: workers are recycled, one at a time, not one request
         fails, and C{/metrics} counts them as recycled.
         """
-        admin = socket.socket()
-        admin.bind(("127.0.0.1", 0))
-        adminPort = admin.getsockname()[1]
-        admin.close()
         process, port, pids = self.startWorkers(
             "--no-access-log", "--max-requests", "400", "--max-requests-jitter", "100",
-            "--admin", f"tcp:{adminPort}:interface=127.0.0.1",
+            "--admin", "tcp:0:interface=127.0.0.1",
         )  # fmt: skip
         mark = len(process.output)
         with SteadyLoad(port, clients=6, rate=150, seconds=40, keepAlive=True) as load:
@@ -665,7 +661,8 @@ class RecyclingTests(WorkersTestCase):
             log, r"recycling worker \d \(pid \d+\): it answered \d+ requests"
         )
         metrics = request(
-            adminPort, b"GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+            process.adminPort(),
+            b"GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
         ).decode()
         counted = re.search(
             r'hello_worker_restarts_total\{cause="recycled"\} (\S+)', metrics
