@@ -79,6 +79,37 @@ NOT_SENT = {
 }
 
 
+#: A worker's descriptors: 0 is a pipe from the supervisor, which the
+#: worker watches to end when the supervisor is gone; 1 and 2 are read by
+#: the supervisor (events and stacks); the inherited listening sockets
+#: follow from L{FIRST_SOCKET}, in C{--listen} order; then, if the access
+#: lines go to the supervisor's standard output, that.
+PARENT_PIPE = 0
+FIRST_SOCKET = 3
+
+
+def workerDescriptors(
+    sockets: Sequence[tuple[int, str, str]], accessLogToOutput: bool
+) -> tuple[dict[int, Any], tuple[InheritedSocket, ...], int | None]:
+    """
+    The descriptors a worker starts with, as C{spawnProcess} takes them
+    (C{childFDs}), from C{sockets} (each listening socket's descriptor in
+    the supervisor, its family's name and its description): those
+    descriptors, the sockets as the worker will name them, and the access
+    log's descriptor in the worker, if any.
+    """
+    childFDs: dict[int, Any] = {PARENT_PIPE: "w", 1: "r", 2: "r"}
+    inherited = []
+    for index, (descriptor, family, description) in enumerate(sockets):
+        childFDs[FIRST_SOCKET + index] = descriptor
+        inherited.append(InheritedSocket(FIRST_SOCKET + index, family, description))
+    accessLog = None
+    if accessLogToOutput:
+        accessLog = FIRST_SOCKET + len(sockets)
+        childFDs[accessLog] = 1
+    return childFDs, tuple(inherited), accessLog
+
+
 class BootError(Exception):
     """
     A worker cannot start, for the reason its message says in one line.

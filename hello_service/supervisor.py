@@ -43,16 +43,17 @@ from twisted.python.failure import Failure
 from hello_service import __version__
 from hello_service.config import Config
 from hello_service.counting import Snapshot, addSnapshots, answeredTotal
+from hello_service.crashes import CrashPolicy
 from hello_service.handoff import (
     BOOT_ERROR,
     FIGURES,
     READY,
     REPORT_INTERVAL,
-    STACKS_SIGNAL,
-    InheritedSocket,
     WorkerArguments,
     encodeSettings,
+    workerDescriptors,
 )
+from hello_service.hangwatch import START_TIMEOUT, HangWatch
 from hello_service.listening import Listener, bindListeners
 from hello_service.notify import (
     NOTIFY_VARIABLES,
@@ -62,18 +63,6 @@ from hello_service.notify import (
 from hello_service.operations import Operations
 from hello_service.statuspage import ProcessStatus, ServiceStatus
 from hello_service.vitals import processFigures
-
-#: A worker that dies this many times within L{CRASH_WINDOW} seconds is a
-#: crash loop: the main process gives up.
-CRASH_LIMIT = 5
-CRASH_WINDOW = 60.0
-
-#: How long a new worker may take to start serving.
-START_TIMEOUT = 30.0
-
-#: How long a hung worker, asked for its stacks, has to write them before
-#: it is killed.  (It writes them from a signal handler, at once.)
-STACKS_GRACE = 1.0
 
 #: The lines kept of what a worker writes on its standard error while they
 #: are held (before it serves, and while it is being killed for hanging).
@@ -324,7 +313,10 @@ class Supervisor(Service):
         #: The counters of workers that have ended, summed.
         self._retired: Snapshot = addSnapshots([])
         self._reactor = reactor
-        self._failures: deque[float] = deque()
+        #: What a worker's death calls for: a replacement, and when.
+        self.crashes = CrashPolicy(reactor)
+        #: Workers silent too long are asked for their stacks and killed.
+        self.hangs = HangWatch(reactor, config.workerTimeout, self.log)
         self._watching = LoopingCall(self._watchWorkers)
         self._watching.clock = reactor
         #: The operator's side: signals, this process's lag (each worker's
@@ -499,24 +491,15 @@ class Supervisor(Service):
 
     def _spawn(self, slot: int) -> WorkerProcess:
         worker = WorkerProcess(self, slot)
-        childFDs: dict[int, Any] = {0: "w", 1: "r", 2: "r"}
-        inherited = []
-        for index, listener in enumerate(self.listeners):
-            descriptor = 3 + index
-            childFDs[descriptor] = listener.descriptorFor(slot)
-            inherited.append(
-                InheritedSocket(descriptor, listener.family, listener.description)
-            )
-        accessLogDescriptor = None
-        if self.config.twistdLog == "-" and not self.config.accessLog:
-            # Access lines go, whole, straight to the supervisor's standard
-            # output, where twistd writes its own lines.
-            accessLogDescriptor = 3 + len(self.listeners)
-            childFDs[accessLogDescriptor] = 1
+        # Access lines go, whole, straight to the supervisor's standard
+        # output when twistd writes its own lines there.
+        childFDs, inherited, accessLogDescriptor = workerDescriptors(
+            [(listener.descriptorFor(slot), listener.family, listener.description)
+             for listener in self.listeners],
+            accessLogToOutput=self.config.twistdLog == "-" and not self.config.accessLog,
+        )  # fmt: skip
         settings = encodeSettings(self.config, accessLogDescriptor=accessLogDescriptor)
-        arguments = WorkerArguments(slot, tuple(inherited), settings).argv(
-            sys.executable
-        )
+        arguments = WorkerArguments(slot, inherited, settings).argv(sys.executable)
         # systemd's notify variables are the main process's: a worker does
         # not speak for the service.
         environment = {
@@ -560,19 +543,10 @@ class Supervisor(Service):
             return
         del self.current[worker.slot]
         cause = "hung" if worker.hung else "crashed"
-        now = self._reactor.seconds()
-        self._failures.append(now)
-        while self._failures and now - self._failures[0] > CRASH_WINDOW:
-            self._failures.popleft()
-        if len(self._failures) >= CRASH_LIMIT:
-            self._giveUp(
-                f"workers died {len(self._failures)} times within "
-                f"{CRASH_WINDOW:.0f} s; giving up"
-            )
+        delay = self.crashes.died()
+        if delay is None:
+            self._giveUp(self.crashes.givingUp())
             return
-        delay = (
-            0.0 if len(self._failures) == 1 else 0.5 * 2 ** (len(self._failures) - 2)
-        )
         self.log.warn(
             "worker {slot} (pid {pid}) {how}; starting a new one in {delay} s",
             slot=worker.slot, pid=worker.pid, how=how, delay=delay,
@@ -623,37 +597,8 @@ class Supervisor(Service):
         Once a second: kill the hung workers, and recycle one that passed
         its bounds.
         """
-        self._killHungWorkers()
+        self.hangs.check(list(self.current.values()))
         self._recycleOneDue()
-
-    def _killHungWorkers(self) -> None:
-        """
-        Kill every worker that has not reported for the worker timeout (or
-        has not started within L{START_TIMEOUT}): its reactor is stuck.
-        First it is asked for its stacks (C{STACKS_SIGNAL}), which are
-        logged as one block when it ends, so that the log says where it was
-        stuck; it is killed L{STACKS_GRACE} later.  Its end replaces it, as
-        a worker that died.
-        """
-        now = self.clock.seconds()
-        for worker in list(self.current.values()):
-            silent = now - worker.lastHeard
-            limit = self.workerTimeout if worker.started else START_TIMEOUT
-            if worker.retiring or worker.hung or silent <= limit:
-                continue
-            worker.hung = True
-            self.log.warn(
-                "worker {slot} (pid {pid}) hung: nothing heard from it for "
-                "{silent} s; killing it",
-                slot=worker.slot,
-                pid=worker.pid,
-                silent=f"{silent:.1f}",
-            )
-            worker.heldErrors.clear()
-            worker.signal(STACKS_SIGNAL)
-            # A stopped process (SIGSTOP) takes the request once continued.
-            worker.signal(signal.SIGCONT)
-            self._reactor.callLater(STACKS_GRACE, worker.signal, "KILL")
 
     # Recycling.
 

@@ -89,6 +89,7 @@ def _prepare(argv: Sequence[str]) -> Any:
 
     from hello_service.handoff import (
         FIGURES,
+        PARENT_PIPE,
         READY,
         REPORT_INTERVAL,
         BootError,
@@ -139,7 +140,7 @@ def _prepare(argv: Sequence[str]) -> Any:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    reactorAny.addReader(ParentWatcher(0, stop))
+    reactorAny.addReader(ParentWatcher(PARENT_PIPE, stop))
 
     def report() -> None:
         # Not a log line: the main process keeps it for /metrics.

@@ -225,3 +225,31 @@ class WorkerProcessTests(SynchronousTestCase):
                 "None in sys.modules\n",
             ),
         )
+
+
+class DescriptorLayoutTests(SynchronousTestCase):
+    def test_layout(self) -> None:
+        """
+        A worker starts with the supervisor's pipe on 0, its output and
+        error read by the supervisor, its sockets from 3 in C{--listen}
+        order, then the supervisor's standard output for the access lines
+        when asked.
+        """
+        from hello_service.handoff import InheritedSocket, workerDescriptors
+
+        childFDs, inherited, accessLog = workerDescriptors(
+            [(17, "INET", "tcp:80"), (18, "UNIX", "unix:/s")], accessLogToOutput=True
+        )
+        self.assertEqual(childFDs, {0: "w", 1: "r", 2: "r", 3: 17, 4: 18, 5: 1})
+        self.assertEqual(
+            inherited,
+            (
+                InheritedSocket(3, "INET", "tcp:80"),
+                InheritedSocket(4, "UNIX", "unix:/s"),
+            ),
+        )
+        self.assertEqual(accessLog, 5)
+        self.assertEqual(
+            workerDescriptors([(17, "INET", "tcp:80")], accessLogToOutput=False)[2],
+            None,
+        )

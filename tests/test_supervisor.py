@@ -19,7 +19,8 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from hello_service import counting
 from hello_service.handoff import STACKS_SIGNAL
-from hello_service.supervisor import STACKS_GRACE, Phase, Supervisor
+from hello_service.hangwatch import STACKS_GRACE
+from hello_service.supervisor import Phase, Supervisor
 from hello_service.tap import Options
 
 from .support.doubles import FakeProcess, ProcessReactor
