@@ -10,9 +10,15 @@ the start fails at once, with the worker's own reason.)
 
 from __future__ import annotations
 
+import signal
 from collections import deque
+from typing import Protocol
 
 from twisted.internet.interfaces import IReactorTime
+from twisted.python.failure import Failure
+
+from hello_service.handoff import BOOT_ERROR
+from hello_service.hangwatch import START_TIMEOUT
 
 #: A worker that dies this many times within L{CRASH_WINDOW} seconds is a
 #: crash loop: the main process gives up.
@@ -57,3 +63,44 @@ class CrashPolicy:
         return (
             f"workers died {self.recent} times within {CRASH_WINDOW:.0f} s; giving up"
         )
+
+
+def describeExit(reason: Failure) -> str:
+    """
+    How a process ended, as an operator reads it.
+    """
+    status = getattr(reason.value, "status", None)
+    signalNumber = getattr(reason.value, "signal", None)
+    if signalNumber is not None:
+        return f"killed by signal {signalNumber} ({signal.Signals(signalNumber).name})"
+    exitCode = getattr(reason.value, "exitCode", None)
+    if exitCode is not None:
+        return f"exited with status {exitCode}"
+    return f"ended ({status})"
+
+
+class NeverServed(Protocol):
+    """
+    What the words for a failed start read of a worker.
+    """
+
+    hung: bool
+
+    @property
+    def lastError(self) -> str: ...
+
+
+def whyItNeverServed(worker: NeverServed, reason: Failure) -> str:
+    """
+    Why a worker ended before it served, in the words an operator needs:
+    its own last line, else what killed it, else how it ended.  (No
+    backoff for it: the start fails.)
+    """
+    if worker.hung:
+        return f"nothing heard from it for {START_TIMEOUT:.0f} s"
+    if worker.lastError:
+        return worker.lastError
+    how = describeExit(reason)
+    if getattr(reason.value, "exitCode", None) == BOOT_ERROR:
+        return how
+    return f"{how} before it served"

@@ -15,8 +15,12 @@ written on the command line.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from random import Random
+from typing import Any
+
+from hello_service.counting import answeredTotal
 
 #: The share of the cgroup's memory limit that C{--max-worker-memory auto}
 #: gives the workers together: the rest is the main process's and the
@@ -106,6 +110,21 @@ class RecyclePolicy:
         if not self.maxRequests:
             return 0
         return self.maxRequests + random.randint(0, self.jitter)
+
+    def firstDue(self, workers: Iterable[tuple[int, Any]]) -> tuple[int, str] | None:
+        """
+        The first of C{workers} (slot and worker, each serving and
+        reporting) past a bound, and why; or C{None}.
+        """
+        for slot, worker in workers:
+            why = self.due(
+                answeredTotal(worker.metrics),
+                worker.metrics.get("process", {}).get("residentBytes"),
+                worker.requestLimit,
+            )
+            if why is not None:
+                return slot, why
+        return None
 
     def due(self, answered: int, resident: int | None, limit: int) -> str | None:
         """

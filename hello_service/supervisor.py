@@ -42,10 +42,9 @@ from twisted.python.failure import Failure
 
 from hello_service import __version__
 from hello_service.config import Config
-from hello_service.counting import Snapshot, addSnapshots, answeredTotal
-from hello_service.crashes import CrashPolicy
+from hello_service.counting import Snapshot
+from hello_service.crashes import CrashPolicy, describeExit, whyItNeverServed
 from hello_service.handoff import (
-    BOOT_ERROR,
     FIGURES,
     READY,
     REPORT_INTERVAL,
@@ -63,6 +62,7 @@ from hello_service.notify import (
 from hello_service.operations import Operations
 from hello_service.statuspage import ProcessStatus, ServiceStatus
 from hello_service.vitals import processFigures
+from hello_service.workerfigures import WorkerFigures
 
 #: The lines kept of what a worker writes on its standard error while they
 #: are held (before it serves, and while it is being killed for hanging).
@@ -94,20 +94,6 @@ class Phase(Enum):
     GAVE_UP = "gave up"
 
 
-def describeExit(reason: Failure) -> str:
-    """
-    How a process ended, as an operator reads it.
-    """
-    status = getattr(reason.value, "status", None)
-    signalNumber = getattr(reason.value, "signal", None)
-    if signalNumber is not None:
-        return f"killed by signal {signalNumber} ({signal.Signals(signalNumber).name})"
-    exitCode = getattr(reason.value, "exitCode", None)
-    if exitCode is not None:
-        return f"exited with status {exitCode}"
-    return f"ended ({status})"
-
-
 class WorkerProcess(ProcessProtocol):
     """
     One worker, as the main process sees it: its PID, its log events, its
@@ -129,7 +115,7 @@ class WorkerProcess(ProcessProtocol):
         #: Its latest figures (it sends them every second, and as it ends).
         self.metrics: Snapshot | None = None
         #: When it was started.
-        self.startedAt = supervisor.clock.seconds()
+        self.startedAt = supervisor.reactor.seconds()
         #: When the supervisor last heard from it (its figures come every
         #: second from its reactor: silence means its reactor is stuck).
         self.lastHeard = self.startedAt
@@ -146,11 +132,40 @@ class WorkerProcess(ProcessProtocol):
         #: What came after the last newline, by descriptor.
         self._buffers: dict[int, bytes] = {}
 
+    @classmethod
+    def spawn(cls, supervisor: Supervisor, slot: int) -> WorkerProcess:
+        """
+        Start the worker of C{slot}: this interpreter, with the worker
+        contract's command line, settings and descriptors
+        (L{hello_service.handoff}), and the environment less systemd's
+        notify variables (a worker does not speak for the service).
+        """
+        worker = cls(supervisor, slot)
+        config = supervisor.config
+        # Access lines go, whole, straight to the supervisor's standard
+        # output when twistd writes its own lines there.
+        childFDs, inherited, accessLogDescriptor = workerDescriptors(
+            [(listener.descriptorFor(slot), listener.family, listener.description)
+             for listener in supervisor.listeners],
+            accessLogToOutput=config.twistdLog == "-" and not config.accessLog,
+        )  # fmt: skip
+        settings = encodeSettings(config, accessLogDescriptor=accessLogDescriptor)
+        arguments = WorkerArguments(slot, inherited, settings).argv(sys.executable)
+        environment = {
+            name: value
+            for name, value in os.environ.items()
+            if name not in NOTIFY_VARIABLES
+        }
+        supervisor.reactor.spawnProcess(
+            worker, sys.executable, arguments, env=environment, childFDs=childFDs
+        )
+        return worker
+
     def connectionMade(self) -> None:
         self.pid = self.transport.pid  # type: ignore[union-attr]
 
     def childDataReceived(self, childFD: int, data: bytes) -> None:
-        self.lastHeard = self.supervisor.clock.seconds()
+        self.lastHeard = self.supervisor.reactor.seconds()
         lines = (self._buffers.get(childFD, b"") + data).split(b"\n")
         self._buffers[childFD] = lines.pop()
         if childFD == 1:
@@ -238,6 +253,21 @@ class WorkerProcess(ProcessProtocol):
             return "not reporting"
         return "serving" if self.started else "starting"
 
+    def status(self, now: float) -> ProcessStatus:
+        """
+        This worker as the status page shows it.
+        """
+        return ProcessStatus(
+            name=f"worker {self.slot}",
+            serves=True,
+            state=self.state(now),
+            pid=self.pid,
+            started=self.startedAt,
+            slot=self.slot,
+            lastReport=self.lastHeard,
+            figures=self.metrics,
+        )
+
     def retire(self) -> None:
         """
         Stop this worker gracefully: it stops accepting and drains.
@@ -298,7 +328,6 @@ class Supervisor(Service):
         self.random = random or Random()
         #: The recycling under way (one worker at a time), if any.
         self._recycled: Deferred[None] | None = None
-        self.clock = reactor
         self.shutdownTimeout = config.shutdownTimeout
         self.listeners: list[Listener] = []
         #: The worker serving each slot (1 to N).
@@ -310,9 +339,10 @@ class Supervisor(Service):
         self.restarts = dict.fromkeys(CAUSES, 0)
         self.phase = Phase.STARTING
         self._started = reactor.seconds()
-        #: The counters of workers that have ended, summed.
-        self._retired: Snapshot = addSnapshots([])
-        self._reactor = reactor
+        #: The workers' figures, those that ended included.
+        self.figures = WorkerFigures()
+        #: The reactor: the workers' processes, the timers, the stop.
+        self.reactor = reactor
         #: What a worker's death calls for: a replacement, and when.
         self.crashes = CrashPolicy(reactor)
         #: Workers silent too long are asked for their stacks and killed.
@@ -364,30 +394,20 @@ class Supervisor(Service):
 
     def metricsSnapshot(self) -> Snapshot:
         """
-        The figures of the whole service: every live worker's latest
-        snapshot, and the counters of those that ended.
+        The figures of the whole service (L{WorkerFigures}).
         """
-        reporting = [w for w in self.alive if w.metrics is not None]
-        snapshot = addSnapshots([self._retired] + [w.metrics for w in reporting])  # type: ignore[misc]
-        snapshot["process"] = {"lag": self.operations.lag.seconds}
-        snapshot["certificates"] = {
-            c.description: c.expires for c in self.config.certificates
-        }
-        # A worker of an older release (being replaced by a rolling
-        # restart) may report no process figures.
-        snapshot["workers"] = {
-            str(w.slot): w.metrics["process"]  # type: ignore[index]
-            for w in reporting
-            if not w.retiring and "process" in w.metrics  # type: ignore[operator]
-        }
-        return snapshot
+        return self.figures.snapshot(
+            self.alive,
+            self.operations.lag.seconds,
+            {c.description: c.expires for c in self.config.certificates},
+        )
 
     def serviceStatus(self) -> ServiceStatus:
         """
         The service as the status page shows it: this process, which
         supervises, and each worker, in slot order.
         """
-        now = self.clock.seconds()
+        now = self.reactor.seconds()
         main = ProcessStatus(
             name="main",
             serves=False,
@@ -399,16 +419,7 @@ class Supervisor(Service):
             },
         )
         workers = [
-            ProcessStatus(
-                name=f"worker {w.slot}",
-                serves=True,
-                state=w.state(now),
-                pid=w.pid,
-                started=w.startedAt,
-                slot=w.slot,
-                lastReport=w.lastHeard,
-                figures=w.metrics,
-            )
+            w.status(now)
             for w in sorted(self.alive, key=lambda w: (w.slot, w.startedAt))
         ]
         return ServiceStatus(
@@ -439,7 +450,7 @@ class Supervisor(Service):
 
     def startService(self) -> None:
         super().startService()  # type: ignore[no-untyped-call]
-        self._started = self.clock.seconds()
+        self._started = self.reactor.seconds()
         if not self.listeners:
             self._bind()
         for slot in range(1, self.count + 1):
@@ -490,26 +501,7 @@ class Supervisor(Service):
         )
 
     def _spawn(self, slot: int) -> WorkerProcess:
-        worker = WorkerProcess(self, slot)
-        # Access lines go, whole, straight to the supervisor's standard
-        # output when twistd writes its own lines there.
-        childFDs, inherited, accessLogDescriptor = workerDescriptors(
-            [(listener.descriptorFor(slot), listener.family, listener.description)
-             for listener in self.listeners],
-            accessLogToOutput=self.config.twistdLog == "-" and not self.config.accessLog,
-        )  # fmt: skip
-        settings = encodeSettings(self.config, accessLogDescriptor=accessLogDescriptor)
-        arguments = WorkerArguments(slot, inherited, settings).argv(sys.executable)
-        # systemd's notify variables are the main process's: a worker does
-        # not speak for the service.
-        environment = {
-            name: value
-            for name, value in os.environ.items()
-            if name not in NOTIFY_VARIABLES
-        }
-        self._reactor.spawnProcess(
-            worker, sys.executable, arguments, env=environment, childFDs=childFDs
-        )
+        worker = WorkerProcess.spawn(self, slot)
         self.alive.add(worker)
         self.log.info("started worker {slot} (pid {pid})", slot=slot, pid=worker.pid)
         return worker
@@ -524,9 +516,7 @@ class Supervisor(Service):
         a backoff, or the end of a crash loop.
         """
         self.alive.discard(worker)
-        if worker.metrics is not None:
-            counters = dict(worker.metrics, gauges={})
-            self._retired = addSnapshots([self._retired, counters])
+        self.figures.ended(worker)
         how = describeExit(reason)
         if worker.retiring or self.phase in (Phase.STOPPING, Phase.GAVE_UP):
             self.log.info(
@@ -538,7 +528,7 @@ class Supervisor(Service):
             return  # a rolling restart's new worker: the restart says so
         if not worker.started:
             self._giveUp(
-                f"worker {worker.slot} could not start: {self._whyNot(worker, reason)}"
+                f"worker {worker.slot} could not start: {whyItNeverServed(worker, reason)}"
             )
             return
         del self.current[worker.slot]
@@ -551,21 +541,7 @@ class Supervisor(Service):
             "worker {slot} (pid {pid}) {how}; starting a new one in {delay} s",
             slot=worker.slot, pid=worker.pid, how=how, delay=delay,
         )  # fmt: skip
-        self._reactor.callLater(delay, self._replace, worker.slot, cause)
-
-    def _whyNot(self, worker: WorkerProcess, reason: Failure) -> str:
-        """
-        Why a worker ended before it served, in the words an operator
-        needs: its own last line, else what killed it, else how it ended.
-        """
-        if worker.hung:
-            return f"nothing heard from it for {START_TIMEOUT:.0f} s"
-        if worker.lastError:
-            return worker.lastError
-        how = describeExit(reason)
-        if getattr(reason.value, "exitCode", None) == BOOT_ERROR:
-            return how
-        return f"{how} before it served"
+        self.reactor.callLater(delay, self._replace, worker.slot, cause)
 
     def _replace(self, slot: int, cause: str) -> None:
         if self.phase in (Phase.STOPPING, Phase.GAVE_UP) or slot in self.current:
@@ -588,7 +564,7 @@ class Supervisor(Service):
         for other in list(self.alive):
             other.retire()
         self.exitWithFailure()
-        self._reactor.stop()
+        self.reactor.stop()
 
     # Watching the workers' reports.
 
@@ -614,21 +590,18 @@ class Supervisor(Service):
             or self.phase is not Phase.SERVING
         ):
             return
-        for slot, worker in sorted(self.current.items()):
-            if not worker.serving or worker.hung or worker.metrics is None:
-                continue
-            why = self.recycling.due(
-                answeredTotal(worker.metrics),
-                worker.metrics.get("process", {}).get("residentBytes"),
-                worker.requestLimit,
-            )
-            if why is not None:
-                self.log.info(
-                    "recycling worker {slot} (pid {pid}): {why}",
-                    slot=slot, pid=worker.pid, why=why,
-                )  # fmt: skip
-                self._recycled = ensureDeferred(self._recycle(slot))
-                return
+        due = self.recycling.firstDue(
+            (slot, worker)
+            for slot, worker in sorted(self.current.items())
+            if worker.serving and not worker.hung and worker.metrics is not None
+        )
+        if due is not None:
+            slot, why = due
+            self.log.info(
+                "recycling worker {slot} (pid {pid}): {why}",
+                slot=slot, pid=self.current[slot].pid, why=why,
+            )  # fmt: skip
+            self._recycled = ensureDeferred(self._recycle(slot))
 
     async def _recycle(self, slot: int) -> None:
         try:
@@ -654,7 +627,7 @@ class Supervisor(Service):
         """
         old = self.current.get(slot)
         new = self._spawn(slot)
-        new.ready.addTimeout(START_TIMEOUT, self._reactor)
+        new.ready.addTimeout(START_TIMEOUT, self.reactor)
         try:
             await new.ready
         except Exception as error:
@@ -747,7 +720,7 @@ class Supervisor(Service):
         # Each worker bounds its own drain by the shutdown timeout; one still
         # running a while after is killed.  (A timer, not a timeout on the
         # Deferreds: cancelling them would not stop a process.)
-        deadline = self._reactor.callLater(
+        deadline = self.reactor.callLater(
             self.shutdownTimeout + 5, self._killStragglers
         )
         await DeferredList([w.ended for w in workers], consumeErrors=True)

@@ -435,7 +435,7 @@ class OperatorLinesTests(SynchronousTestCase):
         from twisted.internet.error import ProcessDone, ProcessTerminated
         from twisted.python.failure import Failure
 
-        from hello_service.supervisor import describeExit
+        from hello_service.crashes import describeExit
 
         self.assertEqual(
             describeExit(Failure(ProcessTerminated(None, 15))),
@@ -613,7 +613,7 @@ class PolicyEdgeTests(SynchronousTestCase):
         """
         from twisted.python.failure import Failure
 
-        from hello_service.supervisor import describeExit
+        from hello_service.crashes import describeExit
 
         class Odd(Exception):
             status = 5
