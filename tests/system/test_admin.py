@@ -52,7 +52,7 @@ class AdminTests(TestCase):
     def startWithAdmin(self, *arguments: str) -> tuple[int, int]:
         service = startService(self, "--admin", "tcp:0:interface=127.0.0.1", *arguments)
         self.service = service
-        return portOf(service), service.admin.ports[0].getHost().port  # type: ignore[attr-defined]
+        return portOf(service), service.operations.admin.ports[0].getHost().port  # type: ignore[attr-defined]
 
     async def test_metricsCountEachRoute(self) -> None:
         """
