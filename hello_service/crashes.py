@@ -46,7 +46,7 @@ class CrashPolicy:
     def died(self) -> float | None:
         """
         A worker that served died: how long to wait before its replacement,
-        or L{None} for a crash loop (give up).
+        or C{None} for a crash loop (give up).
         """
         now = self._clock.seconds()
         self._deaths.append(now)
