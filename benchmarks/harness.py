@@ -449,9 +449,10 @@ def summary(values: list[float]) -> dict[str, float]:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
-def measuredCommit() -> str:
+def measuredCommit(paths: tuple[str, ...] = ("hello_service",)) -> str:
     """
-    The commit of the code measured, marked when the tree had changes.
+    The commit of the code measured, marked when C{paths} (the code
+    measured) had changes.
     """
     try:
         commit = subprocess.run(
@@ -459,7 +460,7 @@ def measuredCommit() -> str:
             capture_output=True, text=True, check=True,
         ).stdout.strip()  # fmt: skip
         dirty = subprocess.run(
-            ["git", "-C", str(ROOT), "status", "--porcelain", "--", "hello_service"],
+            ["git", "-C", str(ROOT), "status", "--porcelain", "--", *paths],
             capture_output=True, text=True, check=True,
         ).stdout.strip()  # fmt: skip
     except (OSError, subprocess.CalledProcessError):

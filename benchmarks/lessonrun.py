@@ -18,14 +18,19 @@ from __future__ import annotations
 import datetime
 import json
 import socket
-import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import HERE, ServerProcess, checkoutEnvironment, platformLine
+from benchmarks.harness import (
+    HERE,
+    ServerProcess,
+    checkoutEnvironment,
+    measuredCommit,
+    platformLine,
+)
 
 EXAMPLES = HERE.parent / "examples"
 
@@ -161,13 +166,6 @@ def runPanel(program: str, options: list[str], path: str, record: Path) -> list[
     return requests
 
 
-def commit() -> str:
-    return subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-        cwd=HERE.parent, check=False,
-    ).stdout.strip()  # fmt: skip
-
-
 def runLesson(scratch: Path) -> dict[str, Any]:
     """
     Every comparison's programs, run one after another: the document the
@@ -177,7 +175,7 @@ def runLesson(scratch: Path) -> dict[str, Any]:
         "run": {
             "date": datetime.date.today().isoformat(),
             "machine": platformLine(),
-            "commit": commit(),
+            "commit": measuredCommit(("examples",)),
         },
         "comparisons": [],
     }

@@ -378,8 +378,7 @@ def drawComparison(
         requests = panel["requests"]
         for row, request in enumerate(requests, start=1):
             for start, stop, colour, _ in PARTS:
-                begin = request[start] if request[start] is not None else None
-                finish = request[stop]
+                begin, finish = request[start], request[stop]
                 if begin is None or finish is None:
                     continue
                 axis.barh(row, finish - begin, left=begin, height=0.72, color=colour)

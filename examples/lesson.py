@@ -19,6 +19,7 @@ import threading
 import time
 from collections import deque
 from pathlib import Path
+from socket import AF_INET
 from typing import IO, Any
 
 from twisted.internet.defer import Deferred, succeed
@@ -190,7 +191,7 @@ class Incoming(Factory):
         if descriptor is None:
             incoming.port = reactor.listenTCP(port, incoming, 1024, "127.0.0.1")
         else:
-            incoming.port = reactor.adoptStreamPort(descriptor, 2, incoming)  # AF_INET
+            incoming.port = reactor.adoptStreamPort(descriptor, AF_INET, incoming)
         incoming.port.stopReading()  # until someone asks for a connection
         return incoming
 
