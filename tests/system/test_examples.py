@@ -337,9 +337,13 @@ class ParallelTests(SynchronousTestCase):
     def test_threadsWithoutTheGIL(self) -> None:
         """
         With C{--threads 2 --gil-free} two threads work at the same
-        instant, each at full speed.
+        instant, each at full speed.  That needs both CPUs of this shared
+        machine: a burst that met a busy neighbour is sent again.
         """
-        works, hello, records = self.runBurst("--threads", "2", "--gil-free")
+        for _ in range(3):
+            works, hello, records = self.runBurst("--threads", "2", "--gil-free")
+            if sideBySide(records, 0.4):
+                break
         self.assertLess(hello, 0.3)
         self.assertNotEqual(sideBySide(records, 0.4), [], records)
 
@@ -348,17 +352,20 @@ class ParallelTests(SynchronousTestCase):
         With C{--processes 2} two reactors, one per process, share the port
         and work at the same instant.  The kernel picks a socket for each
         connection by a hash of its addresses, so four may all reach one
-        process (one time in eight): then the burst is sent again.
+        process (one time in eight), and working side by side needs both
+        CPUs of this shared machine: either way the burst is sent again.
         """
+
+        def acrossProcesses(records: list[dict[str, object]]) -> bool:
+            byName = {str(r["request"]): r["process"] for r in records}
+            return any(byName[a] != byName[b] for a, b in sideBySide(records, 0.4))
+
         for _ in range(4):
             works, hello, records = self.runBurst("--processes", "2")
-            if len({r["process"] for r in records}) == 2:
+            if acrossProcesses(records):
                 break
         self.assertEqual(len({r["process"] for r in records}), 2, records)
-        byName = {str(r["request"]): r["process"] for r in records}
-        self.assertTrue(
-            any(byName[a] != byName[b] for a, b in sideBySide(records, 0.4)), records
-        )
+        self.assertTrue(acrossProcesses(records), records)
 
     def test_sleepStaysConcurrent(self) -> None:
         """
