@@ -24,9 +24,10 @@ import calendar
 import time
 from typing import Any
 
-from twisted.internet.endpoints import serverFromString
-from twisted.internet.interfaces import IOpenSSLContextFactory
+from twisted.internet.endpoints import SSL4ServerEndpoint, serverFromString
+from twisted.internet.interfaces import IOpenSSLContextFactory, IStreamServerEndpoint
 from twisted.logger import Logger
+from twisted.protocols.haproxy import proxyEndpoint
 from zope.interface import implementer
 
 from hello_service.listening import unwrapped
@@ -34,17 +35,34 @@ from hello_service.listening import unwrapped
 
 class _Capture:
     """
-    A reactor that only keeps the TLS context factory an C{ssl:} endpoint
-    would listen with: how Twisted's parser of the description is asked
-    for the certificate it loads, and nothing listens.
+    A reactor that only keeps what an C{ssl:} endpoint would listen with
+    (its port, TLS context factory, backlog and interface): how Twisted's
+    parser of the description is asked for the certificate it loads, and
+    nothing listens.
     """
 
+    port: int = 0
     contextFactory: Any = None
+    listening: dict[str, Any] = {}
 
     def listenSSL(
-        self, port: int, factory: Any, contextFactory: Any, *a: Any, **k: Any
+        self, port: int, factory: Any, contextFactory: Any, **listening: Any
     ) -> None:
+        self.port = port
         self.contextFactory = contextFactory
+        self.listening = listening
+
+
+def _parsed(description: str) -> _Capture:
+    """
+    What C{ssl:} description C{description} listens with (any C{haproxy:}
+    around it set aside), its files read now and its key checked against
+    its certificate.
+    """
+    capture = _Capture()
+    serverFromString(capture, unwrapped(description)[1]).listen(None)
+    capture.contextFactory.getContext()  # checks that the key is the certificate's
+    return capture
 
 
 def loadCertificate(description: str) -> Any:
@@ -56,11 +74,27 @@ def loadCertificate(description: str) -> Any:
     @raise Exception: whatever reading or checking them raised (a missing
         file, a key that is not the certificate's, a file that is no PEM).
     """
-    capture = _Capture()
-    serverFromString(capture, unwrapped(description)[1]).listen(None)
-    options = capture.contextFactory
-    options.getContext()  # checks that the key is the certificate's
-    return options
+    return _parsed(description).contextFactory
+
+
+def reloadableEndpoint(
+    reactor: Any, description: str
+) -> tuple[IStreamServerEndpoint, ReloadableCertificate]:
+    """
+    The endpoint of C{ssl:} description C{description} (inside any
+    C{haproxy:}) that presents a L{ReloadableCertificate}, and that
+    certificate: the files are read once, by Twisted's own parser.
+
+    @raise Exception: as L{loadCertificate} does.
+    """
+    parsed = _parsed(description)
+    certificate = ReloadableCertificate(description, parsed.contextFactory)
+    endpoint: IStreamServerEndpoint = SSL4ServerEndpoint(
+        reactor, parsed.port, certificate, **parsed.listening
+    )
+    for _ in range(unwrapped(description)[0]):
+        endpoint = proxyEndpoint(endpoint)
+    return endpoint, certificate
 
 
 def expiryOf(options: Any) -> float:
@@ -82,13 +116,15 @@ class ReloadableCertificate:
 
     log = Logger()
 
-    def __init__(self, description: str) -> None:
+    def __init__(self, description: str, loaded: Any = None) -> None:
         """
+        @param loaded: the C{CertificateOptions} already read from the
+            description's files, if they were (L{reloadableEndpoint}).
         @raise Exception: if the certificate cannot be loaded (see
             L{loadCertificate}).
         """
         self.description = description
-        self._options = loadCertificate(description)
+        self._options = loadCertificate(description) if loaded is None else loaded
 
     def getContext(self) -> Any:
         """
@@ -130,26 +166,6 @@ class ReloadableCertificate:
             until=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.expires)),
         )
         return True
-
-
-class CertificateReactor:
-    """
-    A reactor for an C{ssl:} endpoint of one process: it listens as the
-    real one does, with the listener's L{ReloadableCertificate} in place of
-    the context factory the description's parser made.
-    """
-
-    def __init__(self, reactor: Any, certificate: ReloadableCertificate) -> None:
-        self._reactor = reactor
-        self._certificate = certificate
-
-    def listenSSL(
-        self, port: int, factory: Any, contextFactory: Any, *a: Any, **k: Any
-    ) -> Any:
-        return self._reactor.listenSSL(port, factory, self._certificate, *a, **k)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._reactor, name)
 
 
 def _oneLine(error: Exception) -> str:

@@ -22,6 +22,7 @@ from hello_service.deadlines import Timeouts
 from hello_service.pages import Pages
 from hello_service.recycling import RecyclePolicy
 from hello_service.requests import RequestLimits
+from hello_service.routes import DEFAULT_CACHE_CONTROL
 
 #: An endpoint with the description it was made from (the start-up line and
 #: the error messages name the description).
@@ -85,7 +86,7 @@ class Config:
     shutdownTimeout: float = 30.0
     timeouts: Timeouts = Timeouts()
     requestLimits: RequestLimits = RequestLimits()
-    cacheControl: bytes = b"max-age=60"
+    cacheControl: bytes = DEFAULT_CACHE_CONTROL
     accessLog: str | None = None
     accessLogFormat: str = "combined"
     forwardedAllowIps: str = ""

@@ -17,7 +17,7 @@ from twisted.python import usage
 
 from hello_service import __version__
 from hello_service.accesslog import FORMATS, LineWriter
-from hello_service.certificates import CertificateReactor, ReloadableCertificate
+from hello_service.certificates import ReloadableCertificate, reloadableEndpoint
 from hello_service.config import Config, Listen
 from hello_service.connection.http2.defences import HTTP2_DEFAULTS, HTTP2Settings
 from hello_service.cpus import UsableCPUs, cgroupMemoryLimit, workerCount
@@ -34,8 +34,7 @@ from hello_service.pages import PageError, loadPages
 from hello_service.proxytrust import parseTrusted
 from hello_service.reactor import reactorName
 from hello_service.recycling import RecyclePolicy, autoMemory, mebibytes, parseSize
-from hello_service.requests import DEFAULT_LIMITS, RequestLimits
-from hello_service.routes import DEFAULT_CACHE_CONTROL
+from hello_service.requests import RequestLimits
 from hello_service.service import buildService
 from hello_service.supervisor import Supervisor
 from hello_service.usageerrors import endpointProblem, reword
@@ -89,15 +88,7 @@ def _workers(value: str) -> UsableCPUs:
         ) from None
 
 
-def _workersOption(value: str) -> str:
-    """
-    Check C{--workers} as it is given (it is counted in C{postOptions}).
-    """
-    _workers(value)
-    return value
-
-
-_workersOption.coerceDoc = ""  # type: ignore[attr-defined]
+_workers.coerceDoc = ""  # type: ignore[attr-defined]
 
 
 def _accessLogFormat(value: str) -> str:
@@ -228,18 +219,24 @@ class Options(usage.Options):
             "Directory whose hello.html and 404.html replace the shipped pages "
             "[default: the pages shipped with the package].",
         ],
-        ["sleep", None, 5.0, "Delay of /sleep, in seconds.", _seconds("sleep")],
+        [
+            "sleep",
+            None,
+            Config.sleep,
+            "Delay of /sleep, in seconds.",
+            _seconds("sleep"),
+        ],
         [
             "threads",
             None,
-            10,
+            Config.threads,
             "Size of the request thread pool with --parallel.",
             _positiveInteger("threads"),
         ],
         [
             "max-connections",
             None,
-            0,
+            Config.maxConnections,
             "Connections served at once; more wait in the listen backlog "
             "(0: unlimited).",
             _count("max-connections"),
@@ -247,44 +244,44 @@ class Options(usage.Options):
         [
             "shutdown-timeout",
             None,
-            30.0,
+            Config.shutdownTimeout,
             "Seconds to let requests in flight finish on SIGTERM/SIGINT.",
             _seconds("shutdown-timeout"),
         ],
         [
             "header-timeout",
             None,
-            Timeouts.header,
+            Config.timeouts.header,
             "Seconds a client has to send a whole request, from its first byte.",
             _positiveSeconds("header-timeout"),
         ],
         [
             "idle-timeout",
             None,
-            Timeouts.idle,
+            Config.timeouts.idle,
             "Seconds an idle keep-alive connection is kept open.",
             _positiveSeconds("idle-timeout"),
         ],
         [
             "write-timeout",
             None,
-            Timeouts.write,
+            Config.timeouts.write,
             "Seconds a client that stops reading its response is waited for.",
             _positiveSeconds("write-timeout"),
         ],
         [
             "workers",
             None,
-            "1",
+            str(Config.workers),
             "Worker processes serving the same sockets, or 'auto' for one per "
             "CPU this process may use: its affinity mask's, or fewer under a "
             "cgroup CPU quota (1: this process serves, as without it).",
-            _workersOption,
+            _workers,
         ],
         [
             "worker-timeout",
             None,
-            10.0,
+            Config.workerTimeout,
             "Seconds a worker may go without reporting (it reports every second "
             "from its reactor) before it is taken as hung, killed and replaced.",
             _positiveSeconds("worker-timeout"),
@@ -292,7 +289,7 @@ class Options(usage.Options):
         [
             "max-requests",
             None,
-            0,
+            RecyclePolicy.maxRequests,
             "With --workers: replace a worker once it has answered this many "
             "requests, the way a rolling restart replaces it (0: never).",
             _count("max-requests"),
@@ -300,7 +297,7 @@ class Options(usage.Options):
         [
             "max-requests-jitter",
             None,
-            0,
+            RecyclePolicy.jitter,
             "Up to this many requests more, chosen for each worker, so that "
             "the workers are not all replaced at once.",
             _count("max-requests-jitter"),
@@ -317,7 +314,7 @@ class Options(usage.Options):
         [
             "cache-control",
             None,
-            DEFAULT_CACHE_CONTROL.decode(),
+            Config.cacheControl.decode("ascii"),
             "The Cache-Control of the hello and 404 pages (/sleep is always no-store).",
             _cacheControl,
         ],
@@ -332,7 +329,7 @@ class Options(usage.Options):
         [
             "drain-delay",
             None,
-            0.0,
+            Config.drainDelay,
             "Seconds to keep serving after SIGTERM while /ready answers 503, "
             "before draining (so a load balancer stops sending first).",
             _seconds("drain-delay"),
@@ -347,7 +344,7 @@ class Options(usage.Options):
         [
             "access-log-format",
             None,
-            "combined",
+            Config.accessLogFormat,
             "The access log's lines: combined (Combined Log Format) or json.",
             _accessLogFormat,
         ],
@@ -371,7 +368,7 @@ class Options(usage.Options):
         [
             "max-body-size",
             None,
-            DEFAULT_LIMITS.maxBody,
+            Config.requestLimits.maxBody,
             "Largest request body read (and discarded), in bytes; larger: 413.",
             _count("max-body-size"),
         ],
@@ -489,7 +486,9 @@ class Options(usage.Options):
                     f"--admin: {self['admin']!r} is also a --listen address "
                     f"(give the admin site an address of its own)"
                 )
-        workers = _workers(str(self["workers"]))
+        workers = self["workers"]
+        if not isinstance(workers, UsableCPUs):  # the default, not coerced
+            workers = _workers(str(workers))
         self["workers"] = workers.count
         if self["workers"] > 1:
             for description in self["listen"]:
@@ -558,10 +557,10 @@ class Options(usage.Options):
         try:
             if option == "--listen" and endpointKind(description).endswith("ssl"):
                 # Its certificate, reloadable (SIGHUP), presented at every
-                # handshake in place of the one the parser loads.
-                certificate = ReloadableCertificate(description)
+                # handshake; its files read once, here.
+                endpoint, certificate = reloadableEndpoint(reactor, description)
                 self._certificates.append(certificate)
-                reactor = CertificateReactor(reactor, certificate)
+                return description, endpoint
             return description, serverFromString(reactor, description)
         except Exception as error:  # any parse or setup error of a plugin
             problem = endpointProblem(description, error)

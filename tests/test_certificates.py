@@ -8,10 +8,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from twisted.internet.endpoints import SSL4ServerEndpoint
+from twisted.internet.testing import MemoryReactor
 from twisted.logger import capturedLogs, formatEvent
+from twisted.python.filepath import FilePath
 from twisted.trial.unittest import SynchronousTestCase
 
-from hello_service.certificates import ReloadableCertificate, loadCertificate
+from hello_service.certificates import (
+    ReloadableCertificate,
+    loadCertificate,
+    reloadableEndpoint,
+)
 
 from .system.test_certificates import writeCertificate
 
@@ -77,3 +84,56 @@ class ReloadableCertificateTests(SynchronousTestCase):
         """
         options = loadCertificate("haproxy:" + self.description)
         self.assertIsNotNone(options.getContext())
+
+
+class ReloadableEndpointTests(SynchronousTestCase):
+    """
+    An C{ssl:} listener's endpoint and its reloadable certificate, made
+    from one reading of the files.
+    """
+
+    def setUp(self) -> None:
+        self.directory = Path(self.mktemp())
+        self.directory.mkdir()
+        writeCertificate(self.directory, "one", days=10)
+        self.description = (
+            f"ssl:8443:privateKey={self.directory / 'key.pem'}:"
+            f"certKey={self.directory / 'cert.pem'}:backlog=77:interface=127.0.0.2"
+        )
+        self.reads: list[str] = []
+        getContent = FilePath.getContent
+
+        def counted(path: FilePath[str]) -> bytes:
+            self.reads.append(path.basename())
+            return getContent(path)
+
+        self.patch(FilePath, "getContent", counted)
+
+    def test_filesReadOnce(self) -> None:
+        """
+        The certificate and the key are each read once, and the endpoint
+        listens as the description says, presenting the reloadable
+        certificate.
+        """
+        reactor = MemoryReactor()
+        endpoint, certificate = reloadableEndpoint(reactor, self.description)
+        self.assertEqual(sorted(self.reads), ["cert.pem", "key.pem"])
+        endpoint.listen(object())  # type: ignore[arg-type]
+        [(port, _, contextFactory, backlog, interface)] = reactor.sslServers
+        self.assertEqual((port, backlog, interface), (8443, 77, "127.0.0.2"))
+        self.assertIs(contextFactory, certificate)
+        self.assertEqual(certificate.description, self.description)
+
+    def test_insideHAProxy(self) -> None:
+        """
+        C{haproxy:ssl:...}: the endpoint is the proxy's, around the TLS one.
+        """
+        endpoint, certificate = reloadableEndpoint(
+            MemoryReactor(), "haproxy:" + self.description
+        )
+        self.assertNotIsInstance(endpoint, SSL4ServerEndpoint)
+        self.assertIsInstance(
+            endpoint._wrappedEndpoint,  # type: ignore[attr-defined]
+            SSL4ServerEndpoint,
+        )
+        self.assertEqual(sorted(self.reads), ["cert.pem", "key.pem"])

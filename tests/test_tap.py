@@ -13,6 +13,9 @@ from twisted.plugin import getPlugins
 from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 
+from hello_service import tap
+from hello_service.config import Config
+from hello_service.cpus import UsableCPUs
 from hello_service.limits import currentDescriptorLimit
 from hello_service.service import HelloService
 from hello_service.tap import DEFAULT_LISTEN, DESCRIPTION, Options, makeService
@@ -65,6 +68,42 @@ class OptionsTests(SynchronousTestCase):
         self.assertFalse(options["parallel"])
         self.assertEqual(options["max-connections"], 0)
         self.assertIn("backlog=4096", DEFAULT_LISTEN)
+
+    def test_defaultsAreConfigs(self) -> None:
+        """
+        Every default of the command line is C{Config}'s own: an option
+        left out builds the configuration a C{Config} with that field left
+        out is.
+        """
+        config = parse().config
+        assert config is not None
+        self.assertEqual(
+            config,
+            Config(
+                endpoints=config.endpoints,
+                pages=config.pages,
+                reactor=config.reactor,
+                workersChosenBy=config.workersChosenBy,
+            ),
+        )
+
+    def test_workersAutoCountedOnce(self) -> None:
+        """
+        C{--workers auto} reads the CPUs this process may use once, whether
+        it comes from the command line or the environment.
+        """
+        counted = []
+
+        def workerCount(value: str) -> UsableCPUs:
+            counted.append(value)
+            return UsableCPUs(3, "the affinity mask")
+
+        self.patch(tap, "workerCount", workerCount)
+        self.assertEqual(parse("--workers", "auto")["workers"], 3)
+        options = Options(reactor=MemoryReactor(), environ={"HELLO_WORKERS": "auto"})
+        options.parseOptions([])
+        self.assertEqual(options["workers"], 3)
+        self.assertEqual(counted, ["auto", "auto"])
 
     def test_documentedForms(self) -> None:
         """
