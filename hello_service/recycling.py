@@ -9,16 +9,19 @@ serving before the old one drains.
 This module is the rule, free of processes: the bound each new worker gets
 (the jitter spreads the workers' ends, so that they are not all replaced
 at once), whether a worker's latest figures pass it, and how a size is
-written on the command line.
+written on the command line; and the L{Recycler}, which starts one
+replacement at a time (the supervisor does the replacing).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from random import Random
 from typing import Any
+
+from twisted.internet.defer import Deferred, ensureDeferred
 
 from hello_service.counting import answeredTotal
 
@@ -142,3 +145,46 @@ class RecyclePolicy:
                 f"--max-worker-memory {mebibytes(self.maxMemory)}"
             )
         return None
+
+
+class Recycler:
+    """
+    Recycling in time, one worker at a time: L{check} starts replacing the
+    first worker past a bound, unless one is being replaced already.
+    """
+
+    def __init__(
+        self,
+        policy: RecyclePolicy,
+        recycle: Callable[[int, str], Coroutine[Any, Any, None]],
+    ) -> None:
+        """
+        @param recycle: replaces the worker of a slot, told why.
+        """
+        self.policy = policy
+        self._recycle = recycle
+        self._underway: Deferred[None] | None = None
+
+    def check(self, workers: Iterable[tuple[int, Any]]) -> None:
+        """
+        Start recycling the first of C{workers} (slot and worker, each
+        serving and reporting) past a bound.
+        """
+        if not self.policy.active or self._underway is not None:
+            return
+        due = self.policy.firstDue(workers)
+        if due is not None:
+            self._underway = ensureDeferred(self._recycleOne(*due))
+
+    async def _recycleOne(self, slot: int, why: str) -> None:
+        try:
+            await self._recycle(slot, why)
+        finally:
+            self._underway = None
+
+    async def finished(self) -> None:
+        """
+        Wait until the recycling under way, if any, has finished.
+        """
+        if self._underway is not None:
+            await self._underway

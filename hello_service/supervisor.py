@@ -27,269 +27,32 @@ import atexit
 import os
 import signal
 import sys
-from collections import deque
-from enum import Enum
 from random import Random
 from typing import Any
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredList, ensureDeferred
-from twisted.internet.error import ProcessDone, ProcessExitedAlready
-from twisted.internet.protocol import ProcessProtocol
+from twisted.internet.error import ProcessDone
 from twisted.internet.task import LoopingCall
-from twisted.logger import Logger, eventFromJSON, globalLogPublisher
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from hello_service import __version__
 from hello_service.config import Config
-from hello_service.counting import Snapshot
 from hello_service.crashes import CrashPolicy, describeExit, whyItNeverServed
-from hello_service.handoff import (
-    FIGURES,
-    READY,
-    REPORT_INTERVAL,
-    WorkerArguments,
-    encodeSettings,
-    workerDescriptors,
-)
 from hello_service.hangwatch import START_TIMEOUT, HangWatch
 from hello_service.listening import Listener, bindListeners
 from hello_service.notify import (
-    NOTIFY_VARIABLES,
     ServiceManager,
-    statusLine,
 )
 from hello_service.operations import Operations
-from hello_service.statuspage import ProcessStatus, ServiceStatus
-from hello_service.vitals import processFigures
+from hello_service.recycling import Recycler
+from hello_service.supervisorreports import Phase, SupervisorReports
 from hello_service.workerfigures import WorkerFigures
-
-#: The lines kept of what a worker writes on its standard error while they
-#: are held (before it serves, and while it is being killed for hanging).
-HELD_LINES = 400
+from hello_service.workerprocess import WorkerProcess
 
 #: Why a worker was replaced, as C{/metrics} counts it: it died, it hung,
 #: or it passed a bound of C{--max-requests} or C{--max-worker-memory}.
 CAUSES = ("crashed", "hung", "recycled")
-
-#: A worker silent this long has missed two reports: the status page says
-#: it is not reporting (C{--worker-timeout} later has it replaced).
-NOT_REPORTING = 2.5 * REPORT_INTERVAL
-
-
-class Phase(Enum):
-    """
-    Where the supervisor is in its life.
-    """
-
-    #: Workers are starting; not ready yet.
-    STARTING = "starting"
-    #: Every slot has a worker serving.
-    SERVING = "serving"
-    #: A rolling restart is replacing the workers, one at a time.
-    RESTARTING = "restarting"
-    #: Told to stop: the workers drain, nothing is replaced.
-    STOPPING = "stopping"
-    #: A crash loop: everything stops and the process exits with status 1.
-    GAVE_UP = "gave up"
-
-
-class WorkerProcess(ProcessProtocol):
-    """
-    One worker, as the main process sees it: its PID, its log events, its
-    readiness and its end.
-    """
-
-    log = Logger()
-
-    def __init__(self, supervisor: Supervisor, slot: int) -> None:
-        self.supervisor = supervisor
-        self.slot = slot
-        self.pid: int | None = None
-        #: Fires when the worker serves; errbacks if it ends before.
-        self.ready: Deferred[None] = Deferred()
-        #: Fires when the process has ended.
-        self.ended: Deferred[None] = Deferred()
-        #: Being replaced or stopped on purpose: its end is no failure.
-        self.retiring = False
-        #: Its latest figures (it sends them every second, and as it ends).
-        self.metrics: Snapshot | None = None
-        #: When it was started.
-        self.startedAt = supervisor.reactor.seconds()
-        #: When the supervisor last heard from it (its figures come every
-        #: second from its reactor: silence means its reactor is stuck).
-        self.lastHeard = self.startedAt
-        #: Said it serves.
-        self.started = False
-        #: Killed for not reporting.
-        self.hung = False
-        #: The answers after which it is recycled (0: never).
-        self.requestLimit = supervisor.recycling.requestLimit(supervisor.random)
-        #: What it wrote on its standard error and was not yet logged:
-        #: everything before it serves (the last line says why it could not
-        #: start, when it could not), and its stacks once it hung.
-        self.heldErrors: deque[str] = deque(maxlen=HELD_LINES)
-        #: What came after the last newline, by descriptor.
-        self._buffers: dict[int, bytes] = {}
-
-    @classmethod
-    def spawn(cls, supervisor: Supervisor, slot: int) -> WorkerProcess:
-        """
-        Start the worker of C{slot}: this interpreter, with the worker
-        contract's command line, settings and descriptors
-        (L{hello_service.handoff}), and the environment less systemd's
-        notify variables (a worker does not speak for the service).
-        """
-        worker = cls(supervisor, slot)
-        config = supervisor.config
-        # Access lines go, whole, straight to the supervisor's standard
-        # output when twistd writes its own lines there.
-        childFDs, inherited, accessLogDescriptor = workerDescriptors(
-            [(listener.descriptorFor(slot), listener.family, listener.description)
-             for listener in supervisor.listeners],
-            accessLogToOutput=config.twistdLog == "-" and not config.accessLog,
-        )  # fmt: skip
-        settings = encodeSettings(config, accessLogDescriptor=accessLogDescriptor)
-        arguments = WorkerArguments(slot, inherited, settings).argv(sys.executable)
-        environment = {
-            name: value
-            for name, value in os.environ.items()
-            if name not in NOTIFY_VARIABLES
-        }
-        supervisor.reactor.spawnProcess(
-            worker, sys.executable, arguments, env=environment, childFDs=childFDs
-        )
-        return worker
-
-    def connectionMade(self) -> None:
-        self.pid = self.transport.pid  # type: ignore[union-attr]
-
-    def childDataReceived(self, childFD: int, data: bytes) -> None:
-        self.lastHeard = self.supervisor.reactor.seconds()
-        lines = (self._buffers.get(childFD, b"") + data).split(b"\n")
-        self._buffers[childFD] = lines.pop()
-        if childFD == 1:
-            for line in lines:
-                self._relayEvent(line)
-            return
-        text = [line.decode("utf-8", "replace").rstrip() for line in lines]
-        if not self.started or self.hung:
-            self.heldErrors.extend(t for t in text if t.strip())
-        elif any(t.strip() for t in text):
-            # One event for what came together: a traceback stays one block.
-            self.log.warn(
-                "worker {slot} (pid {pid}): {text}",
-                slot=self.slot,
-                pid=self.pid,
-                text="\n".join(text).strip("\n"),
-            )
-
-    @property
-    def lastError(self) -> str:
-        """
-        The last line it wrote on its standard error while held: why it
-        could not start, when it could not (a traceback's last line is the
-        exception).
-        """
-        return self.heldErrors[-1].strip() if self.heldErrors else ""
-
-    def _relayEvent(self, line: bytes) -> None:
-        """
-        Publish a worker's log event in the supervisor's log, naming the
-        worker; keep its figures; note that it serves.  A line that is not
-        a whole event (no namespace or level, which every observer needs) is
-        shown as it is.
-        """
-        text = line.lstrip(b"\x1e").decode("utf-8", "replace")
-        if not text.strip():
-            return
-        try:
-            event = eventFromJSON(text)
-            # A legacy log.msg (Twisted's own "Factory starting on"...) is
-            # named by its system, as twistd names it in one process.
-            namespace = event["log_namespace"]
-            if namespace == "log_legacy":
-                namespace = event.get("system", "-")
-            system = f"{namespace}#{event['log_level'].name}"
-        except (ValueError, KeyError, AttributeError):
-            self.log.warn("worker {slot}: {line}", slot=self.slot, line=text)
-            return
-        if FIGURES in event:
-            self.metrics = event[FIGURES]
-            return
-        event["log_system"] = f"{system} worker={self.slot} pid={self.pid}"
-        globalLogPublisher(event)
-        if event.get(READY) and not self.ready.called:
-            self.started = True
-            self.ready.callback(None)
-
-    def signal(self, name: str | int) -> None:
-        """
-        Send the worker a signal: C{TERM}, C{KILL}, or a number.
-        """
-        try:
-            self.transport.signalProcess(name)  # type: ignore[union-attr]
-        except ProcessExitedAlready:
-            pass
-
-    @property
-    def serving(self) -> bool:
-        """
-        Whether it said it serves and is not being stopped.
-        """
-        return self.started and not self.retiring
-
-    def state(self, now: float) -> str:
-        """
-        Where it is, as the status page says it: C{starting}, C{serving},
-        C{draining}, C{not reporting} (silent for more than two reports),
-        or C{hung, being replaced} (killed for its silence).
-        """
-        if self.hung:
-            return "hung, being replaced"
-        if self.retiring:
-            return "draining"
-        if now - self.lastHeard > NOT_REPORTING:
-            return "not reporting"
-        return "serving" if self.started else "starting"
-
-    def status(self, now: float) -> ProcessStatus:
-        """
-        This worker as the status page shows it.
-        """
-        return ProcessStatus(
-            name=f"worker {self.slot}",
-            serves=True,
-            state=self.state(now),
-            pid=self.pid,
-            started=self.startedAt,
-            slot=self.slot,
-            lastReport=self.lastHeard,
-            figures=self.metrics,
-        )
-
-    def retire(self) -> None:
-        """
-        Stop this worker gracefully: it stops accepting and drains.
-        """
-        self.retiring = True
-        self.signal("TERM")
-
-    def processEnded(self, reason: Failure) -> None:
-        for childFD, rest in list(self._buffers.items()):
-            if rest:
-                self.childDataReceived(childFD, b"\n")
-        if self.hung and self.heldErrors:
-            self.log.warn(
-                "worker {slot} (pid {pid}) hung here:\n{stacks}",
-                slot=self.slot,
-                pid=self.pid,
-                stacks="\n".join(self.heldErrors),
-            )
-        if not self.ready.called:
-            self.ready.errback(reason)
-        self.supervisor.workerEnded(self, reason)
-        self.ended.callback(None)
 
 
 class Supervisor(Service):
@@ -300,15 +63,11 @@ class Supervisor(Service):
     @ivar phase: where it is in its life (L{Phase}).
     """
 
-    log = Logger()
+    log = Logger(namespace="hello_service.supervisor.Supervisor")
 
-    @staticmethod
-    def exitWithFailure() -> None:
-        """
-        Make the process exit with status 1 once the reactor has stopped:
-        twistd exits 0 after a plain stop.  (A test replaces this.)
-        """
-        atexit.register(_exitWithFailure)
+    #: Make the process exit with status 1 once the reactor has stopped
+    #: (twistd exits 0 after a plain stop).  A test replaces it.
+    exitWithFailure = staticmethod(lambda: atexit.register(_exitWithFailure))
 
     def __init__(
         self, config: Config, reactor: Any, random: Random | None = None
@@ -320,15 +79,11 @@ class Supervisor(Service):
             worker is replaced for serving long or growing large.
         @param random: where the recycling's jitter comes from.
         """
-        self.endpoints = list(config.endpoints)
         self.config = config
         self.count = config.workers
-        self.workerTimeout = config.workerTimeout
-        self.recycling = config.recycling
         self.random = random or Random()
-        #: The recycling under way (one worker at a time), if any.
-        self._recycled: Deferred[None] | None = None
-        self.shutdownTimeout = config.shutdownTimeout
+        #: Recycling, one worker at a time.
+        self.recycler = Recycler(config.recycling, self._recycle)
         self.listeners: list[Listener] = []
         #: The worker serving each slot (1 to N).
         self.current: dict[int, WorkerProcess] = {}
@@ -338,9 +93,11 @@ class Supervisor(Service):
         #: by cause.
         self.restarts = dict.fromkeys(CAUSES, 0)
         self.phase = Phase.STARTING
-        self._started = reactor.seconds()
+        self.started = reactor.seconds()
         #: The workers' figures, those that ended included.
         self.figures = WorkerFigures()
+        #: What it says of the service: figures, status, its lines.
+        self.reports = SupervisorReports(self)
         #: The reactor: the workers' processes, the timers, the stop.
         self.reactor = reactor
         #: What a worker's death calls for: a replacement, and when.
@@ -349,11 +106,9 @@ class Supervisor(Service):
         self.hangs = HangWatch(reactor, config.workerTimeout, self.log)
         self._watching = LoopingCall(self._watchWorkers)
         self._watching.clock = reactor
-        #: The operator's side: signals, this process's lag (each worker's
-        #: comes with its figures), readiness (every slot serving), the admin
-        #: site, the service manager (systemd, if it asks).  SIGHUP is a
-        #: rolling restart; SIGUSR1 is passed on to every worker, which
-        #: reopens its access log.
+        #: The operator's side (L{Operations}), ready when every slot serves.
+        #: SIGHUP is a rolling restart; SIGUSR1 is passed on to every worker,
+        #: which reopens its access log.
         self.operations = Operations(
             reactor,
             ServiceManager.fromEnvironment(os.environ, reactor),
@@ -379,61 +134,18 @@ class Supervisor(Service):
         self._bind()
 
     def _bind(self) -> None:
-        self.listeners = bindListeners(self.endpoints, self.count)
+        self.listeners = bindListeners(list(self.config.endpoints), self.count)
         self.operations.admin.listen(
-            self.metricsSnapshot,
+            self.reports.figures,
             self._closeListeners,
             lambda: dict(self.restarts),
-            self.serviceStatus,
+            self.reports.status,
         )
 
     def _closeListeners(self) -> None:
         for listener in self.listeners:
             listener.close()
         self.listeners = []
-
-    def metricsSnapshot(self) -> Snapshot:
-        """
-        The figures of the whole service (L{WorkerFigures}).
-        """
-        return self.figures.snapshot(
-            self.alive,
-            self.operations.lag.seconds,
-            {c.description: c.expires for c in self.config.certificates},
-        )
-
-    def serviceStatus(self) -> ServiceStatus:
-        """
-        The service as the status page shows it: this process, which
-        supervises, and each worker, in slot order.
-        """
-        now = self.reactor.seconds()
-        main = ProcessStatus(
-            name="main",
-            serves=False,
-            state=self.phase.value,
-            pid=os.getpid(),
-            started=self._started,
-            figures={
-                "process": {"lag": self.operations.lag.seconds, **processFigures()}
-            },
-        )
-        workers = [
-            w.status(now)
-            for w in sorted(self.alive, key=lambda w: (w.slot, w.startedAt))
-        ]
-        return ServiceStatus(
-            version=__version__,
-            pid=os.getpid(),
-            mode="parallel" if self.config.parallel else "concurrent",
-            state=self.phase.value,
-            ready=self.operations.admin.ready,
-            started=self._started,
-            workers=self.count,
-            processes=[main, *workers],
-            restarts=dict(self.restarts),
-            figures=self.metricsSnapshot(),
-        )
 
     def _everySlotServes(self) -> bool:
         """
@@ -450,29 +162,14 @@ class Supervisor(Service):
 
     def startService(self) -> None:
         super().startService()  # type: ignore[no-untyped-call]
-        self._started = self.reactor.seconds()
+        self.started = self.reactor.seconds()
         if not self.listeners:
             self._bind()
         for slot in range(1, self.count + 1):
             self.current[slot] = self._spawn(slot)
-        self.operations.start(self.describe)
+        self.operations.start(self.reports.managerLine)
         self._watching.start(1.0, now=False)
         ensureDeferred(self._announce())
-
-    def describe(self) -> str:
-        """
-        The service in the service manager's one line (C{systemctl status}).
-        """
-        serving = sum(1 for w in self.current.values() if w.serving and not w.hung)
-        snapshot = self.metricsSnapshot()
-        workers = f"{serving} of {self.count} workers serving"
-        return statusLine(
-            workers
-            if self.phase is Phase.SERVING
-            else f"{self.phase.value}: {workers}",
-            snapshot,
-            self.operations.rate.update(snapshot),
-        )
 
     async def _announce(self) -> None:
         results = await DeferredList(
@@ -485,23 +182,17 @@ class Supervisor(Service):
         if self.phase is Phase.STARTING:
             self.phase = Phase.SERVING
             self.operations.serving()
-        self.log.info(
-            "hello_service serving on {addresses} with {count} workers (pids {pids})"
-            "{chosenBy}{admin}",
-            admin=self.operations.admin.described(),
-            addresses=", ".join(listener.address for listener in self.listeners),
-            count=self.count,
-            chosenBy=(
-                f"; --workers auto chose {self.count} {self.config.workersChosenBy}"
-                if self.config.workersChosenBy
-                else ""
-            )
-            + (f"; {self.recycling.describe()}" if self.recycling.describe() else ""),
-            pids=", ".join(str(w.pid) for _, w in sorted(self.current.items())),
-        )
+        self.log.info("{line}", line=self.reports.servingLine())
 
     def _spawn(self, slot: int) -> WorkerProcess:
-        worker = WorkerProcess.spawn(self, slot)
+        worker = WorkerProcess.spawn(
+            self.reactor,
+            slot,
+            self.config,
+            self.listeners,
+            self.config.recycling.requestLimit(self.random),
+            self.workerEnded,
+        )
         self.alive.add(worker)
         self.log.info("started worker {slot} (pid {pid})", slot=slot, pid=worker.pid)
         return worker
@@ -566,53 +257,31 @@ class Supervisor(Service):
         self.exitWithFailure()
         self.reactor.stop()
 
-    # Watching the workers' reports.
-
     def _watchWorkers(self) -> None:
         """
         Once a second: kill the hung workers, and recycle one that passed
-        its bounds.
+        its bounds (unless a rolling restart or the stop is replacing
+        workers anyway).
         """
         self.hangs.check(list(self.current.values()))
-        self._recycleOneDue()
+        if self.phase is Phase.SERVING:
+            self.recycler.check(
+                (slot, worker)
+                for slot, worker in sorted(self.current.items())
+                if worker.serving and not worker.hung and worker.metrics is not None
+            )
 
-    # Recycling.
-
-    def _recycleOneDue(self) -> None:
-        """
-        Start recycling the first worker past a bound of C{--max-requests}
-        or C{--max-worker-memory}: unless one is being recycled already, or
-        a rolling restart or the stop is replacing workers anyway.
-        """
-        if (
-            not self.recycling.active
-            or self._recycled is not None
-            or self.phase is not Phase.SERVING
-        ):
-            return
-        due = self.recycling.firstDue(
-            (slot, worker)
-            for slot, worker in sorted(self.current.items())
-            if worker.serving and not worker.hung and worker.metrics is not None
-        )
-        if due is not None:
-            slot, why = due
+    async def _recycle(self, slot: int, why: str) -> None:
+        self.log.info(
+            "recycling worker {slot} (pid {pid}): {why}",
+            slot=slot, pid=self.current[slot].pid, why=why,
+        )  # fmt: skip
+        if await self._replaceServing(slot, Phase.SERVING, "recycling"):
+            self.restarts["recycled"] += 1
             self.log.info(
-                "recycling worker {slot} (pid {pid}): {why}",
-                slot=slot, pid=self.current[slot].pid, why=why,
+                "recycled worker {slot}: pid {pid} serves",
+                slot=slot, pid=self.current[slot].pid,
             )  # fmt: skip
-            self._recycled = ensureDeferred(self._recycle(slot))
-
-    async def _recycle(self, slot: int) -> None:
-        try:
-            if await self._replaceServing(slot, Phase.SERVING, "recycling"):
-                self.restarts["recycled"] += 1
-                self.log.info(
-                    "recycled worker {slot}: pid {pid} serves",
-                    slot=slot, pid=self.current[slot].pid,
-                )  # fmt: skip
-        finally:
-            self._recycled = None
 
     async def _replaceServing(self, slot: int, phase: Phase, what: str) -> bool:
         """
@@ -654,12 +323,9 @@ class Supervisor(Service):
         first: one that cannot be loaded would stop the restart at its
         first new worker, so the workers keep serving as they are.
         """
-        for certificate in self.config.certificates:
-            if not certificate.reload(
-                "the workers keep serving the one loaded before; no rolling restart"
-            ):
-                return
-        self.rollingRestart()
+        kept = "the workers keep serving the one loaded before; no rolling restart"
+        if all(c.reload(kept) for c in self.config.certificates):
+            self.rollingRestart()
 
     def _passOnReopen(self) -> None:
         for worker in list(self.alive):
@@ -675,9 +341,8 @@ class Supervisor(Service):
         return ensureDeferred(self._rollingRestart())
 
     async def _rollingRestart(self) -> None:
-        if self._recycled is not None:
-            # One replacement at a time: the recycling finishes first.
-            await self._recycled
+        # One replacement at a time: the recycling finishes first.
+        await self.recycler.finished()
         if self.phase is not Phase.SERVING:
             self.log.info("no rolling restart while {phase}", phase=self.phase.value)
             return
@@ -686,14 +351,12 @@ class Supervisor(Service):
         self.log.info("rolling restart of {count} workers", count=len(self.current))
         try:
             for slot in sorted(self.current):
-                replaced = await self._replaceServing(
+                if not await self._replaceServing(
                     slot, Phase.RESTARTING, "rolling restart"
-                )
-                if not replaced:
+                ):
                     return
             self.log.info(
-                "rolling restart done: workers {pids}",
-                pids=", ".join(str(w.pid) for _, w in sorted(self.current.items())),
+                "rolling restart done: workers {pids}", pids=self.reports.pids()
             )
         finally:
             if self.phase is Phase.RESTARTING:
@@ -721,7 +384,7 @@ class Supervisor(Service):
         # running a while after is killed.  (A timer, not a timeout on the
         # Deferreds: cancelling them would not stop a process.)
         deadline = self.reactor.callLater(
-            self.shutdownTimeout + 5, self._killStragglers
+            self.config.shutdownTimeout + 5, self._killStragglers
         )
         await DeferredList([w.ended for w in workers], consumeErrors=True)
         if deadline.active():
@@ -736,9 +399,8 @@ class Supervisor(Service):
         for worker in list(self.alive):
             self.log.warn(
                 "worker {slot} (pid {pid}) did not stop: killing it",
-                slot=worker.slot,
-                pid=worker.pid,
-            )
+                slot=worker.slot, pid=worker.pid,
+            )  # fmt: skip
             worker.signal("KILL")
 
 

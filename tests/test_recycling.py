@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from random import Random
 
+from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 
 from hello_service import counting
-from hello_service.recycling import RecyclePolicy, autoMemory, parseSize
+from hello_service.recycling import RecyclePolicy, Recycler, autoMemory, parseSize
 from hello_service.supervisor import Phase, Supervisor
 
 from .support.doubles import FakeProcess, ProcessReactor
@@ -84,6 +85,54 @@ class RuleTests(SynchronousTestCase):
             with self.assertRaises(UsageError) as raised:
                 Options(reactor=MemoryReactor(), environ={}).parseOptions(arguments)
             self.assertIn("--workers 2 or more", str(raised.exception))
+
+
+class _Reporting:
+    def __init__(self, answered: int) -> None:
+        self.metrics = {"kinds": [["GET", "200", answered]]}
+        self.requestLimit = 10
+
+
+class RecyclerTests(SynchronousTestCase):
+    """
+    The L{Recycler} alone: one replacement at a time, the first worker due.
+    """
+
+    def setUp(self) -> None:
+        self.started: list[tuple[int, str]] = []
+        self.replacing: Deferred[None] = Deferred()
+
+        async def recycle(slot: int, why: str) -> None:
+            self.started.append((slot, why))
+            await self.replacing
+
+        self.recycler = Recycler(RecyclePolicy(maxRequests=10), recycle)
+        self.workers = [(1, _Reporting(3)), (2, _Reporting(12)), (3, _Reporting(15))]
+
+    def test_oneAtATime(self) -> None:
+        """
+        The first worker past its bound is replaced; while it is, no other
+        starts; once it is done, the next check starts the next.
+        """
+        self.recycler.check(self.workers)
+        self.recycler.check(self.workers)
+        self.assertEqual(self.started, [(2, "it answered 12 requests (its bound: 10)")])
+        waited = ensureDeferred(self.recycler.finished())
+        self.assertNoResult(waited)
+        self.replacing.callback(None)
+        self.successResultOf(waited)
+        self.replacing = Deferred()
+        self.recycler.check(self.workers[2:])
+        self.assertEqual([slot for slot, _ in self.started], [2, 3])
+
+    def test_inactivePolicy(self) -> None:
+        """
+        Without a bound, nothing is recycled; L{Recycler.finished} has
+        nothing to wait for.
+        """
+        recycler = Recycler(RecyclePolicy(), self.fail)  # type: ignore[arg-type]
+        recycler.check(self.workers)
+        self.successResultOf(ensureDeferred(recycler.finished()))
 
 
 class SupervisorRecyclingTests(SynchronousTestCase):

@@ -255,7 +255,7 @@ class WorkersTests(SynchronousTestCase):
         replacement starting; restarts by cause.
         """
         made, reactor = supervisor(self, 2, "--worker-timeout", "5")
-        recorder = StatusRecorder(made.serviceStatus, reactor)
+        recorder = StatusRecorder(made.reports.status, reactor)
         recorder.start()
         self.addCleanup(recorder.stop)
         talking, quiet = reactor.spawned

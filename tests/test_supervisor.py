@@ -96,7 +96,7 @@ class PolicyTests(SynchronousTestCase):
         self.assertEqual(len(reactor.spawned), 3)
         self.assertNotIn(1, made.current)  # the backoff: slot 1 has no worker
         self.assertFalse(made.operations.admin.ready)
-        self.assertFalse(made.serviceStatus().ready)  # and the status page
+        self.assertFalse(made.reports.status().ready)  # and the status page
         reactor.advance(0.01)
         self.assertEqual((len(reactor.spawned), made.restarts["crashed"]), (4, 2))
         self.assertEqual(made.current[1], reactor.spawned[3].protocol)
@@ -183,9 +183,9 @@ class PolicyTests(SynchronousTestCase):
         counts.answered[kind] = 7
         reactor.spawned[0].say(hello_metrics=counts.snapshot())
         reactor.spawned[1].say(hello_metrics=counts.snapshot())
-        self.assertEqual(made.metricsSnapshot()["kinds"][0][2], 14)
+        self.assertEqual(made.reports.figures()["kinds"][0][2], 14)
         reactor.spawned[0].end(signal=9)
-        self.assertEqual(made.metricsSnapshot()["kinds"][0][2], 14)
+        self.assertEqual(made.reports.figures()["kinds"][0][2], 14)
 
     def test_hungWorkerKilledAndReplaced(self) -> None:
         """
@@ -584,7 +584,7 @@ class PolicyEdgeTests(SynchronousTestCase):
             hello_metrics=counting.RequestCounts().snapshot(hello_connections_open=7)
         )
         reactor.spawned[0].end(signal=9)
-        self.assertEqual(made.metricsSnapshot()["gauges"], {})
+        self.assertEqual(made.reports.figures()["gauges"], {})
 
     def test_oddOutputSurvives(self) -> None:
         """
