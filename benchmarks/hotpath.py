@@ -38,11 +38,11 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
-from hello_service.accesslog import AccessLog, LineWriter
-from hello_service.answers import Answerer
+from hello_service.connection.accesslog import AccessLog, LineWriter
+from hello_service.answers.answers import Answerer
 from hello_service.connection.protocol import HelloFactory
-from hello_service.pages import Pages
-from hello_service.responders import ConcurrentResponder
+from hello_service.http.pages import Pages
+from hello_service.answers.responders import ConcurrentResponder
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:7878\r\n\r\n"  # what wrk sends
 CLOSING = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:7878\r\nConnection: close\r\n\r\n"
@@ -129,7 +129,7 @@ def runSockets(count: int, reactorName: str = "hello") -> None:
     reactor; the client is another process, so that only the server's work
     is counted.
     """
-    from hello_service.reactor import installNamed
+    from hello_service.connection.reactor import installNamed
 
     if "twisted.internet.reactor" not in sys.modules:
         installNamed(reactorName)

@@ -72,7 +72,7 @@ def nginxHTTP2(port: int, folder: Path, key: Path, cert: Path) -> list[str]:
         f"        ssl_certificate {cert};\n        ssl_certificate_key {key};",
     )
     conf = conf.replace("__PORT__", str(port))
-    conf = conf.replace("__ROOT__", str(ROOT / "hello_service" / "pages"))
+    conf = conf.replace("__ROOT__", str(ROOT / "hello_service" / "http" / "pages"))
     conf = conf.replace("__TMP__", str(folder))
     (folder / "nginx.conf").write_text(conf)
     return [shutil.which("nginx") or "nginx", "-c", str(folder / "nginx.conf"),

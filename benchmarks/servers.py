@@ -62,7 +62,7 @@ def hello(*arguments: str) -> Callable[[int, float, Path], list[str]]:
 
 def nginxCommand(port: int, sleep: float, folder: Path, workers: int = 1) -> list[str]:
     conf = (HERE / "peers" / "nginx.conf").read_text()
-    pages = ROOT / "hello_service" / "pages"
+    pages = ROOT / "hello_service" / "http" / "pages"
     conf = conf.replace("worker_processes 1;", f"worker_processes {workers};")
     conf = conf.replace("__PORT__", str(port)).replace("__ROOT__", str(pages))
     conf = conf.replace("__TMP__", str(folder))

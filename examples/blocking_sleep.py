@@ -15,9 +15,9 @@ C{GET /} sent meanwhile waits for the batch it lands in.  Stage 1
 
 Left out on purpose, here and in every stage: parsing (only the request
 line of the first read counts; the service parses whole requests with
-httptools in C{hello_service/requests.py}), keep-alive and pipelining (one
+httptools in C{hello_service/http/requests.py}), keep-alive and pipelining (one
 request per connection; C{hello_service/connection/}), and timeouts
-(C{hello_service/deadlines.py}).
+(C{hello_service/connection/deadlines.py}).
 
     python examples/blocking_sleep.py --port 7878 --sleep 5
 """

@@ -5,7 +5,7 @@ kinds of slow work (a delay and CPU work), the listening port as a stream
 of connections, the command line, and the record of each request's times
 that the tutorial's pictures are drawn from.
 
-(The service's versions of the first three are C{hello_service/pages.py},
+(The service's versions of the first three are C{hello_service/http/pages.py},
 C{routes.py} and C{responses.py}.)
 """
 
@@ -26,7 +26,7 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.internet.protocol import Factory, Protocol, connectionDone
 from twisted.python.failure import Failure
 
-PAGES = Path(__file__).resolve().parent.parent / "hello_service" / "pages"
+PAGES = Path(__file__).resolve().parent.parent / "hello_service" / "http" / "pages"
 HELLO = (PAGES / "hello.html").read_bytes()
 NOT_FOUND = (PAGES / "404.html").read_bytes()
 

@@ -14,7 +14,7 @@ listening port stops accepting (C{stopReading}), so more clients wait in
 the kernel's listen backlog, never refused, and it accepts again as
 connections close.  Twisted accepts a batch per wake-up; one accepted past
 the limit in the same batch is held unread until a place frees.  The
-service's limit is C{hello_service/limits.py}.  What stage 1 left out, this
+service's limit is C{hello_service/connection/limits.py}.  What stage 1 left out, this
 leaves out too.
 
     python examples/stage2_concurrent.py --port 7878 --sleep 5 --limit 100

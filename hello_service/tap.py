@@ -16,28 +16,36 @@ from twisted.internet.endpoints import serverFromString
 from twisted.python import usage
 
 from hello_service import __version__
-from hello_service.accesslog import FORMATS, LineWriter
-from hello_service.certificates import ReloadableCertificate, reloadableEndpoint
-from hello_service.config import Config, Listen
-from hello_service.connection.http2.defences import HTTP2_DEFAULTS, HTTP2Settings
-from hello_service.cpus import UsableCPUs, cgroupMemoryLimit, workerCount
-from hello_service.deadlines import Timeouts
-from hello_service.environment import CONVENTIONAL, Setting, settingsFrom
-from hello_service.listening import (
+from hello_service.configuration.certificates import (
+    ReloadableCertificate,
+    reloadableEndpoint,
+)
+from hello_service.configuration.config import Config, Listen
+from hello_service.configuration.cpus import UsableCPUs, cgroupMemoryLimit, workerCount
+from hello_service.configuration.environment import CONVENTIONAL, Setting, settingsFrom
+from hello_service.configuration.listening import (
     WORKER_ENDPOINTS,
     StartupError,
     endpointKind,
     requireTLS,
     tcpEndpointAddress,
 )
-from hello_service.pages import PageError, loadPages
-from hello_service.proxytrust import parseTrusted
-from hello_service.reactor import reactorName
-from hello_service.recycling import RecyclePolicy, autoMemory, mebibytes, parseSize
-from hello_service.requests import RequestLimits
-from hello_service.service import buildService
-from hello_service.supervisor import Supervisor
-from hello_service.usageerrors import endpointProblem, reword
+from hello_service.configuration.recycling import (
+    RecyclePolicy,
+    autoMemory,
+    mebibytes,
+    parseSize,
+)
+from hello_service.configuration.usageerrors import endpointProblem, reword
+from hello_service.connection.accesslog import FORMATS, LineWriter
+from hello_service.connection.deadlines import Timeouts
+from hello_service.connection.http2.defences import HTTP2_DEFAULTS, HTTP2Settings
+from hello_service.connection.reactor import reactorName
+from hello_service.http.pages import PageError, loadPages
+from hello_service.http.proxytrust import parseTrusted
+from hello_service.http.requests import RequestLimits
+from hello_service.processes.service import buildService
+from hello_service.processes.supervisor import Supervisor
 
 #: What hello is, in one line: C{twistd --help}, C{--help} and C{--version}
 #: say it in these words.
@@ -381,7 +389,7 @@ class Options(usage.Options):
         @param reactor: the reactor to make endpoints for: the installed one
             unless given (a test gives a fake one).
         @param environ: the variables options are read from before the
-            command line (L{hello_service.environment}): this process's
+            command line (L{hello_service.configuration.environment}): this process's
             environment unless given.
         """
         super().__init__()  # type: ignore[no-untyped-call]
@@ -416,7 +424,7 @@ class Options(usage.Options):
         """
         Take the options the environment sets, then the command line's,
         which win.  A refusal is one line in hello's words
-        (L{hello_service.usageerrors}): under twistd it ends the start with
+        (L{hello_service.configuration.usageerrors}): under twistd it ends the start with
         exit status 1 and that line on standard error, where twistd itself
         would print its whole usage; called from code, it is the
         C{UsageError} raised.
@@ -607,7 +615,7 @@ def _installedReactor() -> Any:
     imports the reactor, so this is where hello's is installed.
     """
     if "twisted.internet.reactor" not in sys.modules:
-        from hello_service.reactor import install
+        from hello_service.connection.reactor import install
 
         install()
     from twisted.internet import reactor

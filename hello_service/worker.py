@@ -1,10 +1,10 @@
 # -*- test-case-name: tests.test_handoff,tests.system.test_workers -*-
 """
 One worker process of C{twistd -n hello --workers N}, started by the
-supervisor with the command line L{hello_service.handoff.WorkerArguments}
+supervisor with the command line L{hello_service.processes.handoff.WorkerArguments}
 makes.
 
-The worker adopts the sockets it inherited (L{hello_service.adopted}) and
+The worker adopts the sockets it inherited (L{hello_service.processes.adopted}) and
 serves them exactly as a single C{twistd -n hello} process serves its own,
 with the settings the supervisor sent.  Its log events go to the main
 process as JSON lines on standard output; standard input is a pipe only the
@@ -14,7 +14,7 @@ and the worker drains and exits as on SIGTERM.
 Whatever stops a worker before it serves (a module it cannot import, a page
 directory it cannot read, a socket it cannot adopt) is said in one line on
 its standard error, and the worker exits with
-L{hello_service.handoff.BOOT_ERROR}: the supervisor then ends the whole
+L{hello_service.processes.handoff.BOOT_ERROR}: the supervisor then ends the whole
 start with that line.  This module imports only the standard library at
 the top, so that even an import that fails is caught and said that way.
 """
@@ -60,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     # when each worker stops: a worker is a process group of its own.
     os.setpgrp()
     try:
-        from hello_service.handoff import BOOT_ERROR, STACKS_SIGNAL
+        from hello_service.processes.handoff import BOOT_ERROR, STACKS_SIGNAL
     except BaseException as error:  # the package itself is broken
         bootFailed(describeError(error), 3)
     # Where a hung worker hung, on request (and where a crashing one
@@ -87,7 +87,8 @@ def _prepare(argv: Sequence[str]) -> Any:
     from twisted.internet.task import LoopingCall
     from twisted.logger import Logger, globalLogBeginner, jsonFileLogObserver
 
-    from hello_service.handoff import (
+    from hello_service.connection.reactor import installNamed
+    from hello_service.processes.handoff import (
         FIGURES,
         PARENT_PIPE,
         READY,
@@ -97,7 +98,6 @@ def _prepare(argv: Sequence[str]) -> Any:
         decodeSettings,
         reactorOf,
     )
-    from hello_service.reactor import installNamed
 
     arguments = WorkerArguments.parse(argv)
     globalLogBeginner.beginLoggingTo(
@@ -106,9 +106,9 @@ def _prepare(argv: Sequence[str]) -> Any:
     installNamed(reactorOf(arguments.settings))
     from twisted.internet import reactor
 
-    from hello_service.adopted import ParentWatcher, adoptedEndpoint
-    from hello_service.config import Config
-    from hello_service.service import buildService
+    from hello_service.configuration.config import Config
+    from hello_service.processes.adopted import ParentWatcher, adoptedEndpoint
+    from hello_service.processes.service import buildService
 
     log = Logger(namespace="hello_service.worker")
     reactorAny: Any = reactor

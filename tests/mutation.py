@@ -45,7 +45,7 @@ def equivalents() -> dict[str, str]:
 
 def moduleOf(mutant: str) -> str:
     """
-    The module a mutant's name places it in (C{hello_service.requests.x...}).
+    The module a mutant's name places it in (C{hello_service.http.requests.x...}).
     """
     return mutant.split(".x", 1)[0]
 

@@ -14,8 +14,8 @@ from twisted.internet.task import Clock
 from twisted.logger import capturedLogs, formatEvent, formatTime
 from twisted.trial.unittest import SynchronousTestCase
 
-from hello_service import accesslog
-from hello_service.accesslog import (
+from hello_service.connection import accesslog
+from hello_service.connection.accesslog import (
     AccessLog,
     CombinedFormat,
     JsonFormat,
@@ -25,7 +25,7 @@ from hello_service.accesslog import (
     formatEntry,
     isoTime,
 )
-from hello_service.requests import UNPARSED, Request
+from hello_service.http.requests import UNPARSED, Request
 
 
 class FormatTests(SynchronousTestCase):

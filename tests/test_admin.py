@@ -1,5 +1,5 @@
 """
-Tests for L{hello_service.admin} in memory: the Prometheus collector.  The
+Tests for L{hello_service.operations.admin} in memory: the Prometheus collector.  The
 admin site over real TCP is in C{tests.system.test_admin}.
 """
 
@@ -14,9 +14,10 @@ from prometheus_client import generate_latest
 from prometheus_client.registry import CollectorRegistry
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
-from hello_service import __version__, counting
-from hello_service.admin import HelloCollector
-from hello_service.counting import RequestCounts
+from hello_service import __version__
+from hello_service.http import counting
+from hello_service.http.counting import RequestCounts
+from hello_service.operations.admin import HelloCollector
 
 
 class CollectorTests(SynchronousTestCase):

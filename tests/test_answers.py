@@ -1,5 +1,5 @@
 """
-Tests for L{hello_service.answers}: the answer layer decides conditional
+Tests for L{hello_service.answers.answers}: the answer layer decides conditional
 and range requests, at once or when a deferred answer arrives, and answers
 refused input.
 """
@@ -10,11 +10,11 @@ from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from hello_service import statuslines
-from hello_service.answers import Answerer
-from hello_service.requests import HTTPError, Request
-from hello_service.responders import ConcurrentResponder
-from hello_service.responses import Response
+from hello_service.answers.answers import Answerer
+from hello_service.answers.responders import ConcurrentResponder
+from hello_service.http import statuslines
+from hello_service.http.requests import HTTPError, Request
+from hello_service.http.responses import Response
 
 from .support.builders import HELLO_ETAG, PAGES
 

@@ -14,9 +14,9 @@ from twisted.internet.task import Clock
 from twisted.logger import capturedLogs, formatEvent
 from twisted.trial.unittest import SynchronousTestCase
 
-from hello_service.caching import parseRange
-from hello_service.pages import loadPages
-from hello_service.responders import ParallelResponder
+from hello_service.answers.caching import parseRange
+from hello_service.answers.responders import ParallelResponder
+from hello_service.http.pages import loadPages
 
 from .support.builders import (
     HELLO,
@@ -388,10 +388,10 @@ class RuleEdgeTests(SynchronousTestCase):
         """
         A list of entity tags matches whichever way it is spaced.
         """
-        from hello_service.caching import evaluate
-        from hello_service.requests import Request
-        from hello_service.responses import buildResponse
-        from hello_service.validators import Validators
+        from hello_service.answers.caching import evaluate
+        from hello_service.http.requests import Request
+        from hello_service.http.responses import buildResponse
+        from hello_service.http.validators import Validators
 
         validators = Validators(b"page", 0, b"max-age=60")
         page = buildResponse(b"200 OK", b"page", b"D", label="/", validators=validators)
@@ -405,10 +405,10 @@ class RuleEdgeTests(SynchronousTestCase):
         """
         A 206 is counted under the route of the page it is part of.
         """
-        from hello_service.caching import evaluate
-        from hello_service.requests import Request
-        from hello_service.responses import buildResponse
-        from hello_service.validators import Validators
+        from hello_service.answers.caching import evaluate
+        from hello_service.http.requests import Request
+        from hello_service.http.responses import buildResponse
+        from hello_service.http.validators import Validators
 
         validators = Validators(b"page", 0, b"max-age=60")
         page = buildResponse(b"200 OK", b"page", b"D", label="/", validators=validators)

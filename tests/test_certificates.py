@@ -1,5 +1,5 @@
 """
-Reloadable certificates (L{hello_service.certificates}): loaded by
+Reloadable certificates (L{hello_service.configuration.certificates}): loaded by
 Twisted's own parser of the C{ssl:} description, replaced for the next
 handshake by a reload, kept when the new files cannot be loaded.
 """
@@ -14,7 +14,7 @@ from twisted.logger import capturedLogs, formatEvent
 from twisted.python.filepath import FilePath
 from twisted.trial.unittest import SynchronousTestCase
 
-from hello_service.certificates import (
+from hello_service.configuration.certificates import (
     ReloadableCertificate,
     loadCertificate,
     reloadableEndpoint,

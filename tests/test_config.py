@@ -1,5 +1,5 @@
 """
-Tests for L{hello_service.config}: the typed configuration.  What a worker
+Tests for L{hello_service.configuration.config}: the typed configuration.  What a worker
 process is given of it is tested in C{tests.test_handoff}.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 from twisted.internet.testing import MemoryReactor
 from twisted.trial.unittest import SynchronousTestCase
 
-from hello_service.config import Config
+from hello_service.configuration.config import Config
 from hello_service.tap import Options
 
 

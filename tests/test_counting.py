@@ -1,5 +1,5 @@
 """
-Tests for L{hello_service.counting}: the figures the request path keeps as
+Tests for L{hello_service.http.counting}: the figures the request path keeps as
 plain numbers, and how the snapshots of several workers add up.
 """
 
@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from hello_service import counting
-from hello_service.counting import RequestCounts, addSnapshots
+from hello_service.http import counting
+from hello_service.http.counting import RequestCounts, addSnapshots
 
 
 class SnapshotTests(SynchronousTestCase):

@@ -1,5 +1,5 @@
 """
-Tests for L{hello_service.cpus}: C{--workers auto} against fake cgroup
+Tests for L{hello_service.configuration.cpus}: C{--workers auto} against fake cgroup
 trees (v2 and v1) and the real affinity mask.
 """
 
@@ -10,7 +10,12 @@ from pathlib import Path
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from hello_service.cpus import UsableCPUs, cgroupQuota, usableCPUs, workerCount
+from hello_service.configuration.cpus import (
+    UsableCPUs,
+    cgroupQuota,
+    usableCPUs,
+    workerCount,
+)
 
 AFFINITY = len(os.sched_getaffinity(0))
 

@@ -1,5 +1,5 @@
 """
-Tests for L{hello_service.crashes}: the crash policy alone, on a clock.
+Tests for L{hello_service.processes.crashes}: the crash policy alone, on a clock.
 """
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from hello_service.crashes import CRASH_LIMIT, CRASH_WINDOW, CrashPolicy
+from hello_service.processes.crashes import CRASH_LIMIT, CRASH_WINDOW, CrashPolicy
 
 
 class CrashPolicyTests(SynchronousTestCase):

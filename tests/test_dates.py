@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from hello_service import dates
+from hello_service.http import dates
 
 
 class DateTests(SynchronousTestCase):

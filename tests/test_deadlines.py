@@ -9,7 +9,12 @@ from __future__ import annotations
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from hello_service.deadlines import Deadline, DeadlineQueue, DeadlineTimer, Timeouts
+from hello_service.connection.deadlines import (
+    Deadline,
+    DeadlineQueue,
+    DeadlineTimer,
+    Timeouts,
+)
 
 from .support.builders import connect, errorResponse, get, makeFactory
 

@@ -22,7 +22,7 @@ from typing import Any
 from twisted.internet.testing import MemoryReactor
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
-from hello_service.counting import RequestCounts
+from hello_service.http.counting import RequestCounts
 from hello_service.tap import Options
 
 from .support.processes import CHECKOUT
@@ -279,35 +279,35 @@ class ContainerfileTests(SynchronousTestCase):
 
         names = zipfile.ZipFile(wheel).namelist()
         self.assertIn("twisted/plugins/hello_plugin.py", names)
-        self.assertIn("hello_service/pages/hello.html", names)
+        self.assertIn("hello_service/http/pages/hello.html", names)
 
 
 def loggedNamespaces() -> set[str]:
     """
-    Every log namespace the package logs under: each C{Logger(namespace=...)},
-    and each class's C{log = Logger()} (which Twisted names after the class).
+    Every log namespace the package logs under: each C{Logger(namespace=...)}
+    made in a function, and the namespace each class's C{log} really has
+    once read (Twisted names a plain C{Logger()} after the class; a
+    L{NamedLogger} keeps the one it was given).
     """
     import ast
+    import importlib
+
+    from twisted.logger import Logger
 
     found: set[str] = set()
     package = CHECKOUT / "hello_service"
     for path in package.rglob("*.py"):
-        module = ".".join(path.relative_to(package).with_suffix("").parts)
-        tree = ast.parse(path.read_text())
-        for node in ast.walk(tree):
+        parts = path.relative_to(package).with_suffix("").parts
+        module = importlib.import_module(".".join(("hello_service", *parts)))
+        for value in vars(module).values():
+            if isinstance(value, type) and isinstance(vars(value).get("log"), Logger):
+                if value.__module__ == module.__name__:
+                    found.add(value.log.namespace)
+        for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "Logger":
                 for keyword in node.keywords:
                     if keyword.arg == "namespace":
                         found.add(ast.literal_eval(keyword.value))
-            if isinstance(node, ast.ClassDef):
-                for statement in node.body:
-                    value = getattr(statement, "value", None)
-                    if (
-                        isinstance(value, ast.Call)
-                        and getattr(value.func, "id", "") == "Logger"
-                        and not value.keywords
-                    ):
-                        found.add(f"hello_service.{module}.{node.name}")
     return found
 
 

@@ -1,5 +1,5 @@
 """
-Options from the environment (L{hello_service.environment}): every option
+Options from the environment (L{hello_service.configuration.environment}): every option
 as C{HELLO_<OPTION>}, the conventional C{WEB_CONCURRENCY} and
 C{FORWARDED_ALLOW_IPS}, the command line winning, and a bad value one line
 naming its variable.
@@ -13,8 +13,12 @@ from twisted.internet.testing import MemoryReactor
 from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 
-from hello_service.config import Config
-from hello_service.environment import settingsFrom, variableFor, variablesFor
+from hello_service.configuration.config import Config
+from hello_service.configuration.environment import (
+    settingsFrom,
+    variableFor,
+    variablesFor,
+)
 from hello_service.tap import Options
 
 

@@ -26,7 +26,7 @@ from twisted.protocols.haproxy import proxyEndpoint
 from twisted.python.threadpool import ThreadPool
 from twisted.trial.unittest import SynchronousTestCase
 
-from hello_service.transport import HelloServer
+from hello_service.connection.transport import HelloServer
 
 
 def parameters(function: Any) -> list[str]:
@@ -35,7 +35,7 @@ def parameters(function: Any) -> list[str]:
 
 class ReactorTests(SynchronousTestCase):
     """
-    C{hello_service/reactor.py}: hello's reactor polls and dispatches as
+    C{hello_service/connection/reactor.py}: hello's reactor polls and dispatches as
     Twisted's epoll reactor does, on its private tables.
     """
 
@@ -70,7 +70,7 @@ class ReactorTests(SynchronousTestCase):
 
 class TransportTests(SynchronousTestCase):
     """
-    C{hello_service/transport.py} and C{adopted.py}: hello's lighter TCP
+    C{hello_service/connection/transport.py} and C{adopted.py}: hello's lighter TCP
     transport and port, built from Twisted's parts.
     """
 
@@ -133,7 +133,7 @@ class TransportTests(SynchronousTestCase):
 
 class ListeningTests(SynchronousTestCase):
     """
-    C{hello_service/listening.py}: the address of a C{tcp:} endpoint,
+    C{hello_service/configuration/listening.py}: the address of a C{tcp:} endpoint,
     inside any C{haproxy:} wrapper, for binding one socket per worker.
     """
 
@@ -148,7 +148,7 @@ class ListeningTests(SynchronousTestCase):
 
 class ThreadPoolTests(SynchronousTestCase):
     """
-    C{hello_service/service.py}: the parallel mode's waiting work, exported
+    C{hello_service/processes/service.py}: the parallel mode's waiting work, exported
     as C{hello_threadpool_queued}, read through C{ThreadPool.q}: public,
     but kept by Twisted only for compatibility, so checked here too.
     """

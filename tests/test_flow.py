@@ -1,5 +1,5 @@
 """
-Tests for L{hello_service.flow}: whether a connection reads, and how its
+Tests for L{hello_service.connection.flow}: whether a connection reads, and how its
 answers reach the socket, on a L{StringTransport}.
 """
 
@@ -10,7 +10,7 @@ import socket
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
-from hello_service.flow import FlowControl, ResponseWriter
+from hello_service.connection.flow import FlowControl, ResponseWriter
 
 from .support.doubles import ChokingSocket
 

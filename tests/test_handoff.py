@@ -1,5 +1,5 @@
 """
-Tests for L{hello_service.handoff}, the contract between the supervisor and
+Tests for L{hello_service.processes.handoff}, the contract between the supervisor and
 its workers: every setting is either sent or declared the supervisor's own,
 what is sent arrives as it left, the command line is built and parsed by
 one definition, and a worker loads nothing of the supervisor, and says in
@@ -19,10 +19,12 @@ from pathlib import Path
 from twisted.internet.testing import MemoryReactor
 from twisted.trial.unittest import SynchronousTestCase
 
-from hello_service.config import Config
+from hello_service.configuration.config import Config
+from hello_service.connection.deadlines import Timeouts
 from hello_service.connection.http2.defences import HTTP2Settings
-from hello_service.deadlines import Timeouts
-from hello_service.handoff import (
+from hello_service.http.pages import loadPages
+from hello_service.http.requests import RequestLimits
+from hello_service.processes.handoff import (
     BOOT_ERROR,
     NOT_SENT,
     InheritedSocket,
@@ -32,14 +34,12 @@ from hello_service.handoff import (
     reactorOf,
     sentFields,
 )
-from hello_service.pages import loadPages
-from hello_service.requests import RequestLimits
 from hello_service.tap import Options
 
 from .test_layout import loadedBy
 
 ROOT = Path(__file__).parent.parent
-PAGES = ROOT / "hello_service" / "pages"
+PAGES = ROOT / "hello_service" / "http" / "pages"
 
 #: A value for every sent field but the pages (a copy made by the test),
 #: none of them its default: a field added to
@@ -163,12 +163,12 @@ class WorkerProcessTests(SynchronousTestCase):
         """
         loaded = loadedBy(
             "import sys; sys.modules['OpenSSL'] = None\n"
-            "import hello_service.worker, hello_service.handoff, "
-            "hello_service.adopted, hello_service.service"
+            "import hello_service.worker, hello_service.processes.handoff, "
+            "hello_service.processes.adopted, hello_service.processes.service"
         )
         for module in (
-            "hello_service.supervisor",
-            "hello_service.admin",
+            "hello_service.processes.supervisor",
+            "hello_service.operations.admin",
             "prometheus_client",
         ):
             self.assertNotIn(module, loaded)
@@ -205,7 +205,7 @@ class WorkerProcessTests(SynchronousTestCase):
         site = self.mktemp()
         os.makedirs(site)
         Path(site, "sitecustomize.py").write_text(
-            "import sys\nsys.modules['hello_service.service'] = None\n"
+            "import sys\nsys.modules['hello_service.processes.service'] = None\n"
         )
         settings = encodeSettings(
             Config(endpoints=(), pages=loadPages(None), twistdLog="-")
@@ -221,7 +221,7 @@ class WorkerProcessTests(SynchronousTestCase):
             (ended.returncode, ended.stderr),
             (
                 BOOT_ERROR,
-                "ModuleNotFoundError: import of hello_service.service halted; "
+                "ModuleNotFoundError: import of hello_service.processes.service halted; "
                 "None in sys.modules\n",
             ),
         )
@@ -235,7 +235,7 @@ class DescriptorLayoutTests(SynchronousTestCase):
         order, then the supervisor's standard output for the access lines
         when asked.
         """
-        from hello_service.handoff import InheritedSocket, workerDescriptors
+        from hello_service.processes.handoff import InheritedSocket, workerDescriptors
 
         childFDs, inherited, accessLog = workerDescriptors(
             [(17, "INET", "tcp:80"), (18, "UNIX", "unix:/s")], accessLogToOutput=True

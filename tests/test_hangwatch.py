@@ -1,5 +1,5 @@
 """
-Tests for L{hello_service.hangwatch}: the hang watch alone, on a clock,
+Tests for L{hello_service.processes.hangwatch}: the hang watch alone, on a clock,
 with workers that only remember what they were sent.
 """
 
@@ -12,8 +12,8 @@ from twisted.internet.task import Clock
 from twisted.logger import Logger
 from twisted.trial.unittest import SynchronousTestCase
 
-from hello_service.handoff import STACKS_SIGNAL
-from hello_service.hangwatch import STACKS_GRACE, START_TIMEOUT, HangWatch
+from hello_service.processes.handoff import STACKS_SIGNAL
+from hello_service.processes.hangwatch import STACKS_GRACE, START_TIMEOUT, HangWatch
 
 
 class Worker:

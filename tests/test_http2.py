@@ -28,7 +28,7 @@ from twisted.internet.testing import StringTransport
 from twisted.logger import capturedLogs, formatEvent
 from twisted.trial.unittest import SynchronousTestCase
 
-from hello_service.accesslog import AccessLog
+from hello_service.connection.accesslog import AccessLog
 from hello_service.connection.http2.defences import Defences, HTTP2Settings, TokenBucket
 from hello_service.connection.http2.framing import (
     PREFACE,
@@ -36,7 +36,7 @@ from hello_service.connection.http2.framing import (
     responseHeaders,
 )
 from hello_service.connection.protocol import HelloFactory, HelloProtocol
-from hello_service.requests import RequestLimits
+from hello_service.http.requests import RequestLimits
 
 from .support.builders import HELLO, HELLO_ETAG, NOT_FOUND, connect, makeFactory
 
@@ -222,7 +222,7 @@ class AnswersTests(SynchronousTestCase):
         The header list of an answer is read off its HTTP/1.1 head: the
         same fields, lower-cased, without connection-specific ones.
         """
-        from hello_service.responses import Response
+        from hello_service.http.responses import Response
 
         status, fields = responseHeaders(
             Response(
@@ -275,7 +275,7 @@ class StreamsTests(SynchronousTestCase):
         C{/metrics} counts refusals by cause, every cause present from the
         start.
         """
-        from hello_service.counting import REFUSALS, addSnapshots
+        from hello_service.http.counting import REFUSALS, addSnapshots
 
         from .test_admin import exposition, samples
 
@@ -293,7 +293,7 @@ class StreamsTests(SynchronousTestCase):
         """
         C{hello_requests_total} says which protocol each answer went over.
         """
-        from hello_service.counting import addSnapshots
+        from hello_service.http.counting import addSnapshots
 
         from .test_admin import exposition, samples
 

@@ -22,18 +22,18 @@ DESIGN = Path(__file__).parent.parent / "docs" / "design.rst"
 #: plain data alone: who the client is, how many CPUs, what the status page
 #: shows).
 FREE_OF_TWISTED = (
-    "statuslines",
-    "requests",
-    "responses",
-    "dates",
-    "validators",
-    "caching",
-    "counting",
-    "routes",
-    "pages",
-    "proxytrust",
-    "cpus",
-    "statuspage",
+    "http.statuslines",
+    "http.requests",
+    "http.responses",
+    "http.dates",
+    "http.validators",
+    "http.counting",
+    "http.pages",
+    "http.proxytrust",
+    "answers.caching",
+    "answers.routes",
+    "configuration.cpus",
+    "operations.statuspage",
     "connection.http2.framing",
     "connection.http2.defences",
 )
@@ -62,34 +62,66 @@ def imports(module: str) -> set[str]:
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module is not None:
             found.add(node.module)
-            if node.module == "hello_service":
-                found.update(f"hello_service.{a.name}" for a in node.names)
+            if node.module.startswith("hello_service"):
+                found.update(f"{node.module}.{a.name}" for a in node.names)
     return found
 
 
 def ours(module: str) -> set[str]:
+    """
+    The package's modules C{module} imports (its folders' packages and the
+    names imported from a module aside).
+    """
+    modules = set(packageModules())
     return {
         name.removeprefix("hello_service.")
         for name in imports(module)
-        if name.startswith("hello_service.")
+        if name.removeprefix("hello_service.") in modules
     }
 
 
-def statedLayers() -> dict[str, int]:
+def rooms() -> str:
     """
-    Each module's layer, as the table of C{docs/design.rst}'s "The rooms"
-    states it: rows of a layer number, then the modules (C{``name.py``}).
+    The text of C{docs/design.rst}'s "The rooms" section.
     """
-    rooms = DESIGN.read_text().split("The rooms\n", 1)[1].split("\n\n\n", 1)[0]
+    return DESIGN.read_text().split("The rooms\n", 1)[1].split("\n\n\n", 1)[0]
+
+
+def folderLayers() -> dict[str, int]:
+    """
+    Each folder's layer, as the first table of "The rooms" states it: rows
+    of a layer number, then the folder (C{``processes/``}; C{``hello_service/``}
+    for the package's own top-level modules, named C{""} here).
+    """
+    table = rooms().split("\n.. list-table::", 2)[1]
     layers: dict[str, int] = {}
-    for row in rooms.split("\n   * - ")[2:]:
-        layer, modules = row.split("\n     - ")[:2]
-        for module in re.findall(r"``([\w/]+)\.py``", modules):
-            module = module.replace("/", ".")
-            if module in layers:
-                raise AssertionError(f"{module} stands twice in the design table")
-            layers[module] = int(layer.split()[0])
+    for row in table.split("\n   * - ")[2:]:
+        layer, folder = row.split("\n     - ")[:2]
+        name = re.fullmatch(r"``([\w]+)/``", folder.strip())
+        assert name is not None, f"not a folder: {folder!r}"
+        layers["" if name.group(1) == "hello_service" else name.group(1)] = int(layer)
     return layers
+
+
+def documentedModules() -> list[str]:
+    """
+    The modules the second table of "The rooms" gives a job to, dotted.
+    """
+    table = rooms().split("\n.. list-table::", 2)[2]
+    named = [row.split("\n     - ")[0] for row in table.split("\n   * - ")[2:]]
+    return [
+        module.replace("/", ".")
+        for modules in named
+        for module in re.findall(r"``([\w/]+)\.py``", modules)
+    ]
+
+
+def layerOf(module: str, layers: dict[str, int]) -> int:
+    """
+    A module's layer: its top folder's (C{connection.http2.session} is in
+    C{connection/}), or the top-level modules'.
+    """
+    return layers[module.split(".")[0] if "." in module else ""]
 
 
 def loadedBy(code: str) -> list[str]:
@@ -105,21 +137,49 @@ def loadedBy(code: str) -> list[str]:
 
 
 class LayoutTests(SynchronousTestCase):
-    def test_layersAsTheDesignStates(self) -> None:
+    def test_foldersAreTheLayers(self) -> None:
         """
-        Every module stands once in the design page's table, and imports
-        only modules of its own layer or below.
+        Every folder of the package stands in the design page's table of
+        layers, and every module imports only modules of its own folder's
+        layer or below.
         """
-        layers = statedLayers()
-        modules = set(packageModules())
-        self.assertEqual(set(layers), modules)
+        layers = folderLayers()
+        folders = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
+        self.assertEqual(set(layers), folders | {""})
+        modules = packageModules()
         upward = [
-            f"{module} (layer {layers[module]}) imports {imported} (layer {layers[imported]})"
-            for module in sorted(modules)
-            for imported in sorted(ours(module) - {"__init__"})
-            if imported in layers and layers[imported] < layers[module]
+            f"{module} (layer {layerOf(module, layers)}) imports {imported} "
+            f"(layer {layerOf(imported, layers)})"
+            for module in modules
+            for imported in sorted(ours(module))
+            if layerOf(imported, layers) < layerOf(module, layers)
         ]
         self.assertEqual(upward, [])
+
+    def test_everyModuleHasItsJob(self) -> None:
+        """
+        Every module stands once in the design page's table of jobs.
+        """
+        documented = documentedModules()
+        self.assertEqual(sorted(documented), sorted(set(documented)))
+        self.assertEqual(set(documented), set(packageModules()))
+
+    def test_everyModuleNamesItsTests(self) -> None:
+        """
+        Every module's first line names the test modules that test it
+        (C{test-case-name}, which C{trial --testmodule} reads), and each
+        of them exists.
+        """
+        root = PACKAGE.parent
+        for module in packageModules():
+            path = PACKAGE / f"{module.replace('.', '/')}.py"
+            first = path.read_text().split("\n", 1)[0]
+            named = re.fullmatch(r"# -\*- test-case-name: ([\w.,]+) -\*-", first)
+            self.assertIsNotNone(named, f"{module} names no tests")
+            assert named is not None
+            for test in named.group(1).split(","):
+                testPath = root / f"{test.replace('.', '/')}.py"
+                self.assertTrue(testPath.exists(), f"{module} names {test}")
 
     def test_noImportCycle(self) -> None:
         """
@@ -157,8 +217,8 @@ class LayoutTests(SynchronousTestCase):
         """
         loaded = loadedBy("import hello_service.connection.protocol")
         for module in (
-            "hello_service.caching",
-            "hello_service.routes",
+            "hello_service.answers.caching",
+            "hello_service.answers.routes",
             "prometheus_client",
         ):
             self.assertNotIn(module, loaded)

@@ -10,7 +10,7 @@ import resource
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from hello_service.limits import (
+from hello_service.connection.limits import (
     ConnectionLimiter,
     currentDescriptorLimit,
     descriptorLimiter,

@@ -1,5 +1,5 @@
 """
-Tests for L{hello_service.listening} in memory: how addresses are named and
+Tests for L{hello_service.configuration.listening} in memory: how addresses are named and
 read from Twisted's endpoints.  Binding real sockets for workers is tested
 in C{tests.system.test_workers}.
 """
@@ -13,7 +13,7 @@ from twisted.internet.testing import MemoryReactor
 from twisted.python.filepath import FilePath
 from twisted.trial.unittest import SynchronousTestCase
 
-from hello_service.listening import (
+from hello_service.configuration.listening import (
     endpointKind,
     formatAddress,
     tcpEndpointAddress,

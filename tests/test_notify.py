@@ -1,5 +1,5 @@
 """
-The service manager's protocol (L{hello_service.notify}): the datagrams a
+The service manager's protocol (L{hello_service.operations.notify}): the datagrams a
 service sends on C{$NOTIFY_SOCKET}, read from a socket the test binds, on
 a L{Clock}.
 """
@@ -15,8 +15,8 @@ from twisted.internet.task import Clock
 from twisted.logger import capturedLogs, formatEvent
 from twisted.trial.unittest import SynchronousTestCase
 
-from hello_service.counting import RequestCounts, answerKind
-from hello_service.notify import (
+from hello_service.http.counting import RequestCounts, answerKind
+from hello_service.operations.notify import (
     STATUS_INTERVAL,
     RequestRate,
     ServiceManager,

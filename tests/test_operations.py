@@ -1,5 +1,5 @@
 """
-Tests for L{hello_service.operations}: the operator's side of a service
+Tests for L{hello_service.operations.operations}: the operator's side of a service
 starts and stops in one order, the same for both modes.
 """
 
@@ -12,8 +12,8 @@ from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from hello_service.notify import ServiceManager
-from hello_service.operations import Operations
+from hello_service.operations.notify import ServiceManager
+from hello_service.operations.operations import Operations
 
 
 class Journal(ServiceManager):

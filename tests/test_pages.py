@@ -9,7 +9,7 @@ from pathlib import Path
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from hello_service.pages import PageError, loadPages
+from hello_service.http.pages import PageError, loadPages
 
 
 class LoadPagesTests(SynchronousTestCase):

@@ -12,9 +12,9 @@ from twisted.internet.task import Clock
 from twisted.logger import capturedLogs
 from twisted.trial.unittest import SynchronousTestCase
 
-from hello_service import responses
-from hello_service.responders import ConcurrentResponder
-from hello_service.routes import Route, render
+from hello_service.answers.responders import ConcurrentResponder
+from hello_service.answers.routes import Route, render
+from hello_service.http import responses
 
 from .support.builders import (
     EPOCH_DATE,
@@ -343,7 +343,7 @@ class AccessLogTests(SynchronousTestCase):
         """
         import json
 
-        from hello_service.accesslog import AccessLog, JsonFormat, LineWriter
+        from hello_service.connection.accesslog import AccessLog, JsonFormat, LineWriter
 
         clock = Clock()
         path = self.mktemp()

@@ -18,16 +18,16 @@ from twisted.logger import capturedLogs, formatEvent
 from twisted.protocols.haproxy._wrapper import HAProxyWrappingFactory
 from twisted.trial.unittest import SynchronousTestCase
 
+from hello_service.connection.peers import PeerNames
 from hello_service.connection.protocol import HelloFactory
-from hello_service.peers import PeerNames
-from hello_service.proxytrust import (
+from hello_service.connection.transport import HelloServer
+from hello_service.http.proxytrust import (
     TrustedProxies,
     forwardedForHops,
     forwardedHops,
     hopAddress,
     parseTrusted,
 )
-from hello_service.transport import HelloServer
 
 from .support.builders import get, makeFactory
 

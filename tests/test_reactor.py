@@ -1,5 +1,5 @@
 """
-Tests for L{hello_service.reactor}: each event goes to its handler as
+Tests for L{hello_service.connection.reactor}: each event goes to its handler as
 under Twisted's epoll reactor (the same outcome for the same event, checked
 on both side by side), and an error is logged under the prefix of the
 selectable it happened in, which is all the per-event logging context was
@@ -20,7 +20,7 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
-from hello_service.reactor import HelloEPollReactor, logPrefixOf, reactorName
+from hello_service.connection.reactor import HelloEPollReactor, logPrefixOf, reactorName
 
 
 @implementer(IReadWriteDescriptor)

@@ -1,5 +1,5 @@
 """
-Worker recycling's rule (L{hello_service.recycling}) and the supervisor
+Worker recycling's rule (L{hello_service.configuration.recycling}) and the supervisor
 acting on it with fake workers: a worker past its bound is replaced the
 way a rolling restart replaces it, one at a time, and counted.
 """
@@ -12,9 +12,14 @@ from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 
-from hello_service import counting
-from hello_service.recycling import RecyclePolicy, Recycler, autoMemory, parseSize
-from hello_service.supervisor import Phase, Supervisor
+from hello_service.configuration.recycling import (
+    RecyclePolicy,
+    Recycler,
+    autoMemory,
+    parseSize,
+)
+from hello_service.http import counting
+from hello_service.processes.supervisor import Phase, Supervisor
 
 from .support.doubles import FakeProcess, ProcessReactor
 from .test_supervisor import ready, supervisor

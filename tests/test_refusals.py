@@ -9,8 +9,8 @@ from __future__ import annotations
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from hello_service import counting, statuslines
-from hello_service.deadlines import Timeouts
+from hello_service.connection.deadlines import Timeouts
+from hello_service.http import counting, statuslines
 
 from .support.builders import connect, get, makeFactory
 

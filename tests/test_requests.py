@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from hello_service import statuslines
-from hello_service.requests import (
+from hello_service.http import statuslines
+from hello_service.http.requests import (
     DEFAULT_LIMITS,
     HTTPError,
     Request,

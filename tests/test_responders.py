@@ -13,8 +13,8 @@ from twisted.internet.task import Clock
 from twisted.logger import capturedLogs, formatEvent
 from twisted.trial.unittest import SynchronousTestCase
 
-from hello_service.pages import loadPages
-from hello_service.responders import ParallelResponder
+from hello_service.answers.responders import ParallelResponder
+from hello_service.http.pages import loadPages
 
 from .support.builders import connect, get, makeFactory
 from .support.doubles import ImmediateReactor, QueueingThreadPool

@@ -1,5 +1,5 @@
 """
-Tests for L{hello_service.responses}: the exact bytes of each kind of
+Tests for L{hello_service.http.responses}: the exact bytes of each kind of
 answer, and how the connection's next step ends its head.
 """
 
@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from hello_service import counting, statuslines
-from hello_service.requests import Request
-from hello_service.responses import (
+from hello_service.http import counting, statuslines
+from hello_service.http.requests import Request
+from hello_service.http.responses import (
     bodilessResponse,
     buildResponse,
     plainTextResponse,
 )
-from hello_service.validators import Validators
+from hello_service.http.validators import Validators
 
 DATE = b"Thu, 01 Jan 1970 00:00:00 GMT"
 GET11 = Request(b"GET", b"/", b"1.1", True)

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from hello_service import requests, statuslines
-from hello_service.routes import (
+from hello_service.answers.routes import (
     ALLOW,
     HELLO,
     SLOW_HELLO,
@@ -19,6 +18,7 @@ from hello_service.routes import (
     render,
     route,
 )
+from hello_service.http import requests, statuslines
 
 DATE = b"Thu, 01 Jan 1970 00:00:00 GMT"
 

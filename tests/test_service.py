@@ -1,12 +1,12 @@
 """
-Tests for L{hello_service.service}'s own helpers.
+Tests for L{hello_service.processes.service}'s own helpers.
 """
 
 from __future__ import annotations
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from hello_service.service import counted
+from hello_service.processes.service import counted
 
 
 class CountedTests(SynchronousTestCase):

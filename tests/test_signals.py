@@ -1,5 +1,5 @@
 """
-Tests for L{hello_service.signals}: the operator's signals run their action
+Tests for L{hello_service.operations.signals}: the operator's signals run their action
 on the reactor thread, say so, and keep the handler that was there first.
 """
 
@@ -13,7 +13,7 @@ from twisted.internet.testing import MemoryReactor
 from twisted.logger import capturedLogs, formatEvent
 from twisted.trial.unittest import SynchronousTestCase
 
-from hello_service.signals import OperatorSignals
+from hello_service.operations.signals import OperatorSignals
 
 
 class ThreadReactor(MemoryReactor):

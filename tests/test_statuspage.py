@@ -1,5 +1,5 @@
 """
-Tests for L{hello_service.statuspage} and the status resources of the admin
+Tests for L{hello_service.operations.statuspage} and the status resources of the admin
 site, in memory: the exact C{/status.json} of a service with known counts,
 in one process and with workers in every state.  The page in a real
 browser is in C{tests.system.test_statuspage}.
@@ -14,9 +14,10 @@ import signal
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.test.requesthelper import DummyRequest
 
-from hello_service import __version__, counting
-from hello_service.admin import StatusRecorder
-from hello_service.statuspage import (
+from hello_service import __version__
+from hello_service.http import counting
+from hello_service.operations.admin import StatusRecorder
+from hello_service.operations.statuspage import (
     ProcessStatus,
     RateHistory,
     ServiceStatus,

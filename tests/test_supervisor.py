@@ -1,5 +1,5 @@
 """
-Tests for L{hello_service.supervisor} in memory: its policy (when a worker
+Tests for L{hello_service.processes.supervisor} in memory: its policy (when a worker
 counts as ready, is replaced, backed off, given up on, and what readiness
 and the counters say meanwhile) with a fake clock and fake processes.  The
 supervisor with real worker processes is tested in
@@ -17,10 +17,10 @@ from twisted.internet.testing import MemoryReactor
 from twisted.logger import capturedLogs, formatEvent
 from twisted.trial.unittest import SynchronousTestCase
 
-from hello_service import counting
-from hello_service.handoff import STACKS_SIGNAL
-from hello_service.hangwatch import STACKS_GRACE
-from hello_service.supervisor import Phase, Supervisor
+from hello_service.http import counting
+from hello_service.processes.handoff import STACKS_SIGNAL
+from hello_service.processes.hangwatch import STACKS_GRACE
+from hello_service.processes.supervisor import Phase, Supervisor
 from hello_service.tap import Options
 
 from .support.doubles import FakeProcess, ProcessReactor
@@ -435,7 +435,7 @@ class OperatorLinesTests(SynchronousTestCase):
         from twisted.internet.error import ProcessDone, ProcessTerminated
         from twisted.python.failure import Failure
 
-        from hello_service.crashes import describeExit
+        from hello_service.processes.crashes import describeExit
 
         self.assertEqual(
             describeExit(Failure(ProcessTerminated(None, 15))),
@@ -613,7 +613,7 @@ class PolicyEdgeTests(SynchronousTestCase):
         """
         from twisted.python.failure import Failure
 
-        from hello_service.crashes import describeExit
+        from hello_service.processes.crashes import describeExit
 
         class Odd(Exception):
             status = 5
@@ -852,7 +852,7 @@ class ExitTests(SynchronousTestCase):
         """
         import atexit
 
-        from hello_service import supervisor as module
+        from hello_service.processes import supervisor as module
 
         registered: list[object] = []
         self.patch(atexit, "register", registered.append)
@@ -881,7 +881,7 @@ class ExitTests(SynchronousTestCase):
         """
         from twisted.internet.error import CannotListenError
 
-        from hello_service.listening import StartupError
+        from hello_service.configuration.listening import StartupError
 
         reactor = ProcessReactor()
 

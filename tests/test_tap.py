@@ -14,10 +14,10 @@ from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 
 from hello_service import tap
-from hello_service.config import Config
-from hello_service.cpus import UsableCPUs
-from hello_service.limits import currentDescriptorLimit
-from hello_service.service import HelloService
+from hello_service.configuration.config import Config
+from hello_service.configuration.cpus import UsableCPUs
+from hello_service.connection.limits import currentDescriptorLimit
+from hello_service.processes.service import HelloService
 from hello_service.tap import DEFAULT_LISTEN, DESCRIPTION, Options, makeService
 
 from .support.builders import connect, get

@@ -1,5 +1,5 @@
 """
-hello's transport for accepted TCP connections (L{hello_service.transport})
+hello's transport for accepted TCP connections (L{hello_service.connection.transport})
 on a reactor of its own, driven turn by turn over real loopback sockets:
 Twisted's C{ITransport} contract kept (everything written arrives, then the
 close; C{connectionLost} once, never inside C{dataReceived}), with a close
@@ -18,8 +18,8 @@ from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.protocol import Factory, Protocol
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
-from hello_service import reactor as helloReactor
-from hello_service.transport import HelloPort, HelloServer
+from hello_service.connection import reactor as helloReactor
+from hello_service.connection.transport import HelloPort, HelloServer
 
 
 def freshReactor(test: SynchronousTestCase) -> Any:

@@ -1,5 +1,5 @@
 """
-Tests for L{hello_service.usageerrors}: a refused command line in one line
+Tests for L{hello_service.configuration.usageerrors}: a refused command line in one line
 of this project's words.
 """
 
@@ -8,9 +8,9 @@ from __future__ import annotations
 from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 
-from hello_service.listening import StartupError
+from hello_service.configuration.listening import StartupError
+from hello_service.configuration.usageerrors import endpointProblem, reword
 from hello_service.tap import Options
-from hello_service.usageerrors import endpointProblem, reword
 
 KNOWN = ["sleep", "threads", "max-requests", "max-requests-jitter", "parallel"]
 

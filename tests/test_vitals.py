@@ -1,5 +1,5 @@
 """
-Tests for L{hello_service.vitals}: how late the reactor runs, on a
+Tests for L{hello_service.operations.vitals}: how late the reactor runs, on a
 L{Clock}; and this process's own figures.
 """
 
@@ -11,7 +11,7 @@ import resource
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from hello_service.vitals import ReactorLag, processFigures
+from hello_service.operations.vitals import ReactorLag, processFigures
 
 
 class ReactorLagTests(SynchronousTestCase):

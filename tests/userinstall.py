@@ -55,7 +55,7 @@ README_PORT = 7878
 BREAK_WORKERS = """\
 import sys
 if "hello_service.worker" in sys.orig_argv:
-    sys.modules["hello_service.service"] = None
+    sys.modules["hello_service.processes.service"] = None
 """
 
 SERVING_WITH_WORKERS = (

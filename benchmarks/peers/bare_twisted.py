@@ -29,7 +29,7 @@ parser.add_argument("--adopt", type=int, help=argparse.SUPPRESS)
 arguments = parser.parse_args()
 
 if arguments.reactor == "hello":
-    from hello_service.reactor import install
+    from hello_service.connection.reactor import install
 
     install()
 

@@ -30,7 +30,7 @@ def optionLines() -> list[str]:
     each flag and parameter with its default and its help, as C{--help}
     shows them.
     """
-    from hello_service.environment import variablesFor
+    from hello_service.configuration.environment import variablesFor
     from hello_service.tap import DEFAULT_LISTEN, Options
 
     entries: list[tuple[str, str, str]] = [

@@ -5,7 +5,7 @@ the order they came, even when an earlier one still waits (on a timer or in
 a thread).
 
 It feeds what arrives to a L{RequestReader}, asks the factory's
-L{Answerer<hello_service.answers.Answerer>} for each request's answer (it
+L{Answerer<hello_service.answers.answers.Answerer>} for each request's answer (it
 holds no HTTP rule of its own) and writes the answers in order through its
 connection's writer.  How the connection ends, whatever the reason, is the
 connection's (L{hello_service.connection.session.Link}).
@@ -21,10 +21,10 @@ from twisted.internet.defer import CancelledError, Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from hello_service.deadlines import Deadline
-from hello_service.requests import UNPARSED, HTTPError, Request, RequestReader
-from hello_service.responses import CONTINUE, Response
-from hello_service.statuslines import INTERNAL_ERROR, REQUEST_TIMEOUT
+from hello_service.connection.deadlines import Deadline
+from hello_service.http.requests import UNPARSED, HTTPError, Request, RequestReader
+from hello_service.http.responses import CONTINUE, Response
+from hello_service.http.statuslines import INTERNAL_ERROR, REQUEST_TIMEOUT
 
 if TYPE_CHECKING:
     from hello_service.connection.session import Link
@@ -287,7 +287,7 @@ class HTTP1Session:
     def closeWhenIdle(self) -> None:
         """
         The service drains: close the connection if it stays idle for the
-        drain grace (L{Timeouts.drain<hello_service.deadlines.Timeouts>}).
+        drain grace (L{Timeouts.drain<hello_service.connection.deadlines.Timeouts>}).
         Closing it at once could cross a request the client is already
         sending; one that arrives is answered with C{Connection: close}.
         """

@@ -5,8 +5,8 @@ C{handle_connection} of the original, as reactor events.
 
 The connection owns what every protocol shares, each rule written once:
 the transport; how answers reach it and whether it reads
-(L{hello_service.flow}); its place under the connection limit; its
-deadlines (L{hello_service.deadlines}); and every way it ends (an orderly
+(L{hello_service.connection.flow}); its place under the connection limit; its
+deadlines (L{hello_service.connection.deadlines}); and every way it ends (an orderly
 close, a lingering close, an abort, the drain), on every transport.  What
 the bytes mean is its session's (L{hello_service.connection.session}):
 HTTP/1.1 (L{hello_service.connection.http1}) or HTTP/2
@@ -32,27 +32,27 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from hello_service.accesslog import AccessLog, ExchangeRecorder, NoAccessLog
-from hello_service.connection.http1 import HTTP1Session
-from hello_service.connection.http2.defences import HTTP2_DEFAULTS, HTTP2Settings
-from hello_service.connection.http2.framing import PREFACE
-from hello_service.connection.session import Session
-from hello_service.counting import RequestCounts
-from hello_service.deadlines import (
+from hello_service.connection.accesslog import AccessLog, ExchangeRecorder, NoAccessLog
+from hello_service.connection.deadlines import (
     DEFAULT_TIMEOUTS,
     Deadline,
     DeadlineQueue,
     DeadlineTimer,
     Timeouts,
 )
-from hello_service.flow import FlowControl, ResponseWriter, directSocket
-from hello_service.peers import NO_HOST, PeerNames
-from hello_service.proxytrust import TrustedProxies
-from hello_service.requests import DEFAULT_LIMITS, RequestLimits
+from hello_service.connection.flow import FlowControl, ResponseWriter, directSocket
+from hello_service.connection.http1 import HTTP1Session
+from hello_service.connection.http2.defences import HTTP2_DEFAULTS, HTTP2Settings
+from hello_service.connection.http2.framing import PREFACE
+from hello_service.connection.peers import NO_HOST, PeerNames
+from hello_service.connection.session import Session
+from hello_service.http.counting import RequestCounts
+from hello_service.http.proxytrust import TrustedProxies
+from hello_service.http.requests import DEFAULT_LIMITS, RequestLimits
 
 if TYPE_CHECKING:
-    from hello_service.answers import Answerer
-    from hello_service.limits import ConnectionLimiter
+    from hello_service.answers.answers import Answerer
+    from hello_service.connection.limits import ConnectionLimiter
 
 #: The default: no peer's forwarding headers are believed.
 TRUST_NOBODY = TrustedProxies()

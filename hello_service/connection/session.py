@@ -11,7 +11,7 @@ next.  What every protocol shares is its L{Link}'s, written once there
 answers are written and whether it reads, the deadlines, and every way the
 connection ends.  What an exchange leaves behind (its count, its access-log
 line, the size a C{HEAD} answer reports) is the
-L{ExchangeRecorder<hello_service.accesslog.ExchangeRecorder>}'s.
+L{ExchangeRecorder<hello_service.connection.accesslog.ExchangeRecorder>}'s.
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from twisted.internet.interfaces import IReactorTime
 
-    from hello_service.accesslog import ExchangeRecorder
-    from hello_service.answers import Answerer
+    from hello_service.answers.answers import Answerer
+    from hello_service.connection.accesslog import ExchangeRecorder
+    from hello_service.connection.deadlines import Deadline, DeadlineTimer, Timeouts
+    from hello_service.connection.flow import FlowControl, ResponseWriter
     from hello_service.connection.http2.defences import HTTP2Settings
-    from hello_service.counting import RequestCounts
-    from hello_service.deadlines import Deadline, DeadlineTimer, Timeouts
-    from hello_service.flow import FlowControl, ResponseWriter
-    from hello_service.requests import RequestLimits
+    from hello_service.http.counting import RequestCounts
+    from hello_service.http.requests import RequestLimits
 
 
 class Session(Protocol):

@@ -13,10 +13,10 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
-from hello_service.answers import Answerer
+from hello_service.answers.answers import Answerer
+from hello_service.answers.responders import ConcurrentResponder, Responder
 from hello_service.connection.protocol import HelloFactory, HelloProtocol
-from hello_service.pages import Pages
-from hello_service.responders import ConcurrentResponder, Responder
+from hello_service.http.pages import Pages
 
 from .doubles import HalfCloseableTransport
 

@@ -26,12 +26,12 @@ from hypothesis import strategies as st
 from twisted.internet.task import Clock
 from twisted.logger import capturedLogs
 
-from hello_service import statuslines
+from hello_service.answers.responders import ParallelResponder
+from hello_service.connection.deadlines import Timeouts
 from hello_service.connection.http2.framing import PREFACE
-from hello_service.deadlines import Timeouts
-from hello_service.pages import loadPages
-from hello_service.requests import HTTPError, Request, RequestReader
-from hello_service.responders import ParallelResponder
+from hello_service.http import statuslines
+from hello_service.http.pages import loadPages
+from hello_service.http.requests import HTTPError, Request, RequestReader
 
 from .builders import HELLO, NOT_FOUND, connect, connectDirect, makeFactory
 from .doubles import ChokingSocket, ImmediateReactor, QueueingThreadPool

@@ -13,8 +13,8 @@ from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
 from twisted.trial.unittest import TestCase
 
-from hello_service.limits import currentDescriptorLimit
-from hello_service.service import HelloService
+from hello_service.connection.limits import currentDescriptorLimit
+from hello_service.processes.service import HelloService
 from hello_service.tap import Options, makeService
 
 

@@ -17,9 +17,9 @@ from twisted.internet.defer import ensureDeferred
 from twisted.internet.task import deferLater
 from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
 
-from hello_service.limits import currentDescriptorLimit
-from hello_service.listening import StartupError
-from hello_service.service import HelloService
+from hello_service.configuration.listening import StartupError
+from hello_service.connection.limits import currentDescriptorLimit
+from hello_service.processes.service import HelloService
 from hello_service.tap import Options, makeService
 
 from ..support.processes import request, startHello, takenPort

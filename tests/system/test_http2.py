@@ -29,7 +29,7 @@ from ..test_http2 import frames
 from .test_statuspage import chromium
 from .test_tls import selfSigned
 
-PAGE = (CHECKOUT / "hello_service" / "pages" / "hello.html").read_bytes()
+PAGE = (CHECKOUT / "hello_service" / "http" / "pages" / "hello.html").read_bytes()
 SERVING = r"serving on (?:tcp|ssl):127\.0\.0\.1:(\d+)"
 
 

@@ -63,7 +63,7 @@ def waitForPort(logfile: Path, seconds: float = 20) -> int:
 
 def pagesCopy(test: SynchronousTestCase) -> Path:
     pages = Path(test.mktemp())
-    shutil.copytree(CHECKOUT / "hello_service" / "pages", pages)
+    shutil.copytree(CHECKOUT / "hello_service" / "http" / "pages", pages)
     return pages
 
 

@@ -13,7 +13,7 @@ from twisted.internet.defer import gatherResults
 from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
 
-from hello_service import responders
+from hello_service.answers import responders
 
 from ..support.tcp import closing, exchange, portOf, reactor, startService
 

@@ -15,12 +15,12 @@ from pathlib import Path
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from hello_service.handoff import reactorOf
+from hello_service.processes.handoff import reactorOf
 
 from ..support.processes import HelloProcess, request, startHello
 
 GET = b"GET / HTTP/1.1\r\nHost: r\r\nConnection: close\r\n\r\n"
-HELLO = "hello_service.reactor.HelloEPollReactor"
+HELLO = "hello_service.connection.reactor.HelloEPollReactor"
 STOCK = "twisted.internet.epollreactor.EPollReactor"
 WORKERS = r"with 2 workers \(pids (\d+), (\d+)\)"
 

@@ -17,8 +17,8 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from benchmarks import harness
 from hello_service import __version__
-from hello_service.listening import StartupError
-from hello_service.service import HelloService
+from hello_service.configuration.listening import StartupError
+from hello_service.processes.service import HelloService
 from hello_service.tap import Options, makeService, versionLine
 
 from ..support.processes import (

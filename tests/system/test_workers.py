@@ -47,7 +47,7 @@ HTTP_OK = re.compile(rb"HTTP/1\.1 200 OK\r\n")
 BREAK_WORKERS = """\
 import sys
 if "hello_service.worker" in sys.orig_argv:
-    sys.modules["hello_service.service"] = None
+    sys.modules["hello_service.processes.service"] = None
 """
 
 #: A C{sitecustomize} that makes pyOpenSSL impossible to import, as in a
@@ -230,7 +230,7 @@ class SupervisionTests(WorkersTestCase):
         cause, exit status 1, no second attempt, no traceback.
         """
         pages = Path(self.mktemp())
-        shutil.copytree(CHECKOUT / "hello_service" / "pages", pages)
+        shutil.copytree(CHECKOUT / "hello_service" / "http" / "pages", pages)
         process, port, pids = self.startWorkers("--pages", str(pages))
         shutil.rmtree(pages)
         os.kill(pids[0], signal.SIGKILL)
@@ -275,7 +275,7 @@ class SupervisionTests(WorkersTestCase):
         self.assertRegex(
             critical[0],
             r"hello: worker [12] could not start: ModuleNotFoundError: import of "
-            r"hello_service\.service halted; None in sys\.modules$",
+            r"hello_service\.processes\.service halted; None in sys\.modules$",
         )
         self.assertNotIn("Traceback", process.output)
         self.assertNotIn("starting a new one", process.output)

@@ -16,7 +16,7 @@ hello = ServiceMaker(
 
 helloReactor = Reactor(
     "hello",
-    "hello_service.reactor",
+    "hello_service.connection.reactor",
     "epoll(4) without a logging context per event (hello_service's default; "
     "Twisted's default where there is no epoll).",
 )

@@ -5,9 +5,9 @@ header list in, the protocol-neutral L{Request} out; a L{Response} in, its
 status and header list out.
 
 Everything else is the answer layer's, shared with HTTP/1.1: routes,
-pages, caching and refusals are decided once (L{hello_service.answers}),
+pages, caching and refusals are decided once (L{hello_service.answers.answers}),
 and the header list of an answer is read off the same head HTTP/1.1 sends
-(L{hello_service.responses}), less the fields HTTP/2 forbids, so every
+(L{hello_service.http.responses}), less the fields HTTP/2 forbids, so every
 header rule stays written once.  The request limits mean what they mean
 for HTTP/1.1: the request target against C{maxRequestLine} (414), the
 header list, counted as RFC 7541 counts it (name, value and 32 bytes a
@@ -19,16 +19,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from hello_service.proxytrust import FORWARDING_HEADERS
-from hello_service.requests import (
+from hello_service.http.proxytrust import FORWARDING_HEADERS
+from hello_service.http.requests import (
     CONDITION_HEADERS,
     HTTPError,
     Request,
     RequestLimits,
     keptHeaders,
 )
-from hello_service.responses import Response
-from hello_service.statuslines import (
+from hello_service.http.responses import Response
+from hello_service.http.statuslines import (
     BAD_REQUEST,
     CONTENT_TOO_LARGE,
     HEADERS_TOO_LARGE,

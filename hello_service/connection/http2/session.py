@@ -7,7 +7,7 @@ pipelined C{/sleep} holds up every C{/} behind it; here it holds up nobody.
 
 The state machine is the C{h2} library's (sans-I/O, as Twisted's own HTTP/2
 uses it); this class moves bytes between it and the transport, asks the
-answer layer each stream's answer (L{hello_service.answers}, the same as
+answer layer each stream's answer (L{hello_service.answers.answers}, the same as
 HTTP/1.1's), keeps the flow-control windows both ways, the deadlines and
 the drain, and the bounds of L{hello_service.connection.http2.defences}.
 
@@ -48,12 +48,16 @@ from twisted.internet.defer import CancelledError, Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from hello_service.connection.http2.defences import Defences
+from hello_service.connection.deadlines import Deadline
+from hello_service.connection.http2.defences import Defences, HTTP2Settings
 from hello_service.connection.http2.framing import requestFromHeaders, responseHeaders
-from hello_service.deadlines import Deadline
-from hello_service.requests import UNPARSED, HTTPError, Request
-from hello_service.responses import Response
-from hello_service.statuslines import CONTENT_TOO_LARGE, INTERNAL_ERROR, REQUEST_TIMEOUT
+from hello_service.http.requests import UNPARSED, HTTPError, Request
+from hello_service.http.responses import Response
+from hello_service.http.statuslines import (
+    CONTENT_TOO_LARGE,
+    INTERNAL_ERROR,
+    REQUEST_TIMEOUT,
+)
 
 if TYPE_CHECKING:
     from hello_service.connection.session import Link
@@ -92,6 +96,24 @@ class _ServerConnection(H2Connection):
     itself (L{HTTP2Session}), so h2 is told none are open.
     """
 
+    def waitingFrameTooLong(self) -> bool:
+        """
+        Whether the frame h2 is waiting the rest of is longer than we
+        allow: h2 checks a frame's length only once all of it has come, and
+        would buffer it whole (up to 16 MiB) first.  (h2's buffer is
+        private: fenced by C{tests.test_fences}.)
+        """
+        return len(self.incoming_buffer._data) > self.max_inbound_frame_size + 9
+
+    def drainingGoAway(self) -> tuple[int, bytes]:
+        """
+        The last stream received, and the GOAWAY of a drain that says all
+        streams up to it will be served.
+        """
+        last = self.highest_inbound_stream_id
+        frame = GoAwayFrame(stream_id=0, last_stream_id=last, error_code=0)
+        return last, frame.serialize()
+
     @property
     def open_inbound_streams(self) -> int:
         super().open_inbound_streams  # noqa: B018 (h2 forgets closed streams here)
@@ -128,6 +150,54 @@ class _Stream:
         self.unsent = b""
 
 
+def _serverConnection(settings: HTTP2Settings) -> _ServerConnection:
+    """
+    The h2 state machine of one connection, as C{settings} ask.
+    """
+    h2 = _ServerConnection(
+        H2Configuration(
+            client_side=False,
+            header_encoding=None,
+            # Our fields are our own (lower-case names, values stripped, no
+            # connection-specific field): checking each one again costs a
+            # third of a stream; what the client sends is checked.
+            validate_outbound_headers=False,
+            normalize_outbound_headers=False,
+        )
+    )
+    # As the settings before any acknowledgement: what the first SETTINGS
+    # frame says, and what h2 holds the client to.
+    h2.local_settings = Settings(
+        client=False,
+        initial_values={
+            SettingCodes.MAX_CONCURRENT_STREAMS: settings.maxConcurrentStreams,
+            SettingCodes.MAX_HEADER_LIST_SIZE: settings.maxHeaderListSize,
+            SettingCodes.ENABLE_PUSH: 0,
+        },
+    )
+    # A list over the advertised size is answered 431 on its stream, as
+    # HTTP/1.1 answers it; one far over it (an HPACK bomb) ends the
+    # connection as h2 decodes it.
+    h2.decoder.max_header_list_size = BOMB_FACTOR * settings.maxHeaderListSize
+    return h2
+
+
+def _sendAllowed(h2: H2Connection, streamId: int, stream: _Stream) -> bool:
+    """
+    Send what the stream's and the connection's windows allow of its
+    answer; the rest waits for a C{WINDOW_UPDATE}.
+
+    @return: whether all of it went.
+    """
+    while stream.unsent:
+        window = min(h2.local_flow_control_window(streamId), h2.max_outbound_frame_size)
+        if window <= 0:
+            return False
+        chunk, stream.unsent = stream.unsent[:window], stream.unsent[window:]
+        h2.send_data(streamId, chunk, end_stream=not stream.unsent)
+    return True
+
+
 class HTTP2Session:
     """
     HTTP/2 on one connection (a L{Session
@@ -155,39 +225,12 @@ class HTTP2Session:
         settings = factory.http2
         assert settings is not None
         self._maxStreams = settings.maxConcurrentStreams
-        self._h2 = _ServerConnection(
-            H2Configuration(
-                client_side=False,
-                header_encoding=None,
-                # Our fields are our own (lower-case names, values stripped,
-                # no connection-specific field): checking each one again costs
-                # a third of a stream; what the client sends is checked.
-                validate_outbound_headers=False,
-                normalize_outbound_headers=False,
-            )
-        )
-        # As the settings before any acknowledgement: what the first SETTINGS
-        # frame says, and what h2 holds the client to.
-        self._h2.local_settings = Settings(
-            client=False,
-            initial_values={
-                SettingCodes.MAX_CONCURRENT_STREAMS: settings.maxConcurrentStreams,
-                SettingCodes.MAX_HEADER_LIST_SIZE: settings.maxHeaderListSize,
-                SettingCodes.ENABLE_PUSH: 0,
-            },
-        )
-        # A list over the advertised size is answered 431 on its stream, as
-        # HTTP/1.1 answers it; one far over it (an HPACK bomb) ends the
-        # connection as h2 decodes it.
-        self._h2.decoder.max_header_list_size = BOMB_FACTOR * settings.maxHeaderListSize
+        self._h2 = _serverConnection(settings)
 
     # Bytes in.
 
     def start(self) -> None:
-        """
-        Send our settings: the connection chose HTTP/2 and its first bytes
-        follow.
-        """
+        """Send our settings: the connection chose HTTP/2."""
         self._h2.initiate_connection()
         self._flush()
 
@@ -199,10 +242,7 @@ class HTTP2Session:
         except ProtocolError as error:
             self._abandon("protocol_error", errorCode(error))
             return
-        if len(self._h2.incoming_buffer._data) > self._h2.max_inbound_frame_size + 9:
-            # h2 checks a frame's length only once all of it has come: the
-            # one it waits for is longer than we allow, and would otherwise
-            # be buffered whole (up to 16 MiB) first.
+        if self._h2.waitingFrameTooLong():
             self._abandon("protocol_error", ErrorCodes.FRAME_SIZE_ERROR)
             return
         now = self.factory.clock.seconds()
@@ -250,13 +290,16 @@ class HTTP2Session:
         if self._lastStreamId is not None and streamId > self._lastStreamId:
             return  # opened after our GOAWAY: not processed, as it said
         if len(self._streams) >= self._maxStreams:
-            self._refuseStream(streamId, now)
+            # One stream more than the limit: refused at once, never queued.
+            self.factory.counts.refused("refused_stream")
+            self._h2.reset_stream(streamId, ErrorCodes.REFUSED_STREAM)
+            if not self._defences.reset(now):
+                self._abandon("rapid_reset", ErrorCodes.ENHANCE_YOUR_CALM)
             return
         stream = self._streams[streamId] = _Stream(now)
         try:
             stream.request = requestFromHeaders(
-                event.headers,
-                self.factory.requestLimits,
+                event.headers, self.factory.requestLimits
             )
         except HTTPError as error:
             self._refuse(streamId, stream, error)
@@ -291,15 +334,6 @@ class HTTP2Session:
                 streamId, stream, HTTPError(CONTENT_TOO_LARGE, "request body too large")
             )
 
-    def _refuseStream(self, streamId: int, now: float) -> None:
-        """
-        One stream more than the limit: refused at once, never left waiting.
-        """
-        self.factory.counts.refused("refused_stream")
-        self._h2.reset_stream(streamId, ErrorCodes.REFUSED_STREAM)
-        if not self._defences.reset(now):
-            self._abandon("rapid_reset", ErrorCodes.ENHANCE_YOUR_CALM)
-
     # Answers.
 
     def _dispatch(self, streamId: int, stream: _Stream) -> None:
@@ -327,9 +361,8 @@ class HTTP2Session:
             return
         self.log.error(
             "request {request!r} failed: {error}",
-            request=stream.request,
-            error=reason.getErrorMessage(),
-        )
+            request=stream.request, error=reason.getErrorMessage(),
+        )  # fmt: skip
         self._refuse(
             streamId, stream, HTTPError(INTERNAL_ERROR, reason.getErrorMessage())
         )
@@ -369,20 +402,10 @@ class HTTP2Session:
 
     def _send(self, streamId: int, stream: _Stream) -> None:
         """
-        Send what the stream's and the connection's windows allow of its
-        answer; the rest waits for a C{WINDOW_UPDATE}.
+        Send what the windows allow of the stream's answer (nothing while
+        the transport's buffer is full); the rest waits.
         """
-        h2 = self._h2
-        while stream.unsent and not self._paused:
-            window = min(
-                h2.local_flow_control_window(streamId), h2.max_outbound_frame_size
-            )
-            if window <= 0:
-                self._blocked.add(streamId)
-                return
-            chunk, stream.unsent = stream.unsent[:window], stream.unsent[window:]
-            h2.send_data(streamId, chunk, end_stream=not stream.unsent)
-        if stream.unsent:
+        if self._paused or not _sendAllowed(self._h2, streamId, stream):
             self._blocked.add(streamId)
         else:
             self._blocked.discard(streamId)
@@ -404,9 +427,7 @@ class HTTP2Session:
         self._closeIfDrained()
 
     def _closeIfDrained(self) -> None:
-        """
-        After a drain's GOAWAY, the last stream done closes the connection.
-        """
+        """After a drain's GOAWAY, the last stream done closes the connection."""
         if self._lastStreamId is not None and not self._streams:
             self._goAway()
 
@@ -487,12 +508,8 @@ class HTTP2Session:
         if self._closed or self._lastStreamId is not None:
             return
         self._flush()
-        self._lastStreamId = self._h2.highest_inbound_stream_id
-        self._writer.write(
-            GoAwayFrame(
-                stream_id=0, last_stream_id=self._lastStreamId, error_code=0
-            ).serialize()
-        )
+        self._lastStreamId, goAway = self._h2.drainingGoAway()
+        self._writer.write(goAway)
         self._closeIfDrained()
         self._awaitClient()
 

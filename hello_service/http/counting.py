@@ -1,0 +1,209 @@
+# -*- test-case-name: tests.test_counting -*-
+"""
+What the service counts, as plain numbers, free of Twisted and of
+C{prometheus_client}.
+
+The request path only adds to plain integers (L{RequestCounts}): one list
+increment per answer, indexed by the answer's kind (its route label and
+status, L{answerKind}), and, for answers that waited (C{/sleep}, the thread
+pool, a pipelined request behind them), one histogram bucket.  The admin
+endpoint reads a L{Snapshot} of them when it is scraped: in one process the
+live figures, with C{--workers} the sum of every worker's latest snapshot
+(each worker sends one every second to the main process, and a last one when
+it stops).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Iterable
+from typing import Any
+
+from hello_service.http import statuslines
+
+#: The route labels the metrics know: those of the route table
+#: (L{hello_service.answers.routes}), and C{other} for everything else.
+ROUTE_LABELS = ("/", "/sleep", "other")
+
+#: Every kind of answer the metrics count, as (route label, status code):
+#: a kind is its index here, so that the request path counts an answer with
+#: one list increment.  The table is fixed: nothing grows at request time.
+ANSWER_KINDS: tuple[tuple[str, bytes], ...] = tuple(
+    (label, status[:3]) for label in ROUTE_LABELS for status in statuslines.ALL
+)
+_KIND_INDEXES = {kind: index for index, kind in enumerate(ANSWER_KINDS)}
+
+
+def answerKind(label: str, status: bytes) -> int:
+    """
+    The index of the answers of route C{label} with C{status} (its code, or
+    its whole status line).
+    """
+    try:
+        return _KIND_INDEXES[label, status[:3]]
+    except KeyError:
+        raise ValueError(f"no answer kind {label!r} {status!r}") from None
+
+
+#: What the service refuses or cuts, by cause, as C{/metrics} counts it:
+#: an attack the access log cannot show (a connection cut for a timeout or
+#: for abuse, a refused stream, logs no request) shows here.
+REFUSALS = (
+    # Both protocols: a request answered with a refusal, by its status
+    # (L{refusalCause}), and connections cut for the client's slowness.
+    "malformed",
+    "header_limit",
+    "body_limit",
+    "header_timeout",
+    "idle_timeout",
+    "write_timeout",
+    # Each time C{--max-connections} (or the descriptor limit) was reached
+    # and accepting paused: new clients then wait in the listen backlog.
+    "connection_limit",
+    # HTTP/2's own: a stream past the limit, and its bounds against abuse.
+    "refused_stream",
+    "rapid_reset",
+    "control_flood",
+    "protocol_error",
+)
+
+#: The refusal each refusing status is counted as (an answer of any other
+#: status, a 500 among them, is no refusal).
+_REFUSED_BY_STATUS = {
+    statuslines.BAD_REQUEST[:3]: "malformed",
+    statuslines.METHOD_NOT_ALLOWED[:3]: "malformed",
+    statuslines.VERSION_NOT_SUPPORTED[:3]: "malformed",
+    statuslines.URI_TOO_LONG[:3]: "header_limit",
+    statuslines.HEADERS_TOO_LARGE[:3]: "header_limit",
+    statuslines.CONTENT_TOO_LARGE[:3]: "body_limit",
+    statuslines.REQUEST_TIMEOUT[:3]: "header_timeout",
+}
+
+
+def refusalCause(status: bytes) -> str | None:
+    """
+    What a refusal answered with C{status} (its code, or its whole status
+    line) is counted as, in either protocol; C{None} for a status that
+    refuses nothing.
+    """
+    return _REFUSED_BY_STATUS.get(status[:3])
+
+
+#: Upper bounds of the request duration histogram, in seconds: answers from
+#: memory land in the first; C{/sleep} (5 s by default) near the last.
+DURATION_BUCKETS = (0.001, 0.005, 0.025, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+#: A JSON-able snapshot of the figures: see L{RequestCounts.snapshot}.
+Snapshot = dict[str, Any]
+
+
+class RequestCounts:
+    """
+    The figures of one process's requests, as plain numbers.
+
+    @ivar answered: answers by kind (L{answerKind}).
+    @ivar waited: by kind, how many answers did not go out in the turn their
+        request completed in, by duration bucket (the last for longer than
+        all bounds); every other answer took no measurable time.
+    @ivar waitedSeconds: by kind, the sum of those durations.
+    """
+
+    __slots__ = ("answered", "answeredHTTP2", "waited", "waitedSeconds", "refusals")
+
+    def __init__(self) -> None:
+        self.answered = [0] * len(ANSWER_KINDS)
+        #: Of those, the answers sent over HTTP/2, by kind.
+        self.answeredHTTP2 = [0] * len(ANSWER_KINDS)
+        self.waited = [
+            [0] * (len(DURATION_BUCKETS) + 1) for _ in range(len(ANSWER_KINDS))
+        ]
+        self.waitedSeconds = [0.0] * len(ANSWER_KINDS)
+        #: What was refused or cut, by cause (L{REFUSALS}).
+        self.refusals = dict.fromkeys(REFUSALS, 0)
+
+    def refused(self, cause: str) -> None:
+        """
+        One more refusal for C{cause} (one of L{REFUSALS}).
+        """
+        self.refusals[cause] += 1
+
+    def refusedWith(self, status: bytes) -> None:
+        """
+        A request was refused with C{status}: count it by its cause, if it
+        has one (L{refusalCause}).
+        """
+        cause = refusalCause(status)
+        if cause is not None:
+            self.refusals[cause] += 1
+
+    def observeWait(self, seconds: float, kind: int) -> None:
+        """
+        An answer of C{kind} went out C{seconds} after its request completed.
+        """
+        self.waited[kind][bisect_left(DURATION_BUCKETS, seconds)] += 1
+        self.waitedSeconds[kind] += seconds
+
+    def snapshot(self, **gauges: float) -> Snapshot:
+        """
+        The figures as JSON-able data, by route label and status, with the
+        given gauges.
+        """
+        kinds = []
+        for (label, status), answered, waited, seconds in zip(
+            ANSWER_KINDS, self.answered, self.waited, self.waitedSeconds, strict=True
+        ):
+            if answered:
+                kinds.append([label, status.decode("ascii"), answered, waited, seconds])
+        http2 = [
+            [label, status.decode("ascii"), count]
+            for (label, status), count in zip(
+                ANSWER_KINDS, self.answeredHTTP2, strict=True
+            )
+            if count
+        ]
+        return {
+            "kinds": kinds,
+            "http2Kinds": http2,
+            "gauges": gauges,
+            "refusals": dict(self.refusals),
+        }
+
+
+def answeredTotal(figures: Snapshot | None) -> int:
+    """
+    How many answers a snapshot counts, of every kind.
+    """
+    return int(sum(kind[2] for kind in (figures or {}).get("kinds", ())))
+
+
+def addSnapshots(snapshots: Iterable[Snapshot]) -> Snapshot:
+    """
+    The sum of several processes' snapshots.
+    """
+    kinds: dict[tuple[str, str], list[Any]] = {}
+    gauges: dict[str, float] = {}
+    refusals = dict.fromkeys(REFUSALS, 0)
+    http2: dict[tuple[str, str], int] = {}
+    for snapshot in snapshots:
+        for label, status, count in snapshot.get("http2Kinds", ()):
+            http2[label, status] = http2.get((label, status), 0) + count
+        # A worker of an older release (during a rolling restart) sends none.
+        for cause, count in snapshot.get("refusals", {}).items():
+            refusals[cause] = refusals.get(cause, 0) + count
+        for label, status, answered, waited, seconds in snapshot["kinds"]:
+            total = kinds.setdefault(
+                (label, status), [label, status, 0, [0] * len(waited), 0.0]
+            )
+            total[2] += answered
+            total[3] = [a + b for a, b in zip(total[3], waited, strict=True)]
+            total[4] += seconds
+        for name, value in snapshot["gauges"].items():
+            gauges[name] = gauges.get(name, 0) + value
+    return {
+        "kinds": list(kinds.values()),
+        "http2Kinds": [
+            [label, status, count] for (label, status), count in http2.items()
+        ],
+        "gauges": gauges,
+        "refusals": refusals,
+    }
