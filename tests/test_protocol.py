@@ -480,7 +480,7 @@ class DirectWriteTests(SynchronousTestCase):
         self.assertIsNone(transport.producer)
 
 
-class EdgeTests(SynchronousTestCase):
+class UncommonPathTests(SynchronousTestCase):
     """
     Paths the ordinary exchanges do not take.
     """

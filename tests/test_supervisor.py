@@ -54,7 +54,11 @@ def ready(*processes: FakeProcess) -> None:
         process.say(hello_worker_ready=True)
 
 
-class PolicyTests(SynchronousTestCase):
+class ReadinessTests(SynchronousTestCase):
+    """
+    The service is ready only while every slot has a worker that serves.
+    """
+
     def test_readyWhenEveryWorkerIs(self) -> None:
         """
         The service is ready (C{/ready} 200) only once every worker said it
@@ -75,6 +79,24 @@ class PolicyTests(SynchronousTestCase):
             [p.arguments[p.arguments.index("--slot") + 1] for p in reactor.spawned],
             ["1", "2"],
         )
+
+    def test_ordinaryEventIsNotReadiness(self) -> None:
+        """
+        A starting worker's ordinary log event does not make it ready.
+        """
+        made, reactor = supervisor(self)
+        first, second = reactor.spawned
+        first.say(log_format="starting")
+        ready(second)
+        self.assertEqual(
+            (first.protocol.started, made.operations.admin.ready), (False, False)
+        )
+
+
+class ReplacementTests(SynchronousTestCase):
+    """
+    A worker that served and died is replaced, after a backoff; a crash loop ends the service.
+    """
 
     def test_crashedWorkerReplacedWithBackoff(self) -> None:
         """
@@ -132,6 +154,132 @@ class PolicyTests(SynchronousTestCase):
         self.assertIsNot(made.phase, Phase.GAVE_UP)
         self.assertEqual(made.restarts, {"crashed": 10, "hung": 0, "recycled": 0})
 
+    def test_backoffAndWindowEdge(self) -> None:
+        """
+        Replacements back off 0, 0.5, 1 and 2 s; five deaths in exactly the
+        60 s window, late in the process's life, are a crash loop.
+        """
+        made, reactor = supervisor(self, 1)
+        reactor.advance(1000)
+        ready(*reactor.spawned)
+        with capturedLogs() as events:
+            for _ in range(5):
+                ready(reactor.spawned[-1])
+                reactor.spawned[-1].end(exitCode=1)
+                reactor.advance(15)
+        delays = [
+            line.rsplit(" in ", 1)[1]
+            for line in lines(events)
+            if "starting a new one" in line
+        ]
+        self.assertEqual(delays, ["0.0 s", "0.5 s", "1.0 s", "2.0 s"])
+        self.assertEqual(made.phase, Phase.GAVE_UP)
+        self.assertIn(
+            "hello: workers died 5 times within 60 s; giving up", lines(events)
+        )
+
+    def test_noReplacementOnceStopping(self) -> None:
+        """
+        A replacement due after a backoff is not started once the service
+        stops.
+        """
+        made, reactor = supervisor(self)
+        ready(*reactor.spawned)
+        reactor.spawned[0].end(signal=9)
+        reactor.advance(0)
+        reactor.spawned[2].end(signal=9)  # the second death: 0.5 s backoff
+        made.stopService()
+        reactor.advance(1)
+        self.assertEqual(len(reactor.spawned), 3)
+
+    def test_otherEndings(self) -> None:
+        """
+        An end that is neither an exit nor a signal is still described.
+        """
+        from twisted.python.failure import Failure
+
+        from hello_service.processes.crashes import describeExit
+
+        class Odd(Exception):
+            status = 5
+
+        self.assertEqual(describeExit(Failure(Odd())), "ended (5)")
+
+    def test_earlyDeathLeavesNoUnhandledError(self) -> None:
+        """
+        A worker that dies before serving leaves no unhandled error behind.
+        """
+        made, reactor = supervisor(self)
+        reactor.spawned[0].end(signal=9)
+        self.assertIsNone(self.successResultOf(reactor.spawned[0].protocol.ready))
+
+
+class StartFailureTests(SynchronousTestCase):
+    """
+    A worker that cannot start ends the start, saying why in its own words.
+    """
+
+    def test_workerThatCannotStartStopsEverything(self) -> None:
+        """
+        A worker that exits with the boot-error status before serving stops
+        the service at once, with its reason in one line: no restart.
+        """
+        made, reactor = supervisor(self)
+        failing, other = reactor.spawned
+        with capturedLogs() as events:
+            failing.protocol.childDataReceived(
+                2, b"Traceback (most recent call last):\n  File ...\n"
+            )
+            failing.protocol.childDataReceived(2, b"page not found: /x/hello.html\n")
+            failing.end(exitCode=3)
+        self.assertEqual(made.phase, Phase.GAVE_UP)
+        self.assertTrue(reactor.stopped)
+        self.assertEqual(self.failures, [True])  # type: ignore[attr-defined]
+        self.assertEqual(other.signals, ["TERM"])
+        reactor.advance(10)
+        self.assertEqual(len(reactor.spawned), 2)
+        critical = [formatEvent(e) for e in events if e["log_level"].name == "critical"]
+        self.assertEqual(
+            critical,
+            ["hello: worker 1 could not start: page not found: /x/hello.html"],
+        )
+
+    def test_lastWordsAreRead(self) -> None:
+        """
+        What a worker wrote without a final newline before it ended is still
+        read: its last event and its last error line.
+        """
+        made, reactor = supervisor(self)
+        worker = reactor.spawned[0]
+        worker.protocol.childDataReceived(2, b"cannot go on")
+        worker.protocol.childDataReceived(
+            1,
+            b"\x1e"
+            + b'{"log_format": "bye", "log_namespace": "w", "log_level": {"__class_uuid__": "02E59486-F24D-46AD-8224-3ACDF2A5732A", "name": "info"}, "log_time": 0}',
+        )
+        with capturedLogs() as events:
+            worker.end(exitCode=1)
+        self.assertEqual(worker.protocol.lastError, "cannot go on")
+        self.assertIn("bye", lines(events))
+
+    def test_bootErrorWithoutWords(self) -> None:
+        """
+        A worker that cannot start and says nothing is described by how it
+        ended.
+        """
+        made, reactor = supervisor(self)
+        with capturedLogs() as events:
+            reactor.spawned[0].end(exitCode=3)
+        self.assertIn(
+            "hello: worker 1 could not start: exited with status 3", lines(events)
+        )
+
+
+class RollingRestartTests(SynchronousTestCase):
+    """
+    SIGHUP replaces every worker, one at a time, the new one serving first.
+    """
+
     def test_rollingRestart(self) -> None:
         """
         SIGHUP's restart starts each slot's new worker and retires the old
@@ -154,6 +302,64 @@ class PolicyTests(SynchronousTestCase):
         self.assertEqual(made.restarts, {"crashed": 0, "hung": 0, "recycled": 0})
         self.assertTrue(made.operations.admin.ready)
 
+    def test_rollingRestartLines(self) -> None:
+        """
+        A rolling restart says its start and its end with the new PIDs, and
+        starts each new worker in its slot.
+        """
+        made, reactor = supervisor(self)
+        ready(*reactor.spawned)
+        with capturedLogs() as events:
+            made.rollingRestart()
+            ready(reactor.spawned[2])
+            ready(reactor.spawned[3])
+        self.assertIn("rolling restart of 2 workers", lines(events))
+        self.assertIn("rolling restart done: workers 1003, 1004", lines(events))
+        slots = [
+            p.arguments[p.arguments.index("--slot") + 1] for p in reactor.spawned[2:]
+        ]
+        self.assertEqual(slots, ["1", "2"])
+
+    def test_failedRestartSaysWhy(self) -> None:
+        """
+        The line of a restart stopped by a new worker's death says how it
+        died.
+        """
+        made, reactor = supervisor(self)
+        ready(*reactor.spawned)
+        with capturedLogs() as events:
+            made.rollingRestart()
+            reactor.spawned[2].end(exitCode=7)
+        [line] = [
+            line for line in lines(events) if line.startswith("rolling restart stopped")
+        ]
+        self.assertIn("exit code 7", line)
+
+    def test_retiredWorkerSaysItExited(self) -> None:
+        """
+        A worker replaced by a rolling restart is said to have exited, and
+        is not replaced again.
+        """
+        made, reactor = supervisor(self)
+        old = list(reactor.spawned)
+        ready(*old)
+        made.rollingRestart()
+        ready(reactor.spawned[2])
+        with capturedLogs() as events:
+            old[0].end(signal=15)
+        self.assertIn(
+            "worker 1 (pid 1001) killed by signal 15 (SIGTERM)", lines(events)
+        )
+        reactor.advance(10)
+        self.assertEqual(len(reactor.spawned), 4)
+        self.assertEqual(made.restarts, {"crashed": 0, "hung": 0, "recycled": 0})
+
+
+class StopTests(SynchronousTestCase):
+    """
+    Stopping retires every worker and replaces none; stragglers are killed after their drain.
+    """
+
     def test_stopRetiresEveryWorkerAndReplacesNone(self) -> None:
         """
         Stopping turns readiness off, sends every worker SIGTERM, and a
@@ -172,20 +378,29 @@ class PolicyTests(SynchronousTestCase):
         self.assertEqual(len(reactor.spawned), 2)
         self.assertIsNone(self.successResultOf(stopped))
 
-    def test_countersNeverGoBack(self) -> None:
+    def test_stragglersKilledOnlyAfterTheirDrain(self) -> None:
         """
-        The counts of a worker that ended stay in the service's figures.
+        A worker is killed only once the shutdown timeout and 5 s have
+        passed; a worker killed while stopping is said to have been.
         """
-        made, reactor = supervisor(self)
+        made, reactor = supervisor(self, 2, "--shutdown-timeout", "1")
         ready(*reactor.spawned)
-        kind = counting.answerKind("/", b"200")
-        counts = counting.RequestCounts()
-        counts.answered[kind] = 7
-        reactor.spawned[0].say(hello_metrics=counts.snapshot())
-        reactor.spawned[1].say(hello_metrics=counts.snapshot())
-        self.assertEqual(made.reports.figures()["kinds"][0][2], 14)
-        reactor.spawned[0].end(signal=9)
-        self.assertEqual(made.reports.figures()["kinds"][0][2], 14)
+        with capturedLogs() as events:
+            stopped = made.stopService()
+            reactor.advance(5.9)
+            self.assertEqual(reactor.spawned[1].signals, ["TERM"])
+            reactor.advance(0.2)
+            reactor.spawned[0].end()
+            reactor.spawned[1].end(signal=9)
+        self.assertIn("stopping 2 workers", lines(events))
+        self.assertIn("worker 2 (pid 1002) killed by signal 9 (SIGKILL)", lines(events))
+        self.successResultOf(stopped)
+
+
+class HangTests(SynchronousTestCase):
+    """
+    A worker silent past its bound is found, asked for its stacks, killed and replaced.
+    """
 
     def test_hungWorkerKilledAndReplaced(self) -> None:
         """
@@ -219,42 +434,38 @@ class PolicyTests(SynchronousTestCase):
         self.assertEqual(made.restarts, {"crashed": 0, "hung": 1, "recycled": 0})
         self.assertEqual(made.current[1], reactor.spawned[2].protocol)
 
-    def test_workerThatCannotStartStopsEverything(self) -> None:
+    def test_laterHungWorkerFoundAndKilledOnce(self) -> None:
         """
-        A worker that exits with the boot-error status before serving stops
-        the service at once, with its reason in one line: no restart.
+        A silent worker in any slot is found, and killed once.
         """
-        made, reactor = supervisor(self)
-        failing, other = reactor.spawned
-        with capturedLogs() as events:
-            failing.protocol.childDataReceived(
-                2, b"Traceback (most recent call last):\n  File ...\n"
-            )
-            failing.protocol.childDataReceived(2, b"page not found: /x/hello.html\n")
-            failing.end(exitCode=3)
-        self.assertEqual(made.phase, Phase.GAVE_UP)
-        self.assertTrue(reactor.stopped)
-        self.assertEqual(self.failures, [True])  # type: ignore[attr-defined]
-        self.assertEqual(other.signals, ["TERM"])
-        reactor.advance(10)
-        self.assertEqual(len(reactor.spawned), 2)
-        critical = [formatEvent(e) for e in events if e["log_level"].name == "critical"]
+        made, reactor = supervisor(self, 2, "--worker-timeout", "2")
+        talking, quiet = reactor.spawned
+        ready(talking, quiet)
+        for _ in range(5):
+            reactor.advance(1)
+            talking.say(hello_metrics=counting.RequestCounts().snapshot())
         self.assertEqual(
-            critical,
-            ["hello: worker 1 could not start: page not found: /x/hello.html"],
+            (talking.signals, quiet.signals),
+            ([], [STACKS_SIGNAL, signal.SIGCONT, "KILL"]),
         )
 
-    def test_usr1PassedOnToEveryWorker(self) -> None:
+    def test_watchEverySecond(self) -> None:
         """
-        SIGUSR1 to the supervisor reaches every worker, which reopens its
-        access log.
+        Silence is checked every second: with a 2 s timeout a worker is
+        killed at the third second.
         """
-        made, reactor = supervisor(self)
+        made, reactor = supervisor(self, 1, "--worker-timeout", "2")
         ready(*reactor.spawned)
-        made.operations.signals.received(signal.SIGUSR1)
-        self.assertEqual(
-            [p.signals for p in reactor.spawned], [[signal.SIGUSR1], [signal.SIGUSR1]]
-        )
+        reactor.advance(2)
+        self.assertEqual(reactor.spawned[0].signals, [])
+        reactor.advance(1)
+        self.assertEqual(reactor.spawned[0].signals, [STACKS_SIGNAL, signal.SIGCONT])
+
+
+class WorkerOutputTests(SynchronousTestCase):
+    """
+    What a worker writes reaches the supervisor's log, naming it; SIGUSR1 reaches every worker.
+    """
 
     def test_relayedEventsNameTheirWorker(self) -> None:
         """
@@ -269,6 +480,73 @@ class PolicyTests(SynchronousTestCase):
         self.assertEqual(
             event["log_system"], f"hello_service.x#info worker=1 pid={first.pid}"
         )
+
+    def test_oddOutputSurvives(self) -> None:
+        """
+        Bytes that are not UTF-8, and an event without namespace or level
+        (which observers need), are shown as plain lines.
+        """
+        made, reactor = supervisor(self)
+        ready(reactor.spawned[0])
+        worker = reactor.spawned[0].protocol
+        with capturedLogs() as events:
+            worker.childDataReceived(1, b"\xff\xfe not json\n")
+            worker.childDataReceived(2, b"\xff oops\n")
+            worker.childDataReceived(1, b'\x1e{"log_format": "plain", "log_time": 0}\n')
+        self.assertEqual(
+            lines(events),
+            [
+                "worker 1: \ufffd\ufffd not json",
+                "worker 1 (pid 1001): \ufffd oops",
+                'worker 1: {"log_format": "plain", "log_time": 0}',
+            ],
+        )
+
+    def test_usr1PassedOnToEveryWorker(self) -> None:
+        """
+        SIGUSR1 to the supervisor reaches every worker, which reopens its
+        access log.
+        """
+        made, reactor = supervisor(self)
+        ready(*reactor.spawned)
+        made.operations.signals.received(signal.SIGUSR1)
+        self.assertEqual(
+            [p.signals for p in reactor.spawned], [[signal.SIGUSR1], [signal.SIGUSR1]]
+        )
+
+
+class FigureTests(SynchronousTestCase):
+    """
+    The service's figures: counters never go back, ended workers leave no gauges.
+    """
+
+    def test_countersNeverGoBack(self) -> None:
+        """
+        The counts of a worker that ended stay in the service's figures.
+        """
+        made, reactor = supervisor(self)
+        ready(*reactor.spawned)
+        kind = counting.answerKind("/", b"200")
+        counts = counting.RequestCounts()
+        counts.answered[kind] = 7
+        reactor.spawned[0].say(hello_metrics=counts.snapshot())
+        reactor.spawned[1].say(hello_metrics=counts.snapshot())
+        self.assertEqual(made.reports.figures()["kinds"][0][2], 14)
+        reactor.spawned[0].end(signal=9)
+        self.assertEqual(made.reports.figures()["kinds"][0][2], 14)
+
+    def test_endedWorkersLeaveNoGauges(self) -> None:
+        """
+        A worker that ended keeps its counters in the service's figures,
+        not its gauges (its connections are gone).
+        """
+        made, reactor = supervisor(self)
+        ready(*reactor.spawned)
+        reactor.spawned[0].say(
+            hello_metrics=counting.RequestCounts().snapshot(hello_connections_open=7)
+        )
+        reactor.spawned[0].end(signal=9)
+        self.assertEqual(made.reports.figures()["gauges"], {})
 
 
 def lines(events: list[dict[str, object]]) -> list[str]:
@@ -447,180 +725,6 @@ class OperatorLinesTests(SynchronousTestCase):
         self.assertEqual(describeExit(Failure(ProcessDone(0))), "exited with status 0")
 
 
-class PolicyEdgeTests(SynchronousTestCase):
-    """
-    The supervisor's policy at its edges: windows, backoff, order, and what
-    it says.
-    """
-
-    def test_ordinaryEventIsNotReadiness(self) -> None:
-        """
-        A starting worker's ordinary log event does not make it ready.
-        """
-        made, reactor = supervisor(self)
-        first, second = reactor.spawned
-        first.say(log_format="starting")
-        ready(second)
-        self.assertEqual(
-            (first.protocol.started, made.operations.admin.ready), (False, False)
-        )
-
-    def test_backoffAndWindowEdge(self) -> None:
-        """
-        Replacements back off 0, 0.5, 1 and 2 s; five deaths in exactly the
-        60 s window, late in the process's life, are a crash loop.
-        """
-        made, reactor = supervisor(self, 1)
-        reactor.advance(1000)
-        ready(*reactor.spawned)
-        with capturedLogs() as events:
-            for _ in range(5):
-                ready(reactor.spawned[-1])
-                reactor.spawned[-1].end(exitCode=1)
-                reactor.advance(15)
-        delays = [
-            line.rsplit(" in ", 1)[1]
-            for line in lines(events)
-            if "starting a new one" in line
-        ]
-        self.assertEqual(delays, ["0.0 s", "0.5 s", "1.0 s", "2.0 s"])
-        self.assertEqual(made.phase, Phase.GAVE_UP)
-        self.assertIn(
-            "hello: workers died 5 times within 60 s; giving up", lines(events)
-        )
-
-    def test_laterHungWorkerFoundAndKilledOnce(self) -> None:
-        """
-        A silent worker in any slot is found, and killed once.
-        """
-        made, reactor = supervisor(self, 2, "--worker-timeout", "2")
-        talking, quiet = reactor.spawned
-        ready(talking, quiet)
-        for _ in range(5):
-            reactor.advance(1)
-            talking.say(hello_metrics=counting.RequestCounts().snapshot())
-        self.assertEqual(
-            (talking.signals, quiet.signals),
-            ([], [STACKS_SIGNAL, signal.SIGCONT, "KILL"]),
-        )
-
-    def test_stragglersKilledOnlyAfterTheirDrain(self) -> None:
-        """
-        A worker is killed only once the shutdown timeout and 5 s have
-        passed; a worker killed while stopping is said to have been.
-        """
-        made, reactor = supervisor(self, 2, "--shutdown-timeout", "1")
-        ready(*reactor.spawned)
-        with capturedLogs() as events:
-            stopped = made.stopService()
-            reactor.advance(5.9)
-            self.assertEqual(reactor.spawned[1].signals, ["TERM"])
-            reactor.advance(0.2)
-            reactor.spawned[0].end()
-            reactor.spawned[1].end(signal=9)
-        self.assertIn("stopping 2 workers", lines(events))
-        self.assertIn("worker 2 (pid 1002) killed by signal 9 (SIGKILL)", lines(events))
-        self.successResultOf(stopped)
-
-    def test_rollingRestartLines(self) -> None:
-        """
-        A rolling restart says its start and its end with the new PIDs, and
-        starts each new worker in its slot.
-        """
-        made, reactor = supervisor(self)
-        ready(*reactor.spawned)
-        with capturedLogs() as events:
-            made.rollingRestart()
-            ready(reactor.spawned[2])
-            ready(reactor.spawned[3])
-        self.assertIn("rolling restart of 2 workers", lines(events))
-        self.assertIn("rolling restart done: workers 1003, 1004", lines(events))
-        slots = [
-            p.arguments[p.arguments.index("--slot") + 1] for p in reactor.spawned[2:]
-        ]
-        self.assertEqual(slots, ["1", "2"])
-
-    def test_failedRestartSaysWhy(self) -> None:
-        """
-        The line of a restart stopped by a new worker's death says how it
-        died.
-        """
-        made, reactor = supervisor(self)
-        ready(*reactor.spawned)
-        with capturedLogs() as events:
-            made.rollingRestart()
-            reactor.spawned[2].end(exitCode=7)
-        [line] = [
-            line for line in lines(events) if line.startswith("rolling restart stopped")
-        ]
-        self.assertIn("exit code 7", line)
-
-    def test_lastWordsAreRead(self) -> None:
-        """
-        What a worker wrote without a final newline before it ended is still
-        read: its last event and its last error line.
-        """
-        made, reactor = supervisor(self)
-        worker = reactor.spawned[0]
-        worker.protocol.childDataReceived(2, b"cannot go on")
-        worker.protocol.childDataReceived(
-            1,
-            b"\x1e"
-            + b'{"log_format": "bye", "log_namespace": "w", "log_level": {"__class_uuid__": "02E59486-F24D-46AD-8224-3ACDF2A5732A", "name": "info"}, "log_time": 0}',
-        )
-        with capturedLogs() as events:
-            worker.end(exitCode=1)
-        self.assertEqual(worker.protocol.lastError, "cannot go on")
-        self.assertIn("bye", lines(events))
-
-    def test_endedWorkersLeaveNoGauges(self) -> None:
-        """
-        A worker that ended keeps its counters in the service's figures,
-        not its gauges (its connections are gone).
-        """
-        made, reactor = supervisor(self)
-        ready(*reactor.spawned)
-        reactor.spawned[0].say(
-            hello_metrics=counting.RequestCounts().snapshot(hello_connections_open=7)
-        )
-        reactor.spawned[0].end(signal=9)
-        self.assertEqual(made.reports.figures()["gauges"], {})
-
-    def test_oddOutputSurvives(self) -> None:
-        """
-        Bytes that are not UTF-8, and an event without namespace or level
-        (which observers need), are shown as plain lines.
-        """
-        made, reactor = supervisor(self)
-        ready(reactor.spawned[0])
-        worker = reactor.spawned[0].protocol
-        with capturedLogs() as events:
-            worker.childDataReceived(1, b"\xff\xfe not json\n")
-            worker.childDataReceived(2, b"\xff oops\n")
-            worker.childDataReceived(1, b'\x1e{"log_format": "plain", "log_time": 0}\n')
-        self.assertEqual(
-            lines(events),
-            [
-                "worker 1: \ufffd\ufffd not json",
-                "worker 1 (pid 1001): \ufffd oops",
-                'worker 1: {"log_format": "plain", "log_time": 0}',
-            ],
-        )
-
-    def test_otherEndings(self) -> None:
-        """
-        An end that is neither an exit nor a signal is still described.
-        """
-        from twisted.python.failure import Failure
-
-        from hello_service.processes.crashes import describeExit
-
-        class Odd(Exception):
-            status = 5
-
-        self.assertEqual(describeExit(Failure(Odd())), "ended (5)")
-
-
 class WiringTests(SynchronousTestCase):
     """
     How the supervisor starts its workers on real sockets, serves its admin
@@ -775,73 +879,6 @@ class WiringTests(SynchronousTestCase):
                 "SIGHUP: rolling restart (pages, code and certificates loaded anew)",
             ],
         )
-
-
-class MorePolicyTests(SynchronousTestCase):
-    def test_retiredWorkerSaysItExited(self) -> None:
-        """
-        A worker replaced by a rolling restart is said to have exited, and
-        is not replaced again.
-        """
-        made, reactor = supervisor(self)
-        old = list(reactor.spawned)
-        ready(*old)
-        made.rollingRestart()
-        ready(reactor.spawned[2])
-        with capturedLogs() as events:
-            old[0].end(signal=15)
-        self.assertIn(
-            "worker 1 (pid 1001) killed by signal 15 (SIGTERM)", lines(events)
-        )
-        reactor.advance(10)
-        self.assertEqual(len(reactor.spawned), 4)
-        self.assertEqual(made.restarts, {"crashed": 0, "hung": 0, "recycled": 0})
-
-    def test_noReplacementOnceStopping(self) -> None:
-        """
-        A replacement due after a backoff is not started once the service
-        stops.
-        """
-        made, reactor = supervisor(self)
-        ready(*reactor.spawned)
-        reactor.spawned[0].end(signal=9)
-        reactor.advance(0)
-        reactor.spawned[2].end(signal=9)  # the second death: 0.5 s backoff
-        made.stopService()
-        reactor.advance(1)
-        self.assertEqual(len(reactor.spawned), 3)
-
-    def test_watchEverySecond(self) -> None:
-        """
-        Silence is checked every second: with a 2 s timeout a worker is
-        killed at the third second.
-        """
-        made, reactor = supervisor(self, 1, "--worker-timeout", "2")
-        ready(*reactor.spawned)
-        reactor.advance(2)
-        self.assertEqual(reactor.spawned[0].signals, [])
-        reactor.advance(1)
-        self.assertEqual(reactor.spawned[0].signals, [STACKS_SIGNAL, signal.SIGCONT])
-
-    def test_bootErrorWithoutWords(self) -> None:
-        """
-        A worker that cannot start and says nothing is described by how it
-        ended.
-        """
-        made, reactor = supervisor(self)
-        with capturedLogs() as events:
-            reactor.spawned[0].end(exitCode=3)
-        self.assertIn(
-            "hello: worker 1 could not start: exited with status 3", lines(events)
-        )
-
-    def test_earlyDeathLeavesNoUnhandledError(self) -> None:
-        """
-        A worker that dies before serving leaves no unhandled error behind.
-        """
-        made, reactor = supervisor(self)
-        reactor.spawned[0].end(signal=9)
-        self.assertIsNone(self.successResultOf(reactor.spawned[0].protocol.ready))
 
 
 class ExitTests(SynchronousTestCase):

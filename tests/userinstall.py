@@ -325,13 +325,12 @@ def systemdUnit(install: UserInstall) -> None:
     words = shlex.split(found.group(1))
     if not words[0].endswith("/bin/twistd"):
         raise Failed(f"ExecStart runs {words[0]}, not twistd")
-    port = freePort()
     logs = install.scratch / "log-hello"
     logs.mkdir()
     arguments = []
     for word in words[1:]:
         if word.startswith("systemd:"):
-            word = f"tcp:{port}:interface=127.0.0.1"
+            word = "tcp:0:interface=127.0.0.1"  # reported on the serving line
         word = word.replace("/var/log/hello", str(logs))
         arguments.append(word)
     admin = re.search(r"--admin\s+tcp:(\d+)", found.group(1))
@@ -349,8 +348,8 @@ def systemdUnit(install: UserInstall) -> None:
         said = notify.recv(4096)
         if not said.startswith(b"READY=1\n"):
             raise Failed(f"the first notification was {said!r}, not READY=1")
-        server.waitFor(r"serving on tcp:127\.0\.0\.1:\d+ with \d+ workers")
-        status, answer = get(port)
+        serving = server.waitFor(r"serving on tcp:127\.0\.0\.1:(\d+) with \d+ workers")
+        status, answer = get(int(serving.group(1)))
         if status != 200:
             raise Failed(f"GET / answered {answer[:80]!r}")
         ready = waitForStatus(int(admin.group(1)), "/ready", 10)

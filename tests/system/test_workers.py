@@ -36,6 +36,7 @@ from ..support.processes import (
     request,
     startHello,
 )
+from ..support.waiting import until
 
 SERVING = r"serving on tcp:127\.0\.0\.1:(\d+) with 2 workers \(pids (\d+), (\d+)\)"
 SLEEP = b"GET /sleep HTTP/1.1\r\nHost: t\r\n\r\n"
@@ -99,18 +100,26 @@ def gone(pid: int) -> bool:
     return state == "Z"
 
 
+def heldOnce(port: int, pids: list[int], count: int) -> dict[int, int]:
+    """
+    The connections each of C{pids} holds on C{port}, once C{count} of them
+    are held in all (the clients connected; the workers may not have
+    accepted every one yet).
+    """
+
+    def held() -> dict[int, int] | None:
+        byProcess = connectionsByProcess(port, pids)
+        return byProcess if sum(byProcess.values()) >= count else None
+
+    return until(held, 5, f"{count} connections accepted")
+
+
 def waitUntilGone(pids: list[int], seconds: float) -> float:
     """
     Wait until every process of C{pids} has ended; how long it took.
     """
     started = time.monotonic()
-    while not all(gone(pid) for pid in pids):
-        if time.monotonic() - started > seconds:
-            raise AssertionError(
-                f"still running after {seconds} s: "
-                f"{[pid for pid in pids if not gone(pid)]}"
-            )
-        time.sleep(0.05)
+    until(lambda: all(gone(pid) for pid in pids), seconds, f"processes {pids} ended")
     return time.monotonic() - started
 
 
@@ -155,8 +164,7 @@ class SpreadTests(WorkersTestCase):
         process, port, pids = self.startWorkers()
         for _ in range(3):
             clients = openConnections(port, 100)
-            time.sleep(0.1)
-            held = connectionsByProcess(port, pids)
+            held = heldOnce(port, pids, 100)
             for client in clients:
                 client.close()
             self.assertEqual(sum(held.values()), 100, held)
@@ -368,8 +376,7 @@ class SignalTests(WorkersTestCase):
         for client in clients:
             self.addCleanup(client.close)
             client.sendall(SLEEP)
-        time.sleep(0.3)
-        held = connectionsByProcess(port, pids)
+        held = heldOnce(port, pids, 20)
         self.assertTrue(all(held.values()), held)
         process.signal(signal.SIGTERM)
         for client in clients:
@@ -448,7 +455,7 @@ class SignalTests(WorkersTestCase):
         process, port, pids = self.startWorkers("--access-log", str(path))
         for _ in range(20):
             request(port, GET)
-        time.sleep(0.2)
+        until(lambda: len(path.read_text().splitlines()) == 20, 5, "20 access lines")
         rotated = path.with_name(path.name + ".1")
         path.rename(rotated)
         mark = len(process.output)
@@ -460,7 +467,9 @@ class SignalTests(WorkersTestCase):
             )
         for _ in range(40):
             request(port, GET)
-        time.sleep(0.2)
+        until(
+            lambda: len(path.read_text().splitlines()) >= 40, 5, "40 new access lines"
+        )
         self.assertEqual(len(rotated.read_text().splitlines()), 20)
         fresh = path.read_text().splitlines()
         self.assertEqual(len(fresh), 40)
@@ -504,8 +513,7 @@ class EndpointTests(WorkersTestCase):
         mark = len(process.output)
         process.signal(signal.SIGHUP)
         process.waitFor(r"rolling restart done", after=mark)
-        time.sleep(0.5)
-        self.assertTrue(path.exists())
+        until(path.exists, 5, f"{path} listened on again")
         self.assertTrue(ask().startswith(b"HTTP/1.1 200 OK"))
         process.signal(signal.SIGTERM)
         process.wait()
@@ -637,12 +645,14 @@ class RecyclingTests(WorkersTestCase):
         )  # fmt: skip
         mark = len(process.output)
         with SteadyLoad(port, clients=6, rate=150, seconds=40, keepAlive=True) as load:
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                if len(re.findall(r"recycled worker \d", process.output[mark:])) >= 3:
-                    break
-                time.sleep(0.2)
-            time.sleep(0.5)
+            until(
+                lambda: (
+                    len(re.findall(r"recycled worker \d", process.output[mark:])) >= 3
+                ),
+                30,
+                "three workers recycled",
+            )
+            time.sleep(0.5)  # load on after the last recycling
         result = load.result
         log = process.output[mark:]
         started = [
