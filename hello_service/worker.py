@@ -144,7 +144,7 @@ def _prepare(argv: Sequence[str]) -> Any:
 
     def report() -> None:
         # Not a log line: the main process keeps it for /metrics.
-        log.info("", **{FIGURES: service.metricsSnapshot()})
+        log.info("", **{FIGURES: service.figures()})
 
     reporting = LoopingCall(report)
     reporting.clock = reactor

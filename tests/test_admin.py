@@ -23,7 +23,7 @@ from hello_service.operations.admin import HelloCollector
 class CollectorTests(SynchronousTestCase):
     def test_exposition(self) -> None:
         """
-        The collector turns a snapshot into Prometheus families: answers
+        The collector turns a figures into Prometheus families: answers
         that did not wait fall in the first bucket.
         """
         counts = RequestCounts()
@@ -33,7 +33,7 @@ class CollectorTests(SynchronousTestCase):
         families = {
             family.name: family
             for family in HelloCollector(
-                counts.snapshot, lambda: True, lambda: {"crashed": 2, "hung": 1}
+                counts.figures, lambda: True, lambda: {"crashed": 2, "hung": 1}
             ).collect()
         }
         histogram = {
@@ -55,14 +55,14 @@ class CollectorTests(SynchronousTestCase):
 
 
 def exposition(
-    snapshot: dict[str, Any], ready: bool = True, restarts: dict[str, int] | None = None
+    figures: dict[str, Any], ready: bool = True, restarts: dict[str, int] | None = None
 ) -> str:
     """
-    The text C{/metrics} answers for C{snapshot}.
+    The text C{/metrics} answers for C{figures}.
     """
     registry = CollectorRegistry()
     registry.register(
-        HelloCollector(lambda: snapshot, lambda: ready, lambda: restarts or {})
+        HelloCollector(lambda: figures, lambda: ready, lambda: restarts or {})
     )
     return generate_latest(registry).decode()
 
@@ -92,7 +92,7 @@ class SeriesTests(SynchronousTestCase):
         route's histogram, the
         gauges, the build and readiness.
         """
-        text = exposition(RequestCounts().snapshot())
+        text = exposition(RequestCounts().figures())
         answered = samples(text, "hello_requests_total")
         self.assertEqual(len(answered), 2 * len(counting.ANSWER_KINDS))
         self.assertEqual(set(answered.values()), {0.0})
@@ -119,7 +119,7 @@ class SeriesTests(SynchronousTestCase):
         )
         self.assertEqual(samples(text, "hello_ready"), {"": 1.0})
         self.assertEqual(
-            samples(exposition(RequestCounts().snapshot(), False), "hello_ready"),
+            samples(exposition(RequestCounts().figures(), False), "hello_ready"),
             {"": 0.0},
         )
         self.assertEqual(
@@ -131,14 +131,14 @@ class SeriesTests(SynchronousTestCase):
         With workers: each one's reactor lag, memory, CPU time and
         descriptors, labelled by its slot, in slot order.
         """
-        snapshot = RequestCounts().snapshot()
-        snapshot["process"] = {"lag": 0.002}
+        figures = RequestCounts().figures()
+        figures["process"] = {"lag": 0.002}
         worker = {"lag": 0.25, "residentBytes": 30e6, "cpuSeconds": 1.5}
-        snapshot["workers"] = {
+        figures["workers"] = {
             "10": dict(worker, openDescriptors=12),
             "2": dict(worker, openDescriptors=None),
         }
-        text = exposition(snapshot)
+        text = exposition(figures)
         self.assertEqual(
             list(samples(text, "hello_reactor_lag_seconds").items()),
             [
@@ -167,11 +167,11 @@ class SeriesTests(SynchronousTestCase):
         promtool = shutil.which("promtool")
         if promtool is None:
             raise SkipTest("promtool is missing (Debian: prometheus)")
-        snapshot = RequestCounts().snapshot(hello_threadpool_busy=1)
-        snapshot["workers"] = {"1": {"lag": 0.0, "residentBytes": 1, "cpuSeconds": 1}}
+        figures = RequestCounts().figures(hello_threadpool_busy=1)
+        figures["workers"] = {"1": {"lag": 0.0, "residentBytes": 1, "cpuSeconds": 1}}
         checked = subprocess.run(
             [promtool, "check", "metrics"],
-            input=exposition(snapshot),
+            input=exposition(figures),
             capture_output=True,
             text=True,
             timeout=60,

@@ -376,7 +376,7 @@ class OptionsAccountingTests(SynchronousTestCase):
             clock.advance(1)
         [line] = [formatEvent(e) for e in events]
         self.assertTrue(line.endswith('"OPTIONS * HTTP/1.1" 204 - "-" "-"'), line)
-        self.assertEqual(factory.counts.snapshot()["kinds"][0][:3], ["other", "204", 1])
+        self.assertEqual(factory.counts.figures()["kinds"][0][:3], ["other", "204", 1])
 
 
 class RuleEdgeTests(SynchronousTestCase):

@@ -83,10 +83,10 @@ class PrometheusTests(SynchronousTestCase):
         """
         import yaml
 
-        snapshot = RequestCounts().snapshot()
-        snapshot["workers"] = {"1": {"lag": 0.0, "residentBytes": 1, "cpuSeconds": 1}}
-        snapshot["certificates"] = {"ssl:443": 2e9}
-        text = exposition(snapshot, restarts={"crashed": 0, "hung": 0, "recycled": 0})
+        figures = RequestCounts().figures()
+        figures["workers"] = {"1": {"lag": 0.0, "residentBytes": 1, "cpuSeconds": 1}}
+        figures["certificates"] = {"ssl:443": 2e9}
+        text = exposition(figures, restarts={"crashed": 0, "hung": 0, "recycled": 0})
         reported = set(re.findall(r"^(\w+)", text, re.MULTILINE))
         groups = yaml.safe_load((PROMETHEUS / "hello-alerts.yml").read_text())
         read = {

@@ -275,7 +275,7 @@ class StreamsTests(SynchronousTestCase):
         C{/metrics} counts refusals by cause, every cause present from the
         start.
         """
-        from hello_service.http.counting import REFUSALS, addSnapshots
+        from hello_service.http.counting import REFUSALS, addFigures
 
         from .test_admin import exposition, samples
 
@@ -283,8 +283,8 @@ class StreamsTests(SynchronousTestCase):
         client.h2.remote_settings[SettingCodes.MAX_CONCURRENT_STREAMS] = 100
         client.h2.remote_settings.acknowledge()
         client.get(b"/sleep"), client.get(b"/sleep")
-        snapshot = addSnapshots([client.factory.counts.snapshot()])
-        counted = samples(exposition(snapshot), "hello_refused_total")
+        figures = addFigures([client.factory.counts.figures()])
+        counted = samples(exposition(figures), "hello_refused_total")
         self.assertEqual(len(counted), len(REFUSALS))
         self.assertEqual(counted['{cause="refused_stream"}'], 1.0)
         self.assertEqual(counted['{cause="rapid_reset"}'], 0.0)
@@ -293,13 +293,13 @@ class StreamsTests(SynchronousTestCase):
         """
         C{hello_requests_total} says which protocol each answer went over.
         """
-        from hello_service.http.counting import addSnapshots
+        from hello_service.http.counting import addFigures
 
         from .test_admin import exposition, samples
 
         client = Client()
         client.get(), client.get(), client.get(b"/nothing")
-        text = exposition(addSnapshots([client.factory.counts.snapshot()]))
+        text = exposition(addFigures([client.factory.counts.figures()]))
         answered = samples(text, "hello_requests_total")
         self.assertEqual(answered['{protocol="HTTP/2",route="/",status="200"}'], 2.0)
         self.assertEqual(answered['{protocol="HTTP/1.1",route="/",status="200"}'], 0.0)

@@ -183,11 +183,11 @@ class StatusLineTests(SynchronousTestCase):
         counts = RequestCounts()
         clock = Clock()
         rate = RequestRate(clock)
-        self.assertEqual(rate.update(counts.snapshot()), 0.0)
+        self.assertEqual(rate.update(counts.figures()), 0.0)
         counts.answered[answerKind("/", b"200")] += 2500
         clock.advance(2)
-        snapshot = counts.snapshot(hello_connections_open=1234)
+        figures = counts.figures(hello_connections_open=1234)
         self.assertEqual(
-            statusLine("2 of 2 workers serving", snapshot, rate.update(snapshot)),
+            statusLine("2 of 2 workers serving", figures, rate.update(figures)),
             "2 of 2 workers serving; 1,250 requests/s; 1,234 connections open",
         )

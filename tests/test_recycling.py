@@ -33,9 +33,9 @@ def answered(process: FakeProcess, count: int, resident: int = 50 * MiB) -> None
     """
     counts = counting.RequestCounts()
     counts.answered[counting.answerKind("/", b"200")] = count
-    snapshot = counts.snapshot()
-    snapshot["process"] = {"residentBytes": resident}
-    process.say(hello_metrics=snapshot)
+    figures = counts.figures()
+    figures["process"] = {"residentBytes": resident}
+    process.say(hello_metrics=figures)
 
 
 class RuleTests(SynchronousTestCase):
@@ -94,7 +94,7 @@ class RuleTests(SynchronousTestCase):
 
 class _Reporting:
     def __init__(self, answered: int) -> None:
-        self.metrics = {"kinds": [["GET", "200", answered]]}
+        self.figures = {"kinds": [["GET", "200", answered]]}
         self.requestLimit = 10
 
 

@@ -55,7 +55,7 @@ class RefusalCauseTests(SynchronousTestCase):
         one.refused("malformed")
         two.refused("malformed")
         two.refusedWith(statuslines.REQUEST_TIMEOUT)
-        summed = counting.addSnapshots([one.snapshot(), two.snapshot()])
+        summed = counting.addFigures([one.figures(), two.figures()])
         self.assertEqual(summed["refusals"]["malformed"], 2)
         self.assertEqual(summed["refusals"]["header_timeout"], 1)
         self.assertEqual(set(summed["refusals"]), set(counting.REFUSALS))

@@ -29,14 +29,14 @@ from .test_supervisor import ready, supervisor
 from .test_tap import built
 
 
-def figures(**byStatus: int) -> counting.Snapshot:
+def figures(**byStatus: int) -> counting.Figures:
     """
     A process's figures with C{byStatus} answers of C{/}, by status code.
     """
     counts = counting.RequestCounts()
     for status, answered in byStatus.items():
         counts.answered[counting.answerKind("/", status[1:].encode())] = answered
-    return counts.snapshot(hello_connections_open=2)
+    return counts.figures(hello_connections_open=2)
 
 
 def serving(name: str, pid: int, answered: int) -> ProcessStatus:

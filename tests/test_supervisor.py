@@ -414,10 +414,10 @@ class HangTests(SynchronousTestCase):
         with capturedLogs() as events:
             for _ in range(3):
                 reactor.advance(1)
-                talking.say(hello_metrics=counting.RequestCounts().snapshot())
+                talking.say(hello_metrics=counting.RequestCounts().figures())
             self.assertEqual(quiet.signals, [])
             reactor.advance(1)
-            talking.say(hello_metrics=counting.RequestCounts().snapshot())
+            talking.say(hello_metrics=counting.RequestCounts().figures())
         self.assertEqual(
             (quiet.signals, talking.signals), ([STACKS_SIGNAL, signal.SIGCONT], [])
         )
@@ -443,7 +443,7 @@ class HangTests(SynchronousTestCase):
         ready(talking, quiet)
         for _ in range(5):
             reactor.advance(1)
-            talking.say(hello_metrics=counting.RequestCounts().snapshot())
+            talking.say(hello_metrics=counting.RequestCounts().figures())
         self.assertEqual(
             (talking.signals, quiet.signals),
             ([], [STACKS_SIGNAL, signal.SIGCONT, "KILL"]),
@@ -529,8 +529,8 @@ class FigureTests(SynchronousTestCase):
         kind = counting.answerKind("/", b"200")
         counts = counting.RequestCounts()
         counts.answered[kind] = 7
-        reactor.spawned[0].say(hello_metrics=counts.snapshot())
-        reactor.spawned[1].say(hello_metrics=counts.snapshot())
+        reactor.spawned[0].say(hello_metrics=counts.figures())
+        reactor.spawned[1].say(hello_metrics=counts.figures())
         self.assertEqual(made.reports.figures()["kinds"][0][2], 14)
         reactor.spawned[0].end(signal=9)
         self.assertEqual(made.reports.figures()["kinds"][0][2], 14)
@@ -543,7 +543,7 @@ class FigureTests(SynchronousTestCase):
         made, reactor = supervisor(self)
         ready(*reactor.spawned)
         reactor.spawned[0].say(
-            hello_metrics=counting.RequestCounts().snapshot(hello_connections_open=7)
+            hello_metrics=counting.RequestCounts().figures(hello_connections_open=7)
         )
         reactor.spawned[0].end(signal=9)
         self.assertEqual(made.reports.figures()["gauges"], {})
@@ -834,7 +834,7 @@ class WiringTests(SynchronousTestCase):
         ready(*reactor.spawned)
         counts = counting.RequestCounts()
         counts.answered[counting.answerKind("/", b"200")] = 3
-        figures = counts.snapshot()
+        figures = counts.figures()
         figures["process"] = {"lag": 0.5, "residentBytes": 7e6, "cpuSeconds": 2.0}
         reactor.spawned[0].say(hello_metrics=figures)
         site = reactor.tcpServers[-1][1]

@@ -121,8 +121,8 @@ class RecyclePolicy:
         """
         for slot, worker in workers:
             why = self.due(
-                answeredTotal(worker.metrics),
-                worker.metrics.get("process", {}).get("residentBytes"),
+                answeredTotal(worker.figures),
+                worker.figures.get("process", {}).get("residentBytes"),
                 worker.requestLimit,
             )
             if why is not None:

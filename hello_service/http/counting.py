@@ -7,17 +7,17 @@ The request path only adds to plain integers (L{RequestCounts}): one list
 increment per answer, indexed by the answer's kind (its route label and
 status, L{answerKind}), and, for answers that waited (C{/sleep}, the thread
 pool, a pipelined request behind them), one histogram bucket.  The admin
-endpoint reads a L{Snapshot} of them when it is scraped: in one process the
-live figures, with C{--workers} the sum of every worker's latest snapshot
-(each worker sends one every second to the main process, and a last one when
-it stops).
+endpoint reads their L{Figures} when it is scraped: in one process the live
+figures, with C{--workers} the sum of every worker's latest figures (each
+worker sends them every second to the main process, and a last time when it
+stops).
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypedDict, Unpack, cast
 
 from hello_service.http import statuslines
 
@@ -93,8 +93,89 @@ def refusalCause(status: bytes) -> str | None:
 #: memory land in the first; C{/sleep} (5 s by default) near the last.
 DURATION_BUCKETS = (0.001, 0.005, 0.025, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
-#: A JSON-able snapshot of the figures: see L{RequestCounts.snapshot}.
-Snapshot = dict[str, Any]
+
+class Gauges(TypedDict, total=False):
+    """
+    What a process holds now, each a gauge of C{/metrics} under its own
+    name (L{GAUGE_HELP} says what each means).
+    """
+
+    hello_connections_open: int
+    hello_http2_connections_open: int
+    hello_requests_in_flight: int
+    hello_connections_waiting: int
+    hello_threadpool_busy: int
+    hello_threadpool_queued: int
+
+
+#: The one table of gauges: each name L{Gauges} may carry, with the help
+#: text C{/metrics} gives it.
+GAUGE_HELP = {
+    "hello_connections_open": "Client connections open.",
+    "hello_http2_connections_open": "Client connections open that speak HTTP/2.",
+    "hello_requests_in_flight": "Requests received, in part or whole, not yet answered.",
+    "hello_connections_waiting": "Connections held unread at --max-connections.",
+    "hello_threadpool_busy": "Request threads running work (--parallel).",
+    "hello_threadpool_queued": "Request work waiting for a thread (--parallel).",
+}
+
+#: The gauges that exist only with a thread pool (C{--parallel}).
+POOL_GAUGES = frozenset({"hello_threadpool_busy", "hello_threadpool_queued"})
+
+
+def gaugeTable(gauges: Gauges) -> dict[str, int]:
+    """
+    The gauges as a table by name, to sum or list them all (L{GAUGE_HELP}
+    names every one).
+    """
+    return cast(dict[str, int], gauges)
+
+
+class ProcessFigures(TypedDict, total=False):
+    """
+    How one process is doing: its reactor's lag (seconds), resident memory
+    (bytes), CPU time (seconds) and open descriptors (C{None} where the
+    system does not tell).
+    """
+
+    lag: float
+    residentBytes: int | None
+    cpuSeconds: float
+    openDescriptors: int | None
+
+
+#: One kind of answer's counts: route label, status code, answers, answers
+#: that waited by duration bucket (L{DURATION_BUCKETS}), seconds waited.
+#: A list, as JSON carries it from a worker.
+KindCounts = list[Any]
+
+
+class Figures(TypedDict, total=False):
+    """
+    The figures of a process (L{RequestCounts.figures}, with what its
+    service adds), or of a service of workers, summed (L{addFigures}): the
+    one record C{/metrics}, the status page and the service manager's line
+    read, and the one a worker sends its supervisor every second, as JSON.
+
+    @ivar kinds: every kind of answer given (L{KindCounts}).
+    @ivar http2Kinds: of those, the answers sent over HTTP/2: route label,
+        status code, answers.
+    @ivar gauges: what is held now (L{Gauges}).
+    @ivar refusals: what was refused or cut, by cause (L{REFUSALS}).
+    @ivar process: how this process is doing (L{ProcessFigures}).
+    @ivar certificates: each C{ssl:} listener's certificate's expiry, in
+        seconds since the epoch, by its description.
+    @ivar workers: with C{--workers}, how each worker serving is doing, by
+        slot.
+    """
+
+    kinds: list[KindCounts]
+    http2Kinds: list[list[Any]]
+    gauges: Gauges
+    refusals: dict[str, int]
+    process: ProcessFigures
+    certificates: dict[str, float]
+    workers: dict[str, ProcessFigures]
 
 
 class RequestCounts:
@@ -143,7 +224,7 @@ class RequestCounts:
         self.waited[kind][bisect_left(DURATION_BUCKETS, seconds)] += 1
         self.waitedSeconds[kind] += seconds
 
-    def snapshot(self, **gauges: float) -> Snapshot:
+    def figures(self, **gauges: Unpack[Gauges]) -> Figures:
         """
         The figures as JSON-able data, by route label and status, with the
         given gauges.
@@ -169,41 +250,42 @@ class RequestCounts:
         }
 
 
-def answeredTotal(figures: Snapshot | None) -> int:
+def answeredTotal(figures: Figures | None) -> int:
     """
-    How many answers a snapshot counts, of every kind.
+    How many answers figures count, of every kind.
     """
     return int(sum(kind[2] for kind in (figures or {}).get("kinds", ())))
 
 
-def addSnapshots(snapshots: Iterable[Snapshot]) -> Snapshot:
+def addFigures(reports: Iterable[Figures]) -> Figures:
     """
-    The sum of several processes' snapshots.
+    The sum of several processes' figures.
     """
     kinds: dict[tuple[str, str], list[Any]] = {}
-    gauges: dict[str, float] = {}
+    gauges: dict[str, int] = {}
     refusals = dict.fromkeys(REFUSALS, 0)
     http2: dict[tuple[str, str], int] = {}
-    for snapshot in snapshots:
-        for label, status, count in snapshot.get("http2Kinds", ()):
+    for figures in reports:
+        counted = gaugeTable(figures["gauges"])
+        for label, status, count in figures.get("http2Kinds", ()):
             http2[label, status] = http2.get((label, status), 0) + count
         # A worker of an older release (during a rolling restart) sends none.
-        for cause, count in snapshot.get("refusals", {}).items():
+        for cause, count in figures.get("refusals", {}).items():
             refusals[cause] = refusals.get(cause, 0) + count
-        for label, status, answered, waited, seconds in snapshot["kinds"]:
+        for label, status, answered, waited, seconds in figures["kinds"]:
             total = kinds.setdefault(
                 (label, status), [label, status, 0, [0] * len(waited), 0.0]
             )
             total[2] += answered
             total[3] = [a + b for a, b in zip(total[3], waited, strict=True)]
             total[4] += seconds
-        for name, value in snapshot["gauges"].items():
+        for name, value in counted.items():
             gauges[name] = gauges.get(name, 0) + value
     return {
         "kinds": list(kinds.values()),
         "http2Kinds": [
             [label, status, count] for (label, status), count in http2.items()
         ],
-        "gauges": gauges,
+        "gauges": cast(Gauges, gauges),
         "refusals": refusals,
     }

@@ -21,9 +21,9 @@ milliseconds would drown the access log).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import (
@@ -48,28 +48,18 @@ from hello_service import __version__
 from hello_service.http.counting import (
     ANSWER_KINDS,
     DURATION_BUCKETS,
+    GAUGE_HELP,
+    POOL_GAUGES,
     REFUSALS,
     ROUTE_LABELS,
-    Snapshot,
+    Figures,
+    gaugeTable,
 )
 from hello_service.operations.statuspage import (
     RateHistory,
     ServiceStatus,
     statusDocument,
 )
-
-#: The gauges a snapshot may carry, with their help text.
-GAUGES = {
-    "hello_connections_open": "Client connections open.",
-    "hello_http2_connections_open": "Client connections open that speak HTTP/2.",
-    "hello_requests_in_flight": "Requests received, in part or whole, not yet answered.",
-    "hello_connections_waiting": "Connections held unread at --max-connections.",
-    "hello_threadpool_busy": "Request threads running work (--parallel).",
-    "hello_threadpool_queued": "Request work waiting for a thread (--parallel).",
-}
-
-#: The gauges that exist only with a thread pool (C{--parallel}).
-POOL_GAUGES = frozenset({"hello_threadpool_busy", "hello_threadpool_queued"})
 
 
 class HelloCollector(Collector):
@@ -83,16 +73,16 @@ class HelloCollector(Collector):
 
     def __init__(
         self,
-        snapshot: Callable[[], Snapshot],
+        figures: Callable[[], Figures],
         ready: Callable[[], bool],
         restarts: Callable[[], dict[str, int]] = dict,
     ) -> None:
-        self._snapshot = snapshot
+        self._figures = figures
         self._ready = ready
         self._restarts = restarts
 
     def collect(self) -> Iterable[Metric]:
-        snapshot = self._snapshot()
+        figures = self._figures()
         build = GaugeMetricFamily(
             "hello_build_info",
             "The version of hello_service running (the value is always 1).",
@@ -105,12 +95,12 @@ class HelloCollector(Collector):
             "1 while /ready answers 200; 0 while starting or draining.",
             value=1 if self._ready() else 0,
         )
-        yield from _requestFamilies(snapshot["kinds"], snapshot.get("http2Kinds", []))
-        gauges = snapshot["gauges"]
-        for name, help in GAUGES.items():
-            if name in gauges or name not in POOL_GAUGES:
-                yield GaugeMetricFamily(name, help, value=gauges.get(name, 0))
-        yield from _processFamilies(snapshot)
+        yield from _requestFamilies(figures["kinds"], figures.get("http2Kinds", []))
+        held = gaugeTable(figures["gauges"])
+        for name, help in GAUGE_HELP.items():
+            if name in held or name not in POOL_GAUGES:
+                yield GaugeMetricFamily(name, help, value=held.get(name, 0))
+        yield from _processFamilies(figures)
         restarts = CounterMetricFamily(
             "hello_worker_restarts",
             "Workers started in place of one that crashed, hung or was recycled.",
@@ -127,7 +117,7 @@ class HelloCollector(Collector):
             "cannot show.",
             labels=["cause"],
         )
-        counted = snapshot.get("refusals", {})
+        counted = figures.get("refusals", {})
         for cause in REFUSALS:
             refused.add_metric([cause], counted.get(cause, 0))
         yield refused
@@ -137,7 +127,7 @@ class HelloCollector(Collector):
             "seconds since the epoch (SIGHUP reloads it).",
             labels=["listen"],
         )
-        for description, expires in sorted(snapshot.get("certificates", {}).items()):
+        for description, expires in sorted(figures.get("certificates", {}).items()):
             expiry.add_metric([description], expires)
         yield expiry
 
@@ -193,7 +183,7 @@ def _requestFamilies(
     yield durations
 
 
-def _processFamilies(snapshot: Snapshot) -> Iterable[Metric]:
+def _processFamilies(figures: Figures) -> Iterable[Metric]:
     """
     How far behind each process's reactor runs, and, with C{--workers}, each
     worker's memory, CPU time and descriptors (the C{process_*} series
@@ -205,12 +195,12 @@ def _processFamilies(snapshot: Snapshot) -> Iterable[Metric]:
         "how long any event waited for the reactor.",
         labels=["process"],
     )
-    lag.add_metric(["main"], snapshot.get("process", {}).get("lag", 0.0))
-    workers = sorted(snapshot.get("workers", {}).items(), key=lambda w: int(w[0]))
-    for slot, figures in workers:
-        lag.add_metric([f"worker-{slot}"], figures["lag"])
+    lag.add_metric(["main"], figures.get("process", {}).get("lag", 0.0))
+    workers = sorted(figures.get("workers", {}).items(), key=lambda w: int(w[0]))
+    for slot, worker in workers:
+        lag.add_metric([f"worker-{slot}"], worker["lag"])
     yield lag
-    if "workers" not in snapshot:
+    if "workers" not in figures:
         return
     for name, key, help, family in [
         ("hello_worker_resident_memory_bytes", "residentBytes",
@@ -221,9 +211,10 @@ def _processFamilies(snapshot: Snapshot) -> Iterable[Metric]:
          "Each worker's open file descriptors.", GaugeMetricFamily),
     ]:  # fmt: skip
         metric = family(name, help, labels=["worker"])
-        for slot, figures in workers:
-            if figures.get(key) is not None:
-                metric.add_metric([slot], figures[key])
+        for slot, worker in workers:
+            value = cast(Mapping[str, float | None], worker).get(key)
+            if value is not None:
+                metric.add_metric([slot], value)
         yield metric
 
 
@@ -355,18 +346,18 @@ class StatusRecorder:
 
 
 def adminSite(
-    snapshot: Callable[[], Snapshot],
+    figures: Callable[[], Figures],
     ready: Callable[[], bool],
     restarts: Callable[[], dict[str, int]] = dict,
     status: StatusRecorder | None = None,
 ) -> AdminSite:
     """
-    The admin site of a service: its figures (C{snapshot}, and how many
+    The admin site of a service: its figures (C{figures}, and how many
     workers were restarted), whether it is C{ready} for traffic, and its
     status page.
     """
     registry = CollectorRegistry()
-    registry.register(HelloCollector(snapshot, ready, restarts))
+    registry.register(HelloCollector(figures, ready, restarts))
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
     GCCollector(registry=registry)

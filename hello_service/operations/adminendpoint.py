@@ -28,7 +28,7 @@ from hello_service.configuration.listening import (
     describeAddress,
     listenAll,
 )
-from hello_service.http.counting import Snapshot
+from hello_service.http.counting import Figures
 from hello_service.operations.lognames import NamedLogger
 
 if TYPE_CHECKING:
@@ -75,7 +75,7 @@ class AdminEndpoint:
 
     def listen(
         self,
-        snapshot: Callable[[], Snapshot],
+        figures: Callable[[], Figures],
         undo: Callable[[], None],
         restarts: Callable[[], dict[str, int]] = dict,
         status: Callable[[], ServiceStatus] | None = None,
@@ -91,7 +91,7 @@ class AdminEndpoint:
 
         if status is not None:
             self.status = StatusRecorder(status, self._clock)
-        site = adminSite(snapshot, lambda: self.ready, restarts, self.status)
+        site = adminSite(figures, lambda: self.ready, restarts, self.status)
         try:
             self._ports = listenAll([self._address], site)
         except StartupError:

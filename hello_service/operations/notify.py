@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
 
-from hello_service.http.counting import Snapshot, answeredTotal
+from hello_service.http.counting import Figures, answeredTotal
 from hello_service.operations.lognames import NamedLogger
 
 #: The variables systemd sets for the main process: they are not passed on
@@ -40,12 +40,12 @@ NOTIFY_VARIABLES = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
 STATUS_INTERVAL = 5.0
 
 
-def statusLine(serving: str, snapshot: Snapshot, perSecond: float) -> str:
+def statusLine(serving: str, figures: Figures, perSecond: float) -> str:
     """
     The C{STATUS=} text: what serves, the requests per second, the
     connections open.
     """
-    gauges = snapshot.get("gauges", {})
+    gauges = figures.get("gauges", {})
     return (
         f"{serving}; {perSecond:,.0f} requests/s; "
         f"{gauges.get('hello_connections_open', 0):,} connections open"
@@ -62,8 +62,8 @@ class RequestRate:
         self._clock = clock
         self._last: tuple[float, int] | None = None
 
-    def update(self, snapshot: Snapshot) -> float:
-        answered = answeredTotal(snapshot)
+    def update(self, figures: Figures) -> float:
+        answered = answeredTotal(figures)
         now = self._clock.seconds()
         last, self._last = self._last, (now, answered)
         if last is None or now <= last[0]:

@@ -30,7 +30,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from hello_service.http.counting import REFUSALS, Snapshot, answeredTotal
+from hello_service.http.counting import (
+    REFUSALS,
+    Figures,
+    Gauges,
+    ProcessFigures,
+    answeredTotal,
+)
 
 #: The status classes answers are counted by on the page.
 STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx")
@@ -55,7 +61,7 @@ class ProcessStatus:
     @ivar started: when it started, in the reactor's seconds.
     @ivar lastReport: when its figures last came (a worker's), or C{None}
         for the figures of this very process.
-    @ivar figures: its latest figures (a L{Snapshot}), or C{None} if it has
+    @ivar figures: its latest figures (a L{Figures}), or C{None} if it has
         sent none yet.
     """
 
@@ -66,7 +72,7 @@ class ProcessStatus:
     started: float
     slot: int | None = None
     lastReport: float | None = None
-    figures: Snapshot | None = None
+    figures: Figures | None = None
 
 
 @dataclass(frozen=True)
@@ -87,10 +93,10 @@ class ServiceStatus:
     restarts: dict[str, int] = field(default_factory=dict)
     #: The whole service's figures, as C{/metrics} reports them: the
     #: answers of workers that have ended count too.
-    figures: Snapshot | None = None
+    figures: Figures | None = None
 
 
-def answersByClass(figures: Snapshot | None) -> dict[str, int]:
+def answersByClass(figures: Figures | None) -> dict[str, int]:
     """
     A process's answers by status class (C{2xx}...).
     """
@@ -100,7 +106,7 @@ def answersByClass(figures: Snapshot | None) -> dict[str, int]:
     return counts
 
 
-def refusalsOf(figures: Snapshot | None) -> dict[str, int]:
+def refusalsOf(figures: Figures | None) -> dict[str, int]:
     """
     What the service refused or cut, by cause, every cause present.
     """
@@ -164,9 +170,9 @@ def _figures(process: ProcessStatus, rates: RateHistory) -> dict[str, Any]:
     """
     What the page shows of a serving process's figures.
     """
-    figures = process.figures or {}
-    gauges = figures.get("gauges", {})
-    vitals = figures.get("process", {})
+    figures: Figures = process.figures or {}
+    gauges: Gauges = figures.get("gauges", {})
+    vitals: ProcessFigures = figures.get("process", {})
     return {
         "connectionsOpen": gauges.get("hello_connections_open", 0),
         "http2ConnectionsOpen": gauges.get("hello_http2_connections_open", 0),

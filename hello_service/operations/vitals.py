@@ -18,9 +18,10 @@ from __future__ import annotations
 import os
 import resource
 from collections import deque
-from typing import Any
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
+
+from hello_service.http.counting import ProcessFigures
 
 #: How often the lag timer is due, in seconds.
 LAG_INTERVAL = 0.1
@@ -77,7 +78,7 @@ class ReactorLag:
         self._schedule(now)
 
 
-def processFigures() -> dict[str, Any]:
+def processFigures() -> ProcessFigures:
     """
     This process's resident memory (bytes), CPU time (user and system
     seconds) and open descriptors, where the system tells them (Linux's

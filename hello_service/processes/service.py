@@ -55,7 +55,7 @@ from hello_service.connection.limits import (
     raiseDescriptorLimit,
 )
 from hello_service.connection.protocol import HelloFactory
-from hello_service.http.counting import Snapshot
+from hello_service.http.counting import Figures, Gauges
 from hello_service.http.pages import PageError, loadPages
 from hello_service.http.proxytrust import TrustedProxies, parseTrusted
 from hello_service.operations.lognames import NamedLogger
@@ -168,17 +168,17 @@ class HelloService(Service):
         """
         The service in the service manager's one line (C{systemctl status}).
         """
-        snapshot = self.metricsSnapshot()
+        figures = self.figures()
         state = "draining" if self.factory.draining else "serving"
-        return statusLine(state, snapshot, self.operations.rate.update(snapshot))
+        return statusLine(state, figures, self.operations.rate.update(figures))
 
-    def metricsSnapshot(self) -> Snapshot:
+    def figures(self) -> Figures:
         """
         The figures of this process, for the admin endpoint.
         """
         factory = self.factory
         limiter = factory.connectionLimiter
-        gauges = {
+        gauges: Gauges = {
             "hello_connections_open": len(factory.connections),
             "hello_http2_connections_open": sum(
                 1 for connection in factory.connections if connection.speaksHTTP2
@@ -193,12 +193,12 @@ class HelloService(Service):
             # Twisted keeps for the queue it once had (its qsize is the
             # team's backlog).
             gauges["hello_threadpool_queued"] = pool.q.qsize()
-        snapshot = factory.counts.snapshot(**gauges)
+        figures = factory.counts.figures(**gauges)
         if limiter is not None:
-            snapshot["refusals"]["connection_limit"] += limiter.timesFull
-        snapshot["process"] = {"lag": self.operations.lag.seconds, **processFigures()}
-        snapshot["certificates"] = {c.description: c.expires for c in self.certificates}
-        return snapshot
+            figures["refusals"]["connection_limit"] += limiter.timesFull
+        figures["process"] = {"lag": self.operations.lag.seconds, **processFigures()}
+        figures["certificates"] = {c.description: c.expires for c in self.certificates}
+        return figures
 
     def serviceStatus(self) -> ServiceStatus:
         """
@@ -212,7 +212,7 @@ class HelloService(Service):
             if self.running
             else "starting"
         )
-        figures = self.metricsSnapshot()
+        figures = self.figures()
         main = ProcessStatus(
             name="main",
             serves=True,
@@ -305,7 +305,7 @@ class HelloService(Service):
         limiter = self._limitConnections()
         self.ports = listenAll(self.endpoints, self.factory)
         self.operations.admin.listen(
-            self.metricsSnapshot, self._closePorts, status=self.serviceStatus
+            self.figures, self._closePorts, status=self.serviceStatus
         )
         if limiter is not None:
             for port in self.ports:

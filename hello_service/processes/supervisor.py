@@ -268,7 +268,7 @@ class Supervisor(Service):
             self.recycler.check(
                 (slot, worker)
                 for slot, worker in sorted(self.current.items())
-                if worker.serving and not worker.hung and worker.metrics is not None
+                if worker.serving and not worker.hung and worker.figures is not None
             )
 
     async def _recycle(self, slot: int, why: str) -> None:

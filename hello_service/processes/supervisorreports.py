@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from hello_service import __version__
 from hello_service.configuration.config import Config
 from hello_service.configuration.listening import Listener
-from hello_service.http.counting import Snapshot
+from hello_service.http.counting import Figures
 from hello_service.operations.notify import statusLine
 from hello_service.operations.operations import Operations
 from hello_service.operations.statuspage import ProcessStatus, ServiceStatus
@@ -70,13 +70,13 @@ class SupervisorReports:
     def __init__(self, supervisor: Supervised) -> None:
         self._supervisor = supervisor
 
-    def figures(self) -> Snapshot:
+    def figures(self) -> Figures:
         """
         The figures of the whole service (L{WorkerFigures}), with the
         supervisor's own reactor lag and each certificate's expiry.
         """
         s = self._supervisor
-        return s.figures.snapshot(
+        return s.figures.total(
             s.alive,
             s.operations.lag.seconds,
             {c.description: c.expires for c in s.config.certificates},
@@ -119,12 +119,12 @@ class SupervisorReports:
         """
         s = self._supervisor
         serving = sum(1 for w in s.current.values() if w.serving and not w.hung)
-        snapshot = self.figures()
+        figures = self.figures()
         workers = f"{serving} of {s.count} workers serving"
         return statusLine(
             workers if s.phase is Phase.SERVING else f"{s.phase.value}: {workers}",
-            snapshot,
-            s.operations.rate.update(snapshot),
+            figures,
+            s.operations.rate.update(figures),
         )
 
     def servingLine(self) -> str:

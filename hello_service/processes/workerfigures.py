@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Protocol
 
-from hello_service.http.counting import Snapshot, addSnapshots
+from hello_service.http.counting import Figures, addFigures
 
 
 class Reporting(Protocol):
@@ -22,7 +22,7 @@ class Reporting(Protocol):
 
     slot: int
     retiring: bool
-    metrics: Snapshot | None
+    figures: Figures | None
 
 
 class WorkerFigures:
@@ -31,32 +31,32 @@ class WorkerFigures:
     """
 
     def __init__(self) -> None:
-        self._ended: Snapshot = addSnapshots([])
+        self._ended: Figures = addFigures([])
 
     def ended(self, worker: Reporting) -> None:
         """
         Keep the counters of a worker that ended (its gauges end with it).
         """
-        if worker.metrics is not None:
-            counters = dict(worker.metrics, gauges={})
-            self._ended = addSnapshots([self._ended, counters])
+        if worker.figures is not None:
+            counters: Figures = {**worker.figures, "gauges": {}}
+            self._ended = addFigures([self._ended, counters])
 
-    def snapshot(
+    def total(
         self, alive: Iterable[Reporting], lag: float, certificates: Mapping[str, float]
-    ) -> Snapshot:
+    ) -> Figures:
         """
         The figures of the whole service, from the workers C{alive}, the
         supervisor's reactor C{lag} and the C{certificates}' expiries.
         """
-        reporting = [w for w in alive if w.metrics is not None]
-        snapshot = addSnapshots([self._ended] + [w.metrics for w in reporting])  # type: ignore[misc]
-        snapshot["process"] = {"lag": lag}
-        snapshot["certificates"] = dict(certificates)
+        reporting = [w for w in alive if w.figures is not None]
+        figures = addFigures([self._ended] + [w.figures for w in reporting])  # type: ignore[misc]
+        figures["process"] = {"lag": lag}
+        figures["certificates"] = dict(certificates)
         # A worker of an older release (being replaced by a rolling
         # restart) may report no process figures.
-        snapshot["workers"] = {
-            str(w.slot): w.metrics["process"]  # type: ignore[index]
+        figures["workers"] = {
+            str(w.slot): w.figures["process"]  # type: ignore[index]
             for w in reporting
-            if not w.retiring and "process" in w.metrics  # type: ignore[operator]
+            if not w.retiring and "process" in w.figures  # type: ignore[operator]
         }
-        return snapshot
+        return figures

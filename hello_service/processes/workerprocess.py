@@ -25,7 +25,7 @@ from twisted.python.failure import Failure
 
 from hello_service.configuration.config import Config
 from hello_service.configuration.listening import Listener
-from hello_service.http.counting import Snapshot
+from hello_service.http.counting import Figures
 from hello_service.operations.lognames import NamedLogger
 from hello_service.operations.notify import NOTIFY_VARIABLES
 from hello_service.operations.statuspage import ProcessStatus
@@ -79,7 +79,7 @@ class WorkerProcess(ProcessProtocol):
         #: Being replaced or stopped on purpose: its end is no failure.
         self.retiring = False
         #: Its latest figures (it sends them every second, and as it ends).
-        self.metrics: Snapshot | None = None
+        self.figures: Figures | None = None
         #: When it was started.
         self.startedAt = reactor.seconds()
         #: When the supervisor last heard from it (its figures come every
@@ -189,7 +189,7 @@ class WorkerProcess(ProcessProtocol):
             self.log.warn("worker {slot}: {line}", slot=self.slot, line=text)
             return
         if FIGURES in event:
-            self.metrics = event[FIGURES]
+            self.figures = event[FIGURES]
             return
         event["log_system"] = f"{system} worker={self.slot} pid={self.pid}"
         globalLogPublisher(event)
@@ -239,7 +239,7 @@ class WorkerProcess(ProcessProtocol):
             started=self.startedAt,
             slot=self.slot,
             lastReport=self.lastHeard,
-            figures=self.metrics,
+            figures=self.figures,
         )
 
     def retire(self) -> None:
