@@ -38,11 +38,11 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
-from hello_service.connection.accesslog import AccessLog, LineWriter
 from hello_service.answers.answers import Answerer
+from hello_service.answers.responders import ConcurrentResponder
+from hello_service.connection.accesslog import AccessLog, LineWriter
 from hello_service.connection.protocol import HelloFactory
 from hello_service.http.pages import Pages
-from hello_service.answers.responders import ConcurrentResponder
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:7878\r\n\r\n"  # what wrk sends
 CLOSING = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:7878\r\nConnection: close\r\n\r\n"

@@ -12,7 +12,7 @@ the tables give the median and the min-max.  Results go to
 benchmarks/results/ (results.json, results.md, results.rst, chart.png).
 
 The load generator is wrk (Debian: apt-get install wrk) for the throughput
-scenarios, and benchmarks/burst.py, a bounded epoll client, for the bursts
+scenarios, and tests/support/burst.py, a bounded epoll client, for the bursts
 wrk cannot express.  nginx (apt-get install nginx-light) is included when
 installed.  Nothing but loopback is ever contacted, and every load is
 bounded in time.

@@ -18,8 +18,8 @@ from typing import Any
 
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
-from benchmarks import harness
-from benchmarks.harness import (  # noqa: F401 (connectionsByProcess: for the tests)
+from . import launching
+from .launching import (  # noqa: F401 (connectionsByProcess: for the tests)
     ROOT,
     ServerProcess,
     connectionsByProcess,
@@ -51,7 +51,7 @@ def checkoutEnvironment(**extra: str) -> dict[str, str]:
     """
     if "MUTANT_UNDER_TEST" in os.environ:
         raise SkipTest("real processes are not run under mutation testing")
-    return harness.checkoutEnvironment(**extra)
+    return launching.checkoutEnvironment(**extra)
 
 
 def takenPort(test: SynchronousTestCase) -> int:
@@ -94,7 +94,7 @@ class HelloProcess(ServerProcess):
         if reactor:
             twistdOptions = ["-r", reactor, *twistdOptions]
         popen.setdefault("env", checkoutEnvironment())
-        command = [*harness.TWISTD, *twistdOptions, "hello", *arguments]
+        command = [*launching.TWISTD, *twistdOptions, "hello", *arguments]
         super().__init__([*wrapper, *command], **popen)
         test.addCleanup(self.kill)
 

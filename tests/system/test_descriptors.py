@@ -11,8 +11,7 @@ import signal
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from benchmarks.burst import burst
-
+from ..support.burst import burst
 from ..support.processes import startHello
 
 HEAD = b"GET / HTTP/1.1\r\nHost: x\r\n"

@@ -14,8 +14,7 @@ import time
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from benchmarks.harness import helloCommand
-
+from ..support.launching import helloCommand
 from ..support.processes import ANY_PORT, HelloProcess, checkoutEnvironment, request
 
 SLEEP = b"GET /sleep HTTP/1.1\r\nHost: env\r\nConnection: close\r\n\r\n"

@@ -21,8 +21,7 @@ from pathlib import Path
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from benchmarks.harness import ServerProcess
-
+from ..support.launching import ServerProcess
 from ..support.processes import CHECKOUT, checkoutEnvironment, request, startHello
 
 EXAMPLES = CHECKOUT / "examples"

@@ -15,12 +15,12 @@ from pathlib import Path
 
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from benchmarks import harness
 from hello_service import __version__
 from hello_service.configuration.listening import StartupError
 from hello_service.processes.service import HelloService
 from hello_service.tap import Options, makeService, versionLine
 
+from ..support import launching
 from ..support.processes import (
     CHECKOUT,
     checkoutEnvironment,
@@ -267,7 +267,7 @@ class SocketActivationTests(SynchronousTestCase):
         def asDescriptor3() -> None:
             os.dup2(listening.fileno(), 3)
 
-        twistd = shlex.join(harness.TWISTD)
+        twistd = shlex.join(launching.TWISTD)
         process = subprocess.Popen(
             ["sh", "-c",
              f"LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=hello exec {twistd} hello "

@@ -7,7 +7,7 @@ It is a bare epoll loop over non-blocking sockets, so that opening thousands
 of connections costs the client little and the server is what is measured.
 Everything is bounded: a deadline ends the run, and every socket is closed.
 
-    python benchmarks/burst.py --port 7878 --path /sleep --count 5000
+    python tests/support/burst.py --port 7878 --path /sleep --count 5000
 """
 
 from __future__ import annotations
