@@ -59,9 +59,9 @@ class OrderTests(SynchronousTestCase):
         self.operations.start(lambda: "status")
         self.assertNotEqual(signal.getsignal(signal.SIGUSR1), self.before)
         self.assertEqual(len(self.clock.getDelayedCalls()), 1)  # the lag probe
-        self.assertFalse(self.operations.admin.ready)
+        self.assertFalse(self.operations.readiness.ready)
         self.operations.serving()
-        self.assertTrue(self.operations.admin.ready)
+        self.assertTrue(self.operations.readiness.ready)
         self.assertEqual(self.journal, ["manager started", "manager ready"])
 
     def test_stop(self) -> None:
@@ -77,7 +77,7 @@ class OrderTests(SynchronousTestCase):
         )
         self.assertEqual(self.journal[2:], ["manager stopping", "then"])
         self.assertEqual(signal.getsignal(signal.SIGUSR1), self.before)
-        self.assertFalse(self.operations.admin.ready)
+        self.assertFalse(self.operations.readiness.ready)
         self.assertNoResult(stopping)
         self.clock.advance(3.0)
         self.successResultOf(stopping)

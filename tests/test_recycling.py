@@ -171,14 +171,14 @@ class SupervisorRecyclingTests(SynchronousTestCase):
         self.assertEqual(len(reactor.spawned), 3)
         new = reactor.spawned[2]
         self.assertEqual(first.signals, [])
-        self.assertTrue(made.operations.admin.ready)
+        self.assertTrue(made.operations.readiness.ready)
         ready(new)
         self.assertEqual(first.signals, ["TERM"])
         self.assertIs(made.current[1].transport, new)  # type: ignore[attr-defined]
         first.end()
         self.assertEqual(made.restarts["recycled"], 1)
         self.assertEqual(made.phase, Phase.SERVING)
-        self.assertTrue(made.operations.admin.ready)
+        self.assertTrue(made.operations.readiness.ready)
 
     def test_oneAtATime(self) -> None:
         """
@@ -229,7 +229,7 @@ class SupervisorRecyclingTests(SynchronousTestCase):
         self.assertEqual(first.signals, [])
         self.assertIs(made.current[1].transport, first)  # type: ignore[attr-defined]
         self.assertEqual(made.restarts["recycled"], 0)
-        self.assertTrue(made.operations.admin.ready)
+        self.assertTrue(made.operations.readiness.ready)
         self.assertIsNot(made.phase, Phase.GAVE_UP)
 
     def test_rollingRestartWaitsForTheRecycling(self) -> None:

@@ -67,13 +67,13 @@ class ReadinessTests(SynchronousTestCase):
         made, reactor = supervisor(self)
         first, second = reactor.spawned
         self.assertEqual(
-            (made.phase, made.operations.admin.ready), (Phase.STARTING, False)
+            (made.phase, made.operations.readiness.ready), (Phase.STARTING, False)
         )
         ready(first)
-        self.assertFalse(made.operations.admin.ready)
+        self.assertFalse(made.operations.readiness.ready)
         ready(second)
         self.assertEqual(
-            (made.phase, made.operations.admin.ready), (Phase.SERVING, True)
+            (made.phase, made.operations.readiness.ready), (Phase.SERVING, True)
         )
         self.assertEqual(
             [p.arguments[p.arguments.index("--slot") + 1] for p in reactor.spawned],
@@ -89,7 +89,7 @@ class ReadinessTests(SynchronousTestCase):
         first.say(log_format="starting")
         ready(second)
         self.assertEqual(
-            (first.protocol.started, made.operations.admin.ready), (False, False)
+            (first.protocol.started, made.operations.readiness.ready), (False, False)
         )
 
 
@@ -109,22 +109,26 @@ class ReplacementTests(SynchronousTestCase):
         self.assertEqual(len(reactor.spawned), 2)
         reactor.advance(0)
         self.assertEqual((len(reactor.spawned), made.restarts["crashed"]), (3, 1))
-        self.assertFalse(made.operations.admin.ready)  # slot 1 has no worker serving
+        self.assertFalse(
+            made.operations.readiness.ready
+        )  # slot 1 has no worker serving
         ready(reactor.spawned[2])
-        self.assertTrue(made.operations.admin.ready)
+        self.assertTrue(made.operations.readiness.ready)
         reactor.spawned[2].end(exitCode=1)
-        self.assertFalse(made.operations.admin.ready)  # from the moment it dies
+        self.assertFalse(made.operations.readiness.ready)  # from the moment it dies
         reactor.advance(0.49)
         self.assertEqual(len(reactor.spawned), 3)
         self.assertNotIn(1, made.current)  # the backoff: slot 1 has no worker
-        self.assertFalse(made.operations.admin.ready)
+        self.assertFalse(made.operations.readiness.ready)
         self.assertFalse(made.reports.status().ready)  # and the status page
         reactor.advance(0.01)
         self.assertEqual((len(reactor.spawned), made.restarts["crashed"]), (4, 2))
         self.assertEqual(made.current[1], reactor.spawned[3].protocol)
-        self.assertFalse(made.operations.admin.ready)  # until the replacement serves
+        self.assertFalse(
+            made.operations.readiness.ready
+        )  # until the replacement serves
         ready(reactor.spawned[3])
-        self.assertTrue(made.operations.admin.ready)
+        self.assertTrue(made.operations.readiness.ready)
 
     def test_crashLoopGivesUp(self) -> None:
         """
@@ -137,7 +141,7 @@ class ReplacementTests(SynchronousTestCase):
             reactor.spawned[-1].end(exitCode=1)
             reactor.advance(10)
         self.assertEqual(made.phase, Phase.GAVE_UP)
-        self.assertFalse(made.operations.admin.ready)
+        self.assertFalse(made.operations.readiness.ready)
         self.assertTrue(reactor.stopped)
         self.assertEqual(self.failures, [True])  # type: ignore[attr-defined]
         self.assertEqual(len(reactor.spawned), 5)
@@ -300,7 +304,7 @@ class RollingRestartTests(SynchronousTestCase):
         old[1].end()
         self.assertEqual(made.phase, Phase.SERVING)
         self.assertEqual(made.restarts, {"crashed": 0, "hung": 0, "recycled": 0})
-        self.assertTrue(made.operations.admin.ready)
+        self.assertTrue(made.operations.readiness.ready)
 
     def test_rollingRestartLines(self) -> None:
         """
@@ -369,7 +373,7 @@ class StopTests(SynchronousTestCase):
         ready(*reactor.spawned)
         stopped = made.stopService()
         self.assertEqual(
-            (made.phase, made.operations.admin.ready), (Phase.STOPPING, False)
+            (made.phase, made.operations.readiness.ready), (Phase.STOPPING, False)
         )
         for process in reactor.spawned:
             self.assertEqual(process.signals, ["TERM"])
@@ -425,7 +429,9 @@ class HangTests(SynchronousTestCase):
             f"worker 1 (pid {quiet.pid}) hung: nothing heard from it for 4.0 s; killing it",
             [formatEvent(e) for e in events],
         )
-        self.assertFalse(made.operations.admin.ready)  # slot 1 has no worker serving
+        self.assertFalse(
+            made.operations.readiness.ready
+        )  # slot 1 has no worker serving
         reactor.advance(STACKS_GRACE)
         self.assertEqual(quiet.signals, [STACKS_SIGNAL, signal.SIGCONT, "KILL"])
         quiet.end(signal=9)
@@ -850,9 +856,9 @@ class WiringTests(SynchronousTestCase):
         self.assertIn(b'hello_worker_resident_memory_bytes{worker="1"} 7e+06', metrics)
         self.assertNotIn(b'worker="2"', metrics)
         self.assertIn(b'hello_worker_restarts_total{cause="hung"} 0.0', metrics)
-        self.assertTrue(made.operations.admin.ready)
+        self.assertTrue(made.operations.readiness.ready)
         made.stopService()
-        self.assertFalse(made.operations.admin.ready)
+        self.assertFalse(made.operations.readiness.ready)
         reactor.advance(1.9)
         self.assertEqual(reactor.spawned[0].signals, [])
         reactor.advance(0.1)

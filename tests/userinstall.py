@@ -132,12 +132,6 @@ class Server:
                 pass
 
 
-def freePort() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def get(port: int, path: str = "/", timeout: float = 5) -> tuple[int, bytes]:
     """
     C{GET path} on a new connection: the status and the whole answer.
@@ -393,15 +387,16 @@ def workerCannotBoot(install: UserInstall) -> None:
     site = install.scratch / "broken-workers"
     site.mkdir()
     (site / "sitecustomize.py").write_text(BREAK_WORKERS)
-    admin = freePort()
     started = time.monotonic()
     server = install.run(
         ["--workers", "2", "--listen", "tcp:0:interface=127.0.0.1",
-         "--admin", f"tcp:{admin}:interface=127.0.0.1"],
+         "--admin", "tcp:0:interface=127.0.0.1"],
         PYTHONPATH=str(site),
     )  # fmt: skip
     answers = []
     try:
+        said = server.waitFor(r"admin site listening on tcp:127\.0\.0\.1:(\d+)")
+        admin = int(said.group(1))
         while server.process.poll() is None and time.monotonic() - started < 15:
             try:
                 answers.append(get(admin, "/ready", timeout=1)[0])

@@ -1,9 +1,9 @@
 # -*- test-case-name: tests.test_admin,tests.test_supervisor -*-
 """
-What both kinds of service (one process, and the supervisor of
-C{--workers}) do for operators, written once: the readiness C{/ready}
-reports, the C{--drain-delay} grace once not ready, and the C{--admin} site
-that says both.
+The C{--admin} site of both kinds of service (one process, and the
+supervisor of C{--workers}), written once: where it listens, the
+L{Readiness} it reports on C{/ready}, and the C{--drain-delay} grace once
+the service is no longer ready.
 
 The site itself (L{hello_service.operations.admin}, with C{prometheus_client}) is
 imported only where C{--admin} is given: a worker, which never serves it,
@@ -30,6 +30,7 @@ from hello_service.configuration.listening import (
 )
 from hello_service.http.counting import Figures
 from hello_service.operations.lognames import NamedLogger
+from hello_service.operations.readiness import Readiness
 
 if TYPE_CHECKING:
     from hello_service.operations.admin import StatusRecorder
@@ -38,13 +39,8 @@ if TYPE_CHECKING:
 
 class AdminEndpoint:
     """
-    What both kinds of service (one process, and the supervisor of
-    C{--workers}) do for operators, written once: the C{--admin} site, the
-    readiness it reports, and the C{--drain-delay} grace once not ready.
-
-    @ivar ready: whether the service serves and means to go on: C{/ready}.
-        Set once the service has started, cleared when it stops; it reads
-        true only while C{serving} says so too.
+    The C{--admin} site, which reports the service's L{Readiness}, and the
+    C{--drain-delay} grace once the service is no longer ready.
     """
 
     log = NamedLogger("hello_service.adminendpoint.AdminEndpoint")
@@ -53,19 +49,17 @@ class AdminEndpoint:
         self,
         address: tuple[str, IStreamServerEndpoint] | None,
         clock: IReactorTime,
+        readiness: Readiness,
         drainDelay: float = 0.0,
-        serving: Callable[[], bool] = lambda: True,
     ) -> None:
         """
         @param address: where to serve the admin site (a C{--admin}
             description with its endpoint), or C{None} for nowhere.
         @param drainDelay: how long, once not ready, to keep serving while
             C{/ready} answers 503, before the drain starts.
-        @param serving: whether everything that should serve does (with
-            C{--workers}: every slot has a worker that said it serves).
+        @param readiness: what C{/ready} reports.
         """
-        self._started = False
-        self._serving = serving
+        self._readiness = readiness
         self._address = address
         self._clock = clock
         self._drainDelay = drainDelay
@@ -91,22 +85,18 @@ class AdminEndpoint:
 
         if status is not None:
             self.status = StatusRecorder(status, self._clock)
-        site = adminSite(figures, lambda: self.ready, restarts, self.status)
+        readiness = self._readiness
+        site = adminSite(figures, lambda: readiness.ready, restarts, self.status)
         try:
             self._ports = listenAll([self._address], site)
         except StartupError:
             undo()
             raise
+        # Said at once, before anything serves: the port of an admin site
+        # asked for on port 0 is known even if the start then fails.
+        self.log.info("admin site listening on {address}", address=self.address())
         if self.status is not None:
             self.status.start()
-
-    @property
-    def ready(self) -> bool:
-        return self._started and self._serving()
-
-    @ready.setter
-    def ready(self, started: bool) -> None:
-        self._started = started
 
     def described(self) -> str:
         """
@@ -114,9 +104,17 @@ class AdminEndpoint:
         on tcp:127.0.0.1:9100"), the port really bound even for a
         description that asked for port 0; C{""} without C{--admin}.
         """
+        address = self.address()
+        return f"; admin site on {address}" if address else ""
+
+    def address(self) -> str:
+        """
+        Where the admin site listens (C{tcp:127.0.0.1:9100}), the port
+        really bound; C{""} if it does not.
+        """
         if self._address is None or not self._ports:
             return ""
-        return f"; admin site on {describeAddress(self._address[0], self._ports[0])}"
+        return describeAddress(self._address[0], self._ports[0])
 
     @property
     def ports(self) -> list[IListeningPort]:
@@ -131,7 +129,7 @@ class AdminEndpoint:
         delay, so that load balancers stop sending before any connection is
         refused.
         """
-        self.ready = False
+        self._readiness.stopped()
         if self._drainDelay > 0:
             self.log.info(
                 "not ready: /ready answers 503; serving {delay} s more, then draining",

@@ -18,6 +18,7 @@ from twisted.internet.interfaces import IStreamServerEndpoint
 
 from hello_service.operations.adminendpoint import AdminEndpoint
 from hello_service.operations.notify import RequestRate, ServiceManager
+from hello_service.operations.readiness import Readiness
 from hello_service.operations.signals import OperatorSignals
 from hello_service.operations.vitals import ReactorLag
 
@@ -27,8 +28,9 @@ class Operations:
     The operations parts of one service, and the order they start and stop
     in.
 
-    @ivar admin: the admin site, the readiness C{/ready} reports, and the
-        drain delay.
+    @ivar readiness: whether the service is ready, which C{/ready}, the
+        status page and the manager are told.
+    @ivar admin: the admin site, and the drain delay.
     @ivar lag: how late this process's reactor runs.
     @ivar manager: who is told where the service is (systemd, if it asks).
     @ivar rate: the request rate of the manager's status line.
@@ -51,7 +53,8 @@ class Operations:
         @param serving: whether everything that should serve does (with
             C{--workers}: every slot has a worker that said it serves).
         """
-        self.admin = AdminEndpoint(admin, reactor, drainDelay, serving=serving)
+        self.readiness = Readiness(serving)
+        self.admin = AdminEndpoint(admin, reactor, self.readiness, drainDelay)
         self.lag = ReactorLag(reactor)
         self.manager = manager
         self.rate = RequestRate(reactor)
@@ -70,7 +73,7 @@ class Operations:
         """
         Everything serves: C{/ready} answers 200 and the manager is told.
         """
-        self.admin.ready = True
+        self.readiness.started()
         self.manager.ready()
 
     async def stopBeingReady(

@@ -207,7 +207,7 @@ class HelloService(Service):
         state = (
             "draining"
             if self.factory.draining
-            or (self.running and not self.operations.admin.ready)
+            or (self.running and not self.operations.readiness.ready)
             else "serving"
             if self.running
             else "starting"
@@ -226,7 +226,7 @@ class HelloService(Service):
             pid=os.getpid(),
             mode=self.factory.answerer.mode,
             state=state,
-            ready=self.operations.admin.ready,
+            ready=self.operations.readiness.ready,
             started=self._started,
             workers=1,
             processes=[main],

@@ -249,7 +249,7 @@ class Supervisor(Service):
         if self.phase is Phase.GAVE_UP:
             return
         self.phase = Phase.GAVE_UP
-        self.operations.admin.ready = False
+        self.operations.readiness.stopped()
         self.log.critical("hello: {why}", why=why)
         self.operations.manager.stopping(f"gave up: {why}")
         for other in list(self.alive):

@@ -105,7 +105,7 @@ class SupervisorReports:
             pid=os.getpid(),
             mode="parallel" if s.config.parallel else "concurrent",
             state=s.phase.value,
-            ready=s.operations.admin.ready,
+            ready=s.operations.readiness.ready,
             started=s.started,
             workers=s.count,
             processes=[main, *workers],

@@ -100,10 +100,10 @@ class HelloProcess(ServerProcess):
 
     def adminPort(self, seconds: float = 20) -> int:
         """
-        The port of the admin site (C{--admin tcp:0:...}), from the serving
-        line of the process that serves it.
+        The port of the admin site (C{--admin tcp:0:...}), from the line
+        the process says as it binds it, before anything serves.
         """
-        found = self.waitFor(r"; admin site on tcp:[^ ]*?:(\d+)", seconds)
+        found = self.waitFor(r"admin site listening on tcp:[^ ]*?:(\d+)", seconds)
         return int(found.group(1))
 
 

@@ -69,15 +69,6 @@ def customizedEnvironment(
     return checkoutEnvironment(PYTHONPATH=os.pathsep.join([str(site), str(CHECKOUT)]))
 
 
-def takenPortNumber() -> int:
-    """
-    A port of 127.0.0.1 free a moment ago.
-    """
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def readyStatus(port: int) -> int:
     """
     What C{GET /ready} answers on the admin port (0: nothing listens).
@@ -259,16 +250,16 @@ class SupervisionTests(WorkersTestCase):
         few seconds: one line with the exception's last line, exit status
         1, no traceback relayed, no backoff, and C{/ready} never 200.
         """
-        admin = takenPortNumber()
         started = time.monotonic()
         process = startHello(
             self,
             "--workers",
             "2",
             "--admin",
-            f"tcp:{admin}:interface=127.0.0.1",
+            "tcp:0:interface=127.0.0.1",
             env=customizedEnvironment(self, BREAK_WORKERS),
         )
+        admin = process.adminPort()
         readiness = []
         while process.process.poll() is None and time.monotonic() - started < 20:
             readiness.append(readyStatus(admin))
