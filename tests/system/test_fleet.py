@@ -184,6 +184,29 @@ def requestsTotal(host: Host) -> int:
     )
 
 
+def _boundTogether(addresses: list[str], tries: int = 5) -> list[socket.socket]:
+    """
+    A socket bound on each of C{addresses}, all on the one port the kernel
+    chose for the first (tried again with another if the others have it
+    taken).
+    """
+    for _ in range(tries):
+        first = socket.socket()
+        first.bind((addresses[0], 0))
+        bound = [first]
+        try:
+            for address in addresses[1:]:
+                other = socket.socket()
+                bound.append(other)
+                other.bind((address, first.getsockname()[1]))
+        except OSError:
+            for each in bound:
+                each.close()
+            continue
+        return bound
+    raise AssertionError(f"no port free on all of {addresses}")
+
+
 class HAProxy:
     """
     HAProxy on 127.0.0.1 with the shipped configuration, its servers the
@@ -199,14 +222,15 @@ class HAProxy:
         """
         directory = Path(tempfile.mkdtemp(prefix="hello-haproxy-"))
         test.addCleanup(shutil.rmtree, directory, True)
-        with socket.socket() as probe:  # HAProxy needs a port number
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+        # HAProxy listens on sockets bound here, on a port the kernel chose
+        # for 127.0.0.1 and the same port on the hosts' network, passed as
+        # descriptors (its "bind fd@N"): no port is probed and raced for.
+        listening = _boundTogether(list(dict.fromkeys(["127.0.0.1", proxyAddress])))
+        self.port = listening[0].getsockname()[1]
         self.statsSocket = directory / "admin.sock"
         config = CONFIG.read_text()
-        binds = {"127.0.0.1", proxyAddress}
         config = config.replace(
-            "bind :80", "\n    ".join(f"bind {a}:{self.port}" for a in sorted(binds))
+            "bind :80", "\n    ".join(f"bind fd@{s.fileno()}" for s in listening)
         )
         config = config.replace("/run/haproxy/admin.sock", str(self.statsSocket))
         for index, host in enumerate(hosts, 1):
@@ -216,7 +240,10 @@ class HAProxy:
             ["haproxy", "-db", "-f", str(directory / "haproxy.cfg")],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            pass_fds=[s.fileno() for s in listening],
         )
+        for inherited in listening:
+            inherited.close()
         test.addCleanup(self._stop)
         deadline = time.monotonic() + 10
         while not self.statsSocket.exists():

@@ -517,19 +517,26 @@ class EndpointTests(WorkersTestCase):
         """
         if shutil.which("systemd-socket-activate") is None:
             raise SkipTest("systemd-socket-activate is missing (Debian: systemd)")
-        with socket.socket() as probe:  # the tool needs a port number
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        process = HelloProcess(
-            self,
-            "--workers", "2", "--listen", "systemd:domain=INET:index=0",
-            wrapper=[
-                "systemd-socket-activate", "-l", f"127.0.0.1:{port}",
-                "--fdname=hello",
-            ],
-        )  # fmt: skip
+        # The tool binds the port it is given, and takes no port 0: a port
+        # free a moment ago, tried again if something took it meanwhile.
+        for _ in range(3):
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                port = probe.getsockname()[1]
+            process = HelloProcess(
+                self,
+                "--workers", "2", "--listen", "systemd:domain=INET:index=0",
+                wrapper=[
+                    "systemd-socket-activate", "-l", f"127.0.0.1:{port}",
+                    "--fdname=hello",
+                ],
+            )  # fmt: skip
+            said = process.waitFor(
+                rf"Listening on 127\.0\.0\.1:{port}|Address in use|Address already in use"
+            )
+            if said.group(0).startswith("Listening"):
+                break
         # The tool starts twistd at the first connection.
-        process.waitFor(rf"Listening on 127\.0\.0\.1:{port}")
         self.assertTrue(
             HTTP_OK.match(
                 request(port, b"GET / HTTP/1.1\r\nHost: s\r\nConnection: close\r\n\r\n")
