@@ -159,6 +159,60 @@ def run(requests: int) -> None:
     factory.accessLog.flush()
 
 
+def _http2Client() -> tuple[bytes, bytes]:
+    """
+    What an h2load-like client sends: its preface, settings and a window
+    opened wide (so that the server never waits for one), then the header
+    block of one more C{GET /} once its HPACK table holds every field (the
+    same bytes for every request after the first).
+    """
+    from h2.config import H2Configuration
+    from h2.connection import H2Connection
+
+    client = H2Connection(H2Configuration(client_side=True))
+    client.initiate_connection()
+    client.increment_flow_control_window(2**31 - 1 - 65_535)
+    client.update_settings({0x4: 2**31 - 1})  # SETTINGS_INITIAL_WINDOW_SIZE
+    headers = [
+        (":method", "GET"),
+        (":path", "/"),
+        (":scheme", "http"),
+        (":authority", "127.0.0.1:7878"),
+        ("user-agent", "h2load nghttp2/1.52.0"),
+    ]
+    client.send_headers(1, headers, end_stream=True)
+    opening = client.data_to_send()
+    client.send_headers(3, headers, end_stream=True)
+    block = client.data_to_send()[9:]
+    return opening, block
+
+
+def runHTTP2(requests: int, batch: int) -> None:
+    """
+    C{requests} C{GET /} over one HTTP/2 connection in cleartext, C{batch}
+    of them in each read (as C{h2load -m BATCH} sends them), each answered
+    whole.
+    """
+    import struct
+
+    protocol, factory = connection()
+    receive = protocol.dataReceived  # type: ignore[attr-defined]
+    opening, block = _http2Client()
+    receive(opening)
+    head = struct.Struct(">HBBBL")  # length (24 bits), type, flags, stream
+    streamId = 3
+    for index in range(0, requests, batch):
+        frames = []
+        for _ in range(min(batch, requests - index)):
+            # HEADERS, END_STREAM | END_HEADERS
+            frames.append(head.pack(0, len(block), 0x1, 0x5, streamId) + block)
+            streamId += 2
+        receive(b"".join(frames))
+        if index % 500 < batch:
+            factory.accessLog.flush()
+    factory.accessLog.flush()
+
+
 def instructions(requests: int, extra: list[str]) -> int:
     """
     The instructions callgrind counts for a whole run of C{requests}.
@@ -221,6 +275,13 @@ def main() -> None:
         "--reactor", default="hello", help="with --sockets: hello's, or epoll"
     )
     parser.add_argument(
+        "--http2",
+        type=int,
+        metavar="BATCH",
+        help="HTTP/2 requests in cleartext over one connection, BATCH in "
+        "each read (as h2load -m BATCH)",
+    )
+    parser.add_argument(
         "--callgrind",
         action="store_true",
         help="instructions per request, under valgrind's callgrind",
@@ -229,6 +290,8 @@ def main() -> None:
     extra = ["--connections"] if arguments.connections else []
     if arguments.sockets:
         extra = ["--sockets", "--reactor", arguments.reactor]
+    if arguments.http2:
+        extra = ["--http2", str(arguments.http2)]
     unit = "connection" if arguments.connections or arguments.sockets else "request"
     if arguments.callgrind:
         small, large = instructions(5_000, extra), instructions(25_000, extra)
@@ -243,11 +306,15 @@ def main() -> None:
         )
         if arguments.sockets and arguments.reactor != "hello":
             path += f" ({arguments.reactor})"
+        if arguments.http2:
+            path = f"http2 (-m {arguments.http2})"
         record(path, perUnit)
         return
     work = runConnections if arguments.connections else run
     if arguments.sockets:
         work = lambda count: runSockets(count, arguments.reactor)  # noqa: E731
+    if arguments.http2:
+        work = lambda count: runHTTP2(count, arguments.http2)  # noqa: E731
     if arguments.profile:
         profiler = cProfile.Profile()
         profiler.runcall(work, arguments.requests)

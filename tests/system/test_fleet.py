@@ -28,6 +28,7 @@ from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 from ..support.load import SteadyLoad
 from ..support.processes import CHECKOUT, HelloProcess
+from ..support.waiting import until
 
 CONFIG = CHECKOUT / "deploy" / "haproxy" / "haproxy.cfg"
 DRAIN_DELAY = "1.5"  # above HAProxy's inter 300 ms x fall 2
@@ -294,15 +295,15 @@ class HAProxy:
         long it took.
         """
         started = time.monotonic()
-        while True:
+
+        def reached() -> bool:
             try:
-                if self.stats()[server]["status"].startswith(status):
-                    return time.monotonic() - started
+                return self.stats()[server]["status"].startswith(status)
             except OSError:
-                pass
-            if time.monotonic() - started > seconds:
-                raise AssertionError(f"{server} not {status}: {self.stats()[server]}")
-            time.sleep(0.05)
+                return False
+
+        until(reached, seconds, f"HAProxy says {server} is {status}")
+        return time.monotonic() - started
 
 
 class FleetTests(SynchronousTestCase):

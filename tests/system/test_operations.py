@@ -27,6 +27,7 @@ from ..support.processes import (
     startHello,
     takenPort,
 )
+from ..support.waiting import until
 
 GET = b"GET / HTTP/1.1\r\nHost: ops\r\nConnection: close\r\n\r\n"
 
@@ -51,14 +52,12 @@ def waitForPort(logfile: Path, seconds: float = 20) -> int:
     """
     The port a hello process logging to C{logfile} serves on.
     """
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if logfile.exists():
-            found = re.search(r"serving on tcp:127\.0\.0\.1:(\d+)", logfile.read_text())
-            if found:
-                return int(found.group(1))
-        time.sleep(0.05)
-    raise AssertionError(f"no start-up line in {logfile}")
+
+    def serving() -> re.Match[str] | None:
+        text = logfile.read_text() if logfile.exists() else ""
+        return re.search(r"serving on tcp:127\.0\.0\.1:(\d+)", text)
+
+    return int(until(serving, seconds, f"a start-up line in {logfile}").group(1))
 
 
 def pagesCopy(test: SynchronousTestCase) -> Path:
