@@ -6,11 +6,15 @@ touching the client's dynamic table.
 
 from __future__ import annotations
 
-from hpack import Decoder
+from hpack import Decoder, Encoder, HPACKDecodingError
 from twisted.trial.unittest import SynchronousTestCase
 
 from hello_service.connection.http2 import headerblocks
-from hello_service.connection.http2.headerblocks import AnswerEncoder, encodeBlock
+from hello_service.connection.http2.headerblocks import (
+    AnswerEncoder,
+    RequestDecoder,
+    encodeBlock,
+)
 
 FIELDS = [
     (b":status", b"200"),
@@ -89,3 +93,49 @@ class AnswerEncoderTests(SynchronousTestCase):
         for second in range(headerblocks.KEPT_BLOCKS * 2 + 1):
             encoder.encode([(b":status", b"200"), (b"date", str(second).encode())])
             self.assertLessEqual(len(headerblocks._blocks), headerblocks.KEPT_BLOCKS)
+
+
+class RequestDecoderTests(SynchronousTestCase):
+    def test_repeatedBlockKept(self) -> None:
+        """
+        A block made only of indexes decodes once while the table stands:
+        the second time, hpack's decoder is not asked.
+        """
+        encoder = Encoder()
+        decoder = RequestDecoder(65536)
+        fields = [(b":method", b"GET"), (b"user-agent", b"h2load")]
+        decoder.decode(encoder.encode(fields), raw=True)  # fills the table
+        repeated = encoder.encode(fields)
+        self.assertEqual(decoder.decode(repeated, raw=True), fields)
+        asked = []
+        self.patch(Decoder, "decode", lambda *a, **k: asked.append(a) or [])
+        self.assertEqual(decoder.decode(repeated, raw=True), fields)
+        self.assertEqual(asked, [])
+
+    def test_changedTableDecodesAgain(self) -> None:
+        """
+        Once another block added to the table, the same bytes name other
+        entries, and are decoded again to what they now mean.
+        """
+        encoder = Encoder()
+        decoder = RequestDecoder(65536)
+        decoder.decode(encoder.encode([(b"x-a", b"1")]), raw=True)
+        index = encoder.encode([(b"x-a", b"1")])
+        self.assertEqual(index, b"\xbe")  # the first dynamic entry, 62
+        self.assertEqual(decoder.decode(index, raw=True), [(b"x-a", b"1")])
+        decoder.decode(encoder.encode([(b"x-b", b"2")]), raw=True)
+        self.assertEqual(decoder.decode(b"\xbe", raw=True), [(b"x-b", b"2")])
+        decoder.header_table_size = 0  # a size update empties the table
+        with self.assertRaises(HPACKDecodingError):
+            decoder.decode(b"\xbe", raw=True)
+
+    def test_blockThatIndexesIsNeverKept(self) -> None:
+        """
+        A block that adds to the table is decoded every time it comes (each
+        time it adds again), as hpack's own decoder would.
+        """
+        decoder = RequestDecoder(65536)
+        adding = Encoder().encode([(b"x-a", b"1")])
+        for count in (1, 2):
+            self.assertEqual(decoder.decode(adding, raw=True), [(b"x-a", b"1")])
+            self.assertEqual(len(decoder.header_table.dynamic_entries), count)

@@ -1,6 +1,8 @@
 # -*- test-case-name: tests.test_headerblocks,tests.test_http2 -*-
 """
-hello's answers' HPACK header blocks, each encoded once.
+HPACK header blocks done once: hello's answers' blocks encoded once for the
+process, and a client's repeated request block decoded once while its
+table stands.
 
 hello answers with a handful of header lists that differ only in their
 C{date} (once a second) and a few validators.  Encoded with references to
@@ -14,6 +16,12 @@ the next block must open with a dynamic table size update (RFC 7541
 section 4.2, RFC 9113 section 4.3.1).  Until that block is sent, the
 encoder is hpack's own, which writes the update; the kept blocks are right
 again after it, as they never referred to the dynamic table.
+
+A client repeats itself too: once its fields are in the dynamic table, each
+request's block is the same few indexes.  L{RequestDecoder} keeps what a
+block decoded to, and gives it again for the same bytes while the table is
+as it was; a block that changed the table (a literal with indexing, a size
+update) is decoded every time.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from hpack import Encoder
+from hpack import Decoder, Encoder
 from hpack.huffman import HuffmanEncoder
 from hpack.huffman_constants import REQUEST_CODES, REQUEST_CODES_LENGTH
 from hpack.table import HeaderTable
@@ -113,3 +121,53 @@ class AnswerEncoder(Encoder):
                 _blocks.clear()
             block = _blocks[key] = encodeBlock(key)
         return block
+
+
+class _CountedTable(HeaderTable):
+    """
+    A decoder's dynamic table that counts its changes: an entry added, or
+    its size changed (which may evict).
+    """
+
+    changes = 0
+
+    def add(self, name: bytes, value: bytes) -> None:
+        self.changes += 1
+        super().add(name, value)
+
+    @HeaderTable.maxsize.setter  # type: ignore[attr-defined, untyped-decorator]
+    def maxsize(self, newmax: int) -> None:
+        self.changes += 1
+        HeaderTable.maxsize.fset(self, newmax)  # type: ignore[attr-defined]
+
+
+#: How many distinct blocks one connection's decoder keeps: a client sends
+#: one or two kinds of request.
+KEPT_REQUEST_BLOCKS = 8
+
+
+class RequestDecoder(Decoder):
+    """
+    hpack's decoder for one connection, which decodes a block again only if
+    the table changed since it last decoded those bytes.
+    """
+
+    def __init__(self, max_header_list_size: int) -> None:
+        super().__init__(max_header_list_size)
+        self.header_table = _CountedTable()
+        self.max_allowed_table_size = self.header_table.maxsize
+        #: By block: the table's changes when it was decoded, and its fields.
+        self._decoded: dict[bytes, tuple[int, list[Any]]] = {}
+
+    def decode(self, data: bytes, raw: bool = False) -> Any:
+        table = self.header_table
+        before = table.changes  # type: ignore[attr-defined]
+        kept = self._decoded.get(data)
+        if kept is not None and kept[0] == before and raw:
+            return list(kept[1])
+        fields = super().decode(data, raw)
+        if table.changes == before and raw:  # type: ignore[attr-defined]
+            if len(self._decoded) >= KEPT_REQUEST_BLOCKS:
+                self._decoded.clear()
+            self._decoded[data] = (before, list(fields))
+        return fields

@@ -51,6 +51,7 @@ from twisted.python.failure import Failure
 from hello_service.connection.deadlines import Deadline
 from hello_service.connection.http2.defences import Defences, HTTP2Settings
 from hello_service.connection.http2.framing import requestFromHeaders, responseHeaders
+from hello_service.connection.http2.headerblocks import AnswerEncoder, RequestDecoder
 from hello_service.http.requests import UNPARSED, HTTPError, Request
 from hello_service.http.responses import Response
 from hello_service.http.statuslines import (
@@ -178,7 +179,9 @@ def _serverConnection(settings: HTTP2Settings) -> _ServerConnection:
     # A list over the advertised size is answered 431 on its stream, as
     # HTTP/1.1 answers it; one far over it (an HPACK bomb) ends the
     # connection as h2 decodes it.
-    h2.decoder.max_header_list_size = BOMB_FACTOR * settings.maxHeaderListSize
+    h2.decoder = RequestDecoder(BOMB_FACTOR * settings.maxHeaderListSize)
+    # Answers' header blocks, each encoded once for the process.
+    h2.encoder = AnswerEncoder()
     return h2
 
 
