@@ -307,7 +307,7 @@ def main() -> None:
         if arguments.sockets and arguments.reactor != "hello":
             path += f" ({arguments.reactor})"
         if arguments.http2:
-            path = f"http2 (-m {arguments.http2})"
+            path = f"http2-m{arguments.http2}"
         record(path, perUnit)
         return
     work = runConnections if arguments.connections else run

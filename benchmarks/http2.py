@@ -79,9 +79,12 @@ def nginxHTTP2(port: int, folder: Path, key: Path, cert: Path) -> list[str]:
             "-p", str(folder)]  # fmt: skip
 
 
-def servers(key: Path, cert: Path, tls: bool) -> list[Server]:
+def servers(
+    key: Path, cert: Path, tls: bool, against: dict[str, Path] | None = None
+) -> list[Server]:
     """
-    The servers of one transport, each speaking HTTP/2 on it.
+    The servers of one transport, each speaking HTTP/2 on it; with
+    C{against}, hello as each of those commits too (by its checkout).
     """
     tlsListen = f":privateKey={key}:certKey={cert}"
 
@@ -108,6 +111,15 @@ def servers(key: Path, cert: Path, tls: bool) -> list[Server]:
 
     found = [
         Server("hello", helloOn, readyLine="serving on"),
+        *(
+            Server(
+                f"hello at {commit}",
+                helloOn,
+                readyLine="serving on",
+                env={"PYTHONPATH": str(checkout)},
+            )
+            for commit, checkout in (against or {}).items()
+        ),  # fmt: skip
         Server("hypercorn", hypercorn),
         Server("granian --http 2", granian),
     ]
@@ -159,39 +171,69 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument(
+        "--against",
+        action="append",
+        default=[],
+        metavar="COMMIT",
+        help="hello as it was at COMMIT too, in the same rounds (an A/B)",
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="only the servers whose name starts with NAME (hello always)",
+    )
     arguments = parser.parse_args()
     if shutil.which("h2load") is None:
         sys.exit("benchmarks.http2: no h2load (Debian: nghttp2-client)")
     folder = Path(tempfile.mkdtemp(prefix="hello-h2-"))
     key, cert = certificate(folder)
+    against = {}
+    for commit in arguments.against:
+        checkout = folder / f"hello-{commit}"
+        subprocess.run(
+            ["git", "worktree", "add", "--detach", str(checkout), commit],
+            cwd=ROOT, check=True, capture_output=True,
+        )  # fmt: skip
+        against[commit] = checkout
     items = [
         (tls, streams, server)
         for tls in (True, False)
-        for server in servers(key, cert, tls)
+        for server in servers(key, cert, tls, against)
+        if not arguments.only or server.name.startswith(("hello", *arguments.only))
         for streams in (10, 1)
     ]
-    figures: dict[str, dict[str, list[float]]] = {}
-    for round, (tls, streams, server) in interleaved(arguments.rounds, items):
-        scenario = f"{'TLS' if tls else 'cleartext'} -m {streams}"
-        with Running(server) as running:
-            scheme = "https" if tls else "http"
-            pids = running.process.pids()
-            before = cpuSeconds(pids)
-            started = time.monotonic()
-            rate, ok, failed = h2load(
-                f"{scheme}://127.0.0.1:{running.port}/", streams, arguments.seconds
-            )
-            spent = cpuSeconds(pids) - before
-            elapsed = time.monotonic() - started
-        perCpu = ok / spent if spent > 0 else 0.0
-        key_ = f"{server.name} | {scenario}"
-        entry = figures.setdefault(key_, {"rps": [], "perCpu": [], "failed": []})
-        entry["rps"].append(rate)
-        entry["perCpu"].append(perCpu)
-        entry["failed"].append(failed)
-        print(f"round {round}: {key_}: {rate:,.0f} req/s, {perCpu:,.0f} req/CPU-s "
-              f"({ok} ok, {failed} failed, {elapsed:.1f} s)", flush=True)  # fmt: skip
-    shutil.rmtree(folder, ignore_errors=True)
+    try:
+        figures: dict[str, dict[str, list[float]]] = {}
+        for round, (tls, streams, server) in interleaved(arguments.rounds, items):
+            scenario = f"{'TLS' if tls else 'cleartext'} -m {streams}"
+            with Running(server) as running:
+                scheme = "https" if tls else "http"
+                pids = running.process.pids()
+                before = cpuSeconds(pids)
+                started = time.monotonic()
+                rate, ok, failed = h2load(
+                    f"{scheme}://127.0.0.1:{running.port}/", streams, arguments.seconds
+                )
+                spent = cpuSeconds(pids) - before
+                elapsed = time.monotonic() - started
+            perCpu = ok / spent if spent > 0 else 0.0
+            key_ = f"{server.name} | {scenario}"
+            entry = figures.setdefault(key_, {"rps": [], "perCpu": [], "failed": []})
+            entry["rps"].append(rate)
+            entry["perCpu"].append(perCpu)
+            entry["failed"].append(failed)
+            print(f"round {round}: {key_}: {rate:,.0f} req/s, {perCpu:,.0f} req/CPU-s "
+                  f"({ok} ok, {failed} failed, {elapsed:.1f} s)", flush=True)  # fmt: skip
+    finally:
+        for checkout in against.values():
+            subprocess.run(
+                ["git", "worktree", "remove", "--force", str(checkout)],
+                cwd=ROOT, capture_output=True,
+            )  # fmt: skip
+        shutil.rmtree(folder, ignore_errors=True)
     report(figures, arguments)
 
 
@@ -214,7 +256,8 @@ def report(
     )
     lines = [head, "", ".. list-table::", "   :header-rows: 1", "",
              "   * - server", "     - scenario", "     - req/s", "     - req per CPU-s",
-             "     - vs hello (req/s)"]  # fmt: skip
+             "     - hello's over this (req/s)",
+             "     - hello's over this (per CPU-s)"]  # fmt: skip
     for name, entry in medians.items():
         server, scenario = name.split(" | ")
         hello = medians.get(f"hello | {scenario}")
@@ -223,10 +266,16 @@ def report(
             if hello and entry["rps"]["median"] and server != "hello"
             else ""
         )
+        perCpuRatio = (
+            f"{hello['perCpu']['median'] / entry['perCpu']['median']:.2f}x"
+            if hello and entry["perCpu"]["median"] and server != "hello"
+            else ""
+        )
         lines += [
             f"   * - {server}", f"     - {scenario}",
             f"     - {entry['rps']['median']:,.0f} ({entry['rps']['min']:,.0f}–{entry['rps']['max']:,.0f})",
             f"     - {entry['perCpu']['median']:,.0f}", f"     - {ratio}",
+            f"     - {perCpuRatio}",
         ]  # fmt: skip
     (RESULTS / "http2.rst").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -305,8 +305,8 @@ def workersReport(
         return None
 
     targets = [
-        ("keep-alive req per CPU-s, 2 workers vs 1 process", "hello --workers 2", "hello (1 process)", "keepalive", "per_cpu_second", 1.0),
-        ("one per connection req per CPU-s, 2 workers vs 1 process", "hello --workers 2", "hello (1 process)", "close", "per_cpu_second", 1.0),
+        ("keep-alive req per CPU-s, 2 workers vs 1 process", "hello --workers 2", "hello (1 process)", "keepalive", "per_cpu_second", None),
+        ("one per connection req per CPU-s, 2 workers vs 1 process", "hello --workers 2", "hello (1 process)", "close", "per_cpu_second", None),
         ("keep-alive req/s vs granian --workers 2", "hello --workers 2", "granian --workers 2 (RSGI)", "keepalive", "rps", 1.0),
         ("keep-alive req/s vs nginx with 2 workers", "hello --workers 2", "nginx (2 workers, static)", "keepalive", "rps", 0.9),
         ("keep-alive req/s vs uvicorn --workers 2 --no-access-log", "hello --workers 2", "uvicorn --workers 2 --no-access-log", "keepalive", "rps", 1.5),
@@ -326,8 +326,24 @@ def workersReport(
         "     - needed",
         "     - met",
     ]
-    for label, a, b, scenario, key, needed in targets:
-        shown, wanted, met = verdict(ratio(a, b, scenario, key), needed)
+    rows = [
+        (label, *verdict(ratio(a, b, scenario, key), needed))
+        for label, a, b, scenario, key, needed in targets
+    ]
+    for scenario, name in [
+        ("keepalive", "keep-alive"),
+        ("close", "one per connection"),
+    ]:
+        rows.append((
+            f"{name}: hello's scaling (2 workers / 1 process, per CPU-s) over nginx's",
+            *verdict(scalingOverPeer(results, scenario), 1.0),
+        ))  # fmt: skip
+    rows.append((
+        "imbalance of hello --workers 2, keep-alive: largest share of the "
+        "connections over the mean (at most)",
+        *imbalanceVerdict(results.get("hello --workers 2", {}).get("keepalive", [])),
+    ))  # fmt: skip
+    for label, shown, wanted, met in rows:
         lines += [
             f"   * - {label}",
             f"     - {shown}",
@@ -335,3 +351,65 @@ def workersReport(
             f"     -{' ' + met if met else ''}",
         ]
     return "\n".join(lines) + "\n"
+
+
+def scalingOverPeer(
+    results: dict[str, dict[str, list[dict[str, object]]]], scenario: str
+) -> Ratios | None:
+    """
+    hello's scaling (2 workers over 1 process, requests per server
+    CPU-second) over nginx's (2 workers over 1), of the medians and round by
+    round.
+    """
+    names = ["hello --workers 2", "hello (1 process)",
+             "nginx (2 workers, static)", "nginx (1 worker, static)"]  # fmt: skip
+    if not all(name in results for name in names):
+        return None
+    runs = [
+        [float(run["per_cpu_second"]) for run in results[name][scenario]]  # type: ignore[arg-type]
+        for name in names
+    ]
+    if not all(all(values) and values for values in runs):
+        return None
+    two, one, peerTwo, peerOne = runs
+    medians = [statistics.median(values) for values in runs]
+    ofMedians = (medians[0] / medians[1]) / (medians[2] / medians[3])
+    perRound = statistics.median(
+        (a / b) / (c / d)
+        for a, b, c, d in zip(two, one, peerTwo, peerOne, strict=False)
+    )
+    return ofMedians, perRound
+
+
+def imbalance(spread: list[int]) -> float | None:
+    """
+    The largest share of connections a worker held over the mean share
+    (1.0: even), or C{None} without a spread.
+    """
+    if not spread or not sum(spread):
+        return None
+    return max(spread) / (sum(spread) / len(spread))
+
+
+def imbalanceVerdict(
+    runs: list[dict[str, object]], most: float = 1.2
+) -> tuple[str, str, str]:
+    """
+    The imbalance row: the median over the rounds and the worst round,
+    the bound, and whether both stay within it.
+    """
+    values = [
+        value
+        for run in runs
+        if (value := imbalance(list(run.get("spread", [])))) is not None  # type: ignore[call-overload]
+    ]
+    if not values:
+        return "n/a", f"at most {most:.2f}", "n/a"
+    median, worst = statistics.median(values), max(values)
+    met = [each <= most for each in (median, worst)]
+    judged = "yes" if all(met) else ("no" if not any(met) else "one of the two")
+    return (
+        f"{median:.2f} (median) / {worst:.2f} (worst round)",
+        f"at most {most:.2f}",
+        judged,
+    )
