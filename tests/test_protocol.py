@@ -14,6 +14,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from hello_service.answers.responders import ConcurrentResponder
 from hello_service.answers.routes import Route, render
+from hello_service.connection.limits import ConnectionLimiter
 from hello_service.http import responses
 
 from .support.builders import (
@@ -613,3 +614,17 @@ class UncommonPathTests(SynchronousTestCase):
             transport.value(),
             response() + response(date=b"Thu, 01 Jan 1970 00:00:01 GMT"),
         )
+
+
+class CountingTests(SynchronousTestCase):
+    def test_connectionsAccepted(self) -> None:
+        """
+        Every connection made is counted once, held at the limit or not,
+        and the count stays after it closes.
+        """
+        factory = makeFactory(connectionLimiter=ConnectionLimiter(1))
+        first, _ = connect(factory)
+        connect(factory)  # held: over the limit
+        first.connectionLost(None)
+        self.assertEqual(factory.counts.connections, 2)
+        self.assertEqual(factory.counts.figures()["connections"], 2)

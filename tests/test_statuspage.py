@@ -206,6 +206,8 @@ class OneProcessTests(SynchronousTestCase):
                         "answers": {"2xx": 30, "3xx": 0, "4xx": 2, "5xx": 0},
                         "threadPoolBusy": None, "threadPoolQueued": None,
                         "reactorLagSeconds": 0.9,
+                        "requestsAnswered": 32, "connectionsAccepted": 0,
+                        "requestShare": 1.0, "connectionShare": None,
                     }
                 ],
             },
@@ -296,3 +298,23 @@ class WorkersTests(SynchronousTestCase):
         self.assertEqual(document["restarts"], {"crashed": 0, "hung": 1, "recycled": 0})
         self.assertEqual(document["processes"][1]["requestsPerSecond"], 100.0)
         self.assertEqual(document["workers"], 2)
+
+
+class ShareTests(SynchronousTestCase):
+    def test_eachWorkersShare(self) -> None:
+        """
+        Each serving process's row gives its share of the requests answered
+        and of the connections accepted; the supervising process has none.
+        """
+        one, two = serving("worker 1", 11, 30), serving("worker 2", 12, 10)
+        assert one.figures is not None and two.figures is not None
+        one.figures["connections"], two.figures["connections"] = 3, 1
+        main = ProcessStatus("main", False, "serving", 10, 0.0)
+        service = ServiceStatus(
+            __version__, 10, "concurrent", "serving", True, 0.0, 2, [main, one, two]
+        )
+        rows = statusDocument(service, RateHistory(), 1.0)["processes"]
+        self.assertEqual(
+            [(r.get("requestShare"), r.get("connectionShare")) for r in rows],
+            [(None, None), (0.75, 0.75), (0.25, 0.25)],
+        )

@@ -24,6 +24,7 @@ from hello_service.processes.supervisor import Phase, Supervisor
 from hello_service.tap import Options
 
 from .support.doubles import FakeProcess, ProcessReactor
+from .test_admin import exposition, samples
 
 
 def supervisor(
@@ -540,6 +541,39 @@ class FigureTests(SynchronousTestCase):
         self.assertEqual(made.reports.figures()["kinds"][0][2], 14)
         reactor.spawned[0].end(signal=9)
         self.assertEqual(made.reports.figures()["kinds"][0][2], 14)
+
+    def test_eachWorkersShare(self) -> None:
+        """
+        Each worker serving is listed with the requests it answered and the
+        connections it accepted, and C{/metrics} gives both by worker.
+        """
+        made, reactor = supervisor(self)
+        ready(*reactor.spawned)
+        kind = counting.answerKind("/", b"200")
+        for spawned, answered, accepted in zip(
+            reactor.spawned, (30, 10), (6, 2), strict=True
+        ):
+            counts = counting.RequestCounts()
+            counts.answered[kind] = answered
+            counts.connections = accepted
+            figures = counts.figures()
+            figures["process"] = {"lag": 0.0, "cpuSeconds": 1.0}
+            spawned.say(hello_metrics=figures)
+        workers = made.reports.figures()["workers"]
+        self.assertEqual(
+            {slot: (w["requests"], w["connections"]) for slot, w in workers.items()},
+            {"1": (30, 6), "2": (10, 2)},
+        )
+        self.assertEqual(made.reports.figures()["connections"], 8)
+        text = exposition(made.reports.figures())
+        self.assertEqual(
+            samples(text, "hello_worker_requests_total"),
+            {'{worker="1"}': 30.0, '{worker="2"}': 10.0},
+        )
+        self.assertEqual(
+            samples(text, "hello_worker_connections_total"),
+            {'{worker="1"}': 6.0, '{worker="2"}': 2.0},
+        )
 
     def test_endedWorkersLeaveNoGauges(self) -> None:
         """

@@ -388,6 +388,7 @@ class HelloFactory(Factory):
         A connection was made: admit it, or hold it if the limit is reached.
         """
         self.connections.add(protocol)
+        self.counts.connections += 1
         limiter = self.connectionLimiter
         if limiter is None:
             protocol.admit()

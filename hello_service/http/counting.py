@@ -142,6 +142,8 @@ class ProcessFigures(TypedDict, total=False):
     residentBytes: int | None
     cpuSeconds: float
     openDescriptors: int | None
+    requests: int
+    connections: int
 
 
 #: One kind of answer's counts: route label, status code, answers, answers
@@ -162,6 +164,7 @@ class Figures(TypedDict, total=False):
         status code, answers.
     @ivar gauges: what is held now (L{Gauges}).
     @ivar refusals: what was refused or cut, by cause (L{REFUSALS}).
+    @ivar connections: connections accepted.
     @ivar process: how this process is doing (L{ProcessFigures}).
     @ivar certificates: each C{ssl:} listener's certificate's expiry, in
         seconds since the epoch, by its description.
@@ -173,6 +176,7 @@ class Figures(TypedDict, total=False):
     http2Kinds: list[list[Any]]
     gauges: Gauges
     refusals: dict[str, int]
+    connections: int
     process: ProcessFigures
     certificates: dict[str, float]
     workers: dict[str, ProcessFigures]
@@ -189,7 +193,14 @@ class RequestCounts:
     @ivar waitedSeconds: by kind, the sum of those durations.
     """
 
-    __slots__ = ("answered", "answeredHTTP2", "waited", "waitedSeconds", "refusals")
+    __slots__ = (
+        "answered",
+        "answeredHTTP2",
+        "waited",
+        "waitedSeconds",
+        "refusals",
+        "connections",
+    )
 
     def __init__(self) -> None:
         self.answered = [0] * len(ANSWER_KINDS)
@@ -201,6 +212,8 @@ class RequestCounts:
         self.waitedSeconds = [0.0] * len(ANSWER_KINDS)
         #: What was refused or cut, by cause (L{REFUSALS}).
         self.refusals = dict.fromkeys(REFUSALS, 0)
+        #: Connections accepted.
+        self.connections = 0
 
     def refused(self, cause: str) -> None:
         """
@@ -247,6 +260,7 @@ class RequestCounts:
             "http2Kinds": http2,
             "gauges": gauges,
             "refusals": dict(self.refusals),
+            "connections": self.connections,
         }
 
 
@@ -265,8 +279,10 @@ def addFigures(reports: Iterable[Figures]) -> Figures:
     gauges: dict[str, int] = {}
     refusals = dict.fromkeys(REFUSALS, 0)
     http2: dict[tuple[str, str], int] = {}
+    connections = 0
     for figures in reports:
         counted = gaugeTable(figures["gauges"])
+        connections += figures.get("connections", 0)
         for label, status, count in figures.get("http2Kinds", ()):
             http2[label, status] = http2.get((label, status), 0) + count
         # A worker of an older release (during a rolling restart) sends none.
@@ -288,4 +304,5 @@ def addFigures(reports: Iterable[Figures]) -> Figures:
         ],
         "gauges": cast(Gauges, gauges),
         "refusals": refusals,
+        "connections": connections,
     }

@@ -100,6 +100,11 @@ class HelloCollector(Collector):
         for name, help in GAUGE_HELP.items():
             if name in held or name not in POOL_GAUGES:
                 yield GaugeMetricFamily(name, help, value=held.get(name, 0))
+        yield CounterMetricFamily(
+            "hello_connections",
+            "Client connections accepted.",
+            value=figures.get("connections", 0),
+        )
         yield from _processFamilies(figures)
         restarts = CounterMetricFamily(
             "hello_worker_restarts",
@@ -209,6 +214,12 @@ def _processFamilies(figures: Figures) -> Iterable[Metric]:
          "Each worker's user and system CPU time.", CounterMetricFamily),
         ("hello_worker_open_fds", "openDescriptors",
          "Each worker's open file descriptors.", GaugeMetricFamily),
+        ("hello_worker_requests", "requests",
+         "Requests each worker answered since it started: its share of the "
+         "load.", CounterMetricFamily),
+        ("hello_worker_connections", "connections",
+         "Connections each worker accepted since it started: how the kernel "
+         "spread them.", CounterMetricFamily),
     ]:  # fmt: skip
         metric = family(name, help, labels=["worker"])
         for slot, worker in workers:

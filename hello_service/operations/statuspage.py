@@ -185,7 +185,24 @@ def _figures(process: ProcessStatus, rates: RateHistory) -> dict[str, Any]:
         "threadPoolQueued": gauges.get("hello_threadpool_queued"),
         "reactorLagSeconds": vitals.get("lag"),
         "residentBytes": vitals.get("residentBytes"),
+        "requestsAnswered": answeredTotal(process.figures),
+        "connectionsAccepted": figures.get("connections", 0),
     }
+
+
+def _shares(rows: list[dict[str, Any]]) -> None:
+    """
+    Give each serving process's row its share of the requests answered and
+    of the connections accepted (C{None} while there are none): with
+    C{--workers}, how evenly the kernel spreads the load.
+    """
+    for counted, share in (
+        ("requestsAnswered", "requestShare"),
+        ("connectionsAccepted", "connectionShare"),
+    ):
+        total = sum(row[counted] for row in rows)
+        for row in rows:
+            row[share] = round(row[counted] / total, 4) if total else None
 
 
 def _summed(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -260,15 +277,15 @@ def statusDocument(
             ),
         }
         if process.serves:
-            figures = _figures(process, rates)
-            serving.append(figures)
-            row.update(figures)
+            row.update(_figures(process, rates))
+            serving.append(row)
         else:
             vitals = (process.figures or {}).get("process", {})
             row["reactorLagSeconds"] = vitals.get("lag")
             row["residentBytes"] = vitals.get("residentBytes")
             supervising += row["residentBytes"] or 0
         processes.append(row)
+    _shares(serving)
     totals = _summed(serving)
     if service.figures is not None:
         totals["answers"] = answersByClass(service.figures)

@@ -12,7 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Protocol
 
-from hello_service.http.counting import Figures, addFigures
+from hello_service.http.counting import (
+    Figures,
+    ProcessFigures,
+    addFigures,
+    answeredTotal,
+)
 
 
 class Reporting(Protocol):
@@ -55,8 +60,20 @@ class WorkerFigures:
         # A worker of an older release (being replaced by a rolling
         # restart) may report no process figures.
         figures["workers"] = {
-            str(w.slot): w.figures["process"]  # type: ignore[index]
+            str(w.slot): _served(w.figures)  # type: ignore[arg-type]
             for w in reporting
             if not w.retiring and "process" in w.figures  # type: ignore[operator]
         }
         return figures
+
+
+def _served(figures: Figures) -> ProcessFigures:
+    """
+    How one worker is doing, with what it has served since it started:
+    requests answered and connections accepted (its share of the load).
+    """
+    return {
+        **figures["process"],
+        "requests": answeredTotal(figures),
+        "connections": figures.get("connections", 0),
+    }

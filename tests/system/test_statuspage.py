@@ -153,6 +153,17 @@ class StatusPageTests(SynchronousTestCase):
             self.assertGreater(
                 number(second.rows[f"worker {slot}"]["2xx"]), number(row["2xx"])
             )
+        # Each worker's share of the requests and connections, which add up.
+        shares = [
+            re.fullmatch(r"(\d+)% / (\d+)%", first.rows[f"worker {n}"]["share"])
+            for n in (1, 2)
+        ]
+        self.assertTrue(
+            all(shares), [first.rows[f"worker {n}"]["share"] for n in (1, 2)]
+        )
+        for column in (1, 2):
+            total = sum(int(m.group(column)) for m in shares if m)
+            self.assertIn(total, (99, 100, 101))
         pageRate = float(first.body["data-rate"])
         self.assertTrue(sent * 2 / 3 < pageRate < sent * 4 / 3, (pageRate, sent))
         self.assertGreaterEqual(int(first.body["data-updates"]), 2)
