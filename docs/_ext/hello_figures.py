@@ -58,6 +58,15 @@ def figures(results: Path = RESULTS) -> dict[str, str]:
             median("bare Twisted protocol", "keepalive_rps")
         ),
     }
+    tree = results / "treecount.json"
+    if tree.exists():
+        counted = json.loads(tree.read_text())
+        made["treecount-one"] = f"{counted['figures']['workers=1']['perRequest']:,}"
+        made["treecount-two"] = f"{counted['figures']['workers=2']['perRequest']:,}"
+        made["treecount-ratio"] = f"{counted['ratio']:.3f}x"
+        made["treecount-measured"] = (
+            f"{counted['measured']} at commit {counted['commit']}"
+        )
     hotpath = results / "hotpath.json"
     if hotpath.exists():
         for path, figure in json.loads(hotpath.read_text()).items():
