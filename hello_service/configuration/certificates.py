@@ -41,9 +41,10 @@ class _Capture:
     nothing listens.
     """
 
-    port: int = 0
-    contextFactory: Any = None
-    listening: dict[str, Any] = {}
+    def __init__(self) -> None:
+        self.port = 0
+        self.contextFactory: Any = None
+        self.listening: dict[str, Any] = {}
 
     def listenSSL(
         self, port: int, factory: Any, contextFactory: Any, **listening: Any

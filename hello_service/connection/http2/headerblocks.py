@@ -154,19 +154,18 @@ class RequestDecoder(Decoder):
 
     def __init__(self, max_header_list_size: int) -> None:
         super().__init__(max_header_list_size)
-        self.header_table = _CountedTable()
-        self.max_allowed_table_size = self.header_table.maxsize
+        self.header_table = self._table = _CountedTable()
+        self.max_allowed_table_size = self._table.maxsize
         #: By block: the table's changes when it was decoded, and its fields.
         self._decoded: dict[bytes, tuple[int, list[Any]]] = {}
 
     def decode(self, data: bytes, raw: bool = False) -> Any:
-        table = self.header_table
-        before = table.changes  # type: ignore[attr-defined]
+        before = self._table.changes
         kept = self._decoded.get(data)
         if kept is not None and kept[0] == before and raw:
             return list(kept[1])
         fields = super().decode(data, raw)
-        if table.changes == before and raw:  # type: ignore[attr-defined]
+        if self._table.changes == before and raw:
             if len(self._decoded) >= KEPT_REQUEST_BLOCKS:
                 self._decoded.clear()
             self._decoded[data] = (before, list(fields))
