@@ -34,7 +34,14 @@ TWISTD = [
     "--pidfile=",
 ]
 
-_SERVING = re.compile(r"serving on [\w:]+?:127\.0\.0\.1:(\d+)")
+#: The line that says the whole service serves: one process's, or with
+#: C{--workers} the supervisor's once every worker serves (never a worker's
+#: own line, which carries C{worker=N} in its log prefix: a signal sent at
+#: that moment would find the supervisor still starting).  The lesson's
+#: programs say it in a line of their own.
+_SERVING = re.compile(
+    r"(?m)^(?![^\n]*worker=\d)[^\n]*?serving on [\w:]+?:127\.0\.0\.1:(\d+)"
+)
 
 
 def checkoutEnvironment(**extra: str) -> dict[str, str]:
@@ -70,6 +77,17 @@ def pinned(cpu: str | None, command: Sequence[str]) -> list[str]:
     return list(command)
 
 
+def _interruptible() -> None:
+    """
+    In the child, before it runs: SIGINT as a terminal's foreground command
+    gets it.  A suite run in the background (C{&} without job control, as a
+    script or CI may start it) ignores SIGINT, its children inherit that,
+    and a server that inherits it rightly keeps ignoring it (Twisted leaves
+    an ignored SIGINT alone), so a test of Ctrl-C would wait in vain.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class ServerProcess:
     """
     A server process, its output collected as it comes (so the pipe never
@@ -83,6 +101,7 @@ class ServerProcess:
         @param cpu: the CPU to pin it to (see L{pinned}), or L{None}.
         @param popen: more arguments for C{subprocess.Popen} (C{env}, C{cwd}).
         """
+        popen.setdefault("preexec_fn", _interruptible)
         self.process = subprocess.Popen(
             pinned(cpu, command),
             stdout=subprocess.PIPE,
@@ -142,7 +161,8 @@ class ServerProcess:
 
     def port(self, seconds: float = 20) -> int:
         """
-        The TCP port a hello process serves on, from its start-up line.
+        The TCP port a hello process serves on, from the line that says
+        the whole service serves.
         """
         return int(self.waitFor(_SERVING.pattern, seconds).group(1))
 

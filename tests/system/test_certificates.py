@@ -110,8 +110,8 @@ class RotationMixin:
             test, "--listen", listen, *self.arguments, "--no-access-log",
             "--admin", "tcp:0:interface=127.0.0.1",
         )  # fmt: skip
-        port = process.port()
-        adminPort = process.adminPort()  # once the whole service serves
+        port = process.port()  # once the whole service serves
+        adminPort = process.adminPort()
         opened = connect(port)
         test.addCleanup(opened.close)
         test.assertEqual(presented(opened), "one")

@@ -327,7 +327,9 @@ class ParallelTests(SynchronousTestCase):
         still need about four times the work.
         """
         works, hello, records = self.runBurst("--threads", "2")
-        self.assertLess(hello, 0.3)
+        # Answered long before any work ends (a bound in units of the
+        # works' own time, which a busy machine stretches alike).
+        self.assertLess(hello, min(works) / 2)
         self.assertGreaterEqual(max(works), 4 * 0.4 * 0.9)
         self.assertEqual(sideBySide(records, 0.4), [])
         self.assertEqual(len({r["thread"] for r in records}), 2)
@@ -343,7 +345,7 @@ class ParallelTests(SynchronousTestCase):
             works, hello, records = self.runBurst("--threads", "2", "--gil-free")
             if sideBySide(records, 0.4):
                 break
-        self.assertLess(hello, 0.3)
+        self.assertLess(hello, min(works) / 2)
         self.assertNotEqual(sideBySide(records, 0.4), [], records)
 
     def test_processes(self) -> None:
