@@ -543,6 +543,95 @@ class NegotiationTests(SynchronousTestCase):
         self.assertEqual(client.remote_settings.max_concurrent_streams, 100)
 
 
+class MalformedTests(SynchronousTestCase):
+    """
+    A malformed request (RFC 9113 section 8.1.1) is a stream error: its
+    stream is reset with C{PROTOCOL_ERROR}, unanswered and counted, and the
+    connection's other streams are served.
+    """
+
+    def sendFields(
+        self, client: Client, fields: list[tuple[bytes, bytes]], end: bool = True
+    ) -> int:
+        """
+        Send C{fields} as they are, past the client's own checks.
+        """
+        client.h2.config.validate_outbound_headers = False
+        client.h2.config.normalize_outbound_headers = False
+        stream = client.h2.get_next_available_stream_id()
+        client.h2.send_headers(stream, fields, end_stream=end)
+        client.exchange()
+        return stream
+
+    def test_resetNotAnswered(self) -> None:
+        """
+        Each malformed list resets its own stream: an upper-case name, a
+        connection-specific field, C{te: gzip}, no C{:scheme}.
+        """
+        good = [(b":method", b"GET"), (b":path", b"/"), (b":scheme", b"http"),
+                (b":authority", b"t")]  # fmt: skip
+        client = Client()
+        broken = [
+            self.sendFields(client, [*good, (b"Accept", b"*/*")]),
+            self.sendFields(client, [*good, (b"connection", b"close")]),
+            self.sendFields(client, [*good, (b"te", b"gzip")]),
+            self.sendFields(client, [good[0], good[1], good[3]]),
+        ]
+        served = client.get()
+        self.assertEqual(
+            client.resets(), dict.fromkeys(broken, ErrorCodes.PROTOCOL_ERROR)
+        )
+        for stream in broken:
+            self.assertEqual(client.answer(stream)[0], {})
+        self.assertEqual(client.answer(served)[0][b":status"], b"200")
+        self.assertIsNone(client.goAway())
+        self.assertEqual(client.factory.counts.refusals["malformed"], 4)
+        self.assertEqual(client.protocol.requestsInFlight, 0)
+
+    def test_malformedTrailers(self) -> None:
+        """
+        Trailers with a pseudo-field reset the stream, unanswered.
+        """
+        client = Client()
+        stream = client.get(b"/", method=b"POST", end=False)
+        client.h2.config.validate_outbound_headers = False
+        client.h2.send_headers(stream, [(b":path", b"/again")], end_stream=True)
+        client.exchange()
+        self.assertEqual(client.resets()[stream], ErrorCodes.PROTOCOL_ERROR)
+        self.assertEqual(client.answer(stream)[0], {})
+
+    def test_floodOfMalformedBounded(self) -> None:
+        """
+        Malformed requests sent without end count in the reset bucket: past
+        it, GOAWAY.
+        """
+        client = Client()
+        for _ in range(int(Defences.RESET_BURST) + 10):
+            if client.goAway():
+                break
+            self.sendFields(client, [(b":method", b"GET")])
+        terminated = client.goAway()
+        self.assertIsNotNone(terminated)
+        self.assertEqual(
+            terminated.error_code,  # type: ignore[union-attr]
+            ErrorCodes.ENHANCE_YOUR_CALM,
+        )
+        self.assertEqual(client.factory.counts.refusals["rapid_reset"], 1)
+
+    def test_readOnceLimitsEachTime(self) -> None:
+        """
+        A field list is read once for every stream that sends it, but the
+        limits are the connection's own each time: the same list is
+        answered on one connection and refused 414 on another with a
+        shorter request line.
+        """
+        path = b"/" + b"a" * 40
+        roomy, tight = Client(), Client(requestLimits=RequestLimits(maxRequestLine=20))
+        self.assertEqual(roomy.answer(roomy.get(path))[0][b":status"], b"404")
+        self.assertEqual(tight.answer(tight.get(path))[0][b":status"], b"414")
+        self.assertEqual(roomy.answer(roomy.get(path))[0][b":status"], b"404")
+
+
 class AbuseTests(SynchronousTestCase):
     """
     Each known abuse ends in GOAWAY with C{ENHANCE_YOUR_CALM} or a protocol

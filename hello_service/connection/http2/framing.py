@@ -12,13 +12,16 @@ header rule stays written once.  The request limits mean what they mean
 for HTTP/1.1: the request target against C{maxRequestLine} (414), the
 header list, counted as RFC 7541 counts it (name, value and 32 bytes a
 field), against C{maxHead}, and the field count against C{maxHeaders}
-(431), a declared body against C{maxBody} (413).
+(431), a declared body against C{maxBody} (413).  A field list that breaks
+a rule of HTTP/2 itself (L{hello_service.http.fieldlists}) is no request at
+all: L{MalformedRequest}, and the session resets its stream.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+from hello_service.http.fieldlists import CONNECTION_SPECIFIC, requestMalformation
 from hello_service.http.proxytrust import FORWARDING_HEADERS
 from hello_service.http.requests import (
     CONDITION_HEADERS,
@@ -29,7 +32,6 @@ from hello_service.http.requests import (
 )
 from hello_service.http.responses import Response
 from hello_service.http.statuslines import (
-    BAD_REQUEST,
     CONTENT_TOO_LARGE,
     HEADERS_TOO_LARGE,
     URI_TOO_LONG,
@@ -45,18 +47,6 @@ VERSION = b"2.0"
 #: RFC 7541 section 4.1: each header field costs its name, its value and 32.
 FIELD_OVERHEAD = 32
 
-#: Connection-specific fields, which HTTP/2 forbids (RFC 9113 section
-#: 8.2.2): left out of the header list made from an HTTP/1.1 head.
-CONNECTION_FIELDS = frozenset(
-    {
-        b"connection",
-        b"keep-alive",
-        b"proxy-connection",
-        b"transfer-encoding",
-        b"upgrade",
-    }
-)
-
 
 def headerListSize(headers: Iterable[tuple[bytes, bytes]]) -> int:
     """
@@ -66,22 +56,39 @@ def headerListSize(headers: Iterable[tuple[bytes, bytes]]) -> int:
     return sum(len(name) + len(value) + FIELD_OVERHEAD for name, value in headers)
 
 
-def requestFromHeaders(
-    headers: list[tuple[bytes, bytes]], limits: RequestLimits
-) -> Request:
+class MalformedRequest(Exception):
     """
-    The request a stream's header list makes (h2 has checked the pseudo
-    fields' form already).
+    A request's field list breaks a rule of RFC 9113 section 8
+    (L{hello_service.http.fieldlists}): a stream error of type
+    PROTOCOL_ERROR, never an answer.
+    """
 
-    @raise HTTPError: for a request over a limit, or without the pseudo
-        fields a request needs.
+
+#: What each field list already read made, by the list: its request, its
+#: size and its declared body (-1 for none).  h2load, and a browser's
+#: requests for the same page, send the same list on every stream; it is
+#: checked and read once.  Bounded: cleared when full, and only lists of at
+#: most L{_READ_LARGEST} bytes are kept.
+_read: dict[tuple[tuple[bytes, bytes], ...], tuple[Request, int, int]] = {}
+_READ_MOST = 256
+_READ_LARGEST = 4096
+
+
+def _readRequest(
+    headers: tuple[tuple[bytes, bytes], ...],
+) -> tuple[Request, int, int]:
     """
-    if len(headers) > limits.maxHeaders:
-        raise HTTPError(HEADERS_TOO_LARGE, "too many header fields")
-    if headerListSize(headers) > limits.maxHead:
-        raise HTTPError(HEADERS_TOO_LARGE, "request head too large")
+    The request a well-formed field list makes, its size and its declared
+    body length.
+
+    @raise MalformedRequest: if it is malformed.
+    """
+    reason = requestMalformation(headers)
+    if reason is not None:
+        raise MalformedRequest(reason)
     method = path = b""
     referer = userAgent = b"-"
+    declared = -1
     conditions: dict[bytes, bytes] | None = None
     forwarding: dict[bytes, bytes] | None = None
     for name, value in headers:
@@ -93,19 +100,46 @@ def requestFromHeaders(
             userAgent = value
         elif name == b"referer":
             referer = value
-        elif name == b"content-length" and int(value) > limits.maxBody:
-            raise HTTPError(CONTENT_TOO_LARGE, "request body too large")
+        elif name == b"content-length":
+            declared = int(value)  # h2 has refused a length that is no number
         elif name in CONDITION_HEADERS:
             conditions = keptHeaders(conditions, name, value)
         elif name in FORWARDING_HEADERS:
             forwarding = keptHeaders(forwarding, name, value)
-    if len(path) > limits.maxRequestLine:
-        raise HTTPError(URI_TOO_LONG, "request target too long")
-    if not method or not path:
-        raise HTTPError(BAD_REQUEST, "no :method or :path")
-    return Request(
+    request = Request(
         method, path, VERSION, True, referer, userAgent, conditions, forwarding
     )
+    return request, headerListSize(headers), declared
+
+
+def requestFromHeaders(
+    headers: list[tuple[bytes, bytes]], limits: RequestLimits
+) -> Request:
+    """
+    The request a stream's field list makes, each distinct list checked
+    and read once.
+
+    @raise MalformedRequest: for a malformed field list.
+    @raise HTTPError: for a request over a limit.
+    """
+    key = tuple(headers)
+    known = _read.get(key)
+    if known is None:
+        known = _readRequest(key)
+        if known[1] <= _READ_LARGEST:
+            if len(_read) >= _READ_MOST:
+                _read.clear()
+            _read[key] = known
+    request, size, declared = known
+    if len(key) > limits.maxHeaders:
+        raise HTTPError(HEADERS_TOO_LARGE, "too many header fields")
+    if size > limits.maxHead:
+        raise HTTPError(HEADERS_TOO_LARGE, "request head too large")
+    if declared > limits.maxBody:
+        raise HTTPError(CONTENT_TOO_LARGE, "request body too large")
+    if len(request.target) > limits.maxRequestLine:
+        raise HTTPError(URI_TOO_LONG, "request target too long")
+    return request
 
 
 #: The header list of each response head already framed, by the head: the
@@ -129,7 +163,7 @@ def responseHeaders(response: Response) -> tuple[bytes, list[tuple[bytes, bytes]
         fields = []
         for line in lines[1:]:
             name, separator, value = line.partition(b":")
-            if separator and name.lower() not in CONNECTION_FIELDS:
+            if separator and name.lower() not in CONNECTION_SPECIFIC:
                 fields.append((name.lower(), value.strip()))
         framed = (response.status, [(b":status", response.status), *fields])
         if len(_framed) >= _FRAMED_MOST:

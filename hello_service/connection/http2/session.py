@@ -38,6 +38,7 @@ from h2.events import (
     SettingsAcknowledged,
     StreamEnded,
     StreamReset,
+    TrailersReceived,
     WindowUpdated,
 )
 from h2.exceptions import DenialOfServiceError, ProtocolError, StreamClosedError
@@ -50,8 +51,13 @@ from twisted.python.failure import Failure
 
 from hello_service.connection.deadlines import Deadline
 from hello_service.connection.http2.defences import Defences, HTTP2Settings
-from hello_service.connection.http2.framing import requestFromHeaders, responseHeaders
+from hello_service.connection.http2.framing import (
+    MalformedRequest,
+    requestFromHeaders,
+    responseHeaders,
+)
 from hello_service.connection.http2.headerblocks import AnswerEncoder, RequestDecoder
+from hello_service.http.fieldlists import trailerMalformation
 from hello_service.http.requests import UNPARSED, HTTPError, Request
 from hello_service.http.responses import Response
 from hello_service.http.statuslines import (
@@ -164,6 +170,12 @@ def _serverConnection(settings: HTTP2Settings) -> _ServerConnection:
             # third of a stream; what the client sends is checked.
             validate_outbound_headers=False,
             normalize_outbound_headers=False,
+            # What the client sends is checked by the session, once for
+            # each distinct field list, not by h2 on every stream
+            # (framing.requestFromHeaders); cookies are never read, so
+            # never joined.
+            validate_inbound_headers=False,
+            normalize_inbound_headers=False,
         )
     )
     # As the settings before any acknowledgement: what the first SETTINGS
@@ -268,6 +280,9 @@ class HTTP2Session:
             if stream is not None and not stream.ended:
                 stream.ended = True
                 self._dispatch(event.stream_id, stream)
+        elif kind is TrailersReceived:
+            if trailerMalformation(event.headers) is not None:
+                self._malformed(event.stream_id, now)
         elif kind is StreamReset:
             self._forget(event.stream_id)
             if not self._defences.reset(now):
@@ -304,12 +319,30 @@ class HTTP2Session:
             stream.request = requestFromHeaders(
                 event.headers, self.factory.requestLimits
             )
+        except MalformedRequest:
+            self._malformed(streamId, now)
+            return
         except HTTPError as error:
             self._refuse(streamId, stream, error)
             return
         if event.stream_ended is not None:
             stream.ended = True
             self._dispatch(streamId, stream)
+
+    def _malformed(self, streamId: int, now: float) -> None:
+        """
+        A malformed request (RFC 9113 section 8.1.1): its stream is reset
+        with PROTOCOL_ERROR, unanswered; the connection goes on, unless
+        the client keeps at it faster than the reset bound allows.
+        """
+        self.factory.counts.refused("malformed")
+        self._forget(streamId)
+        try:
+            self._h2.reset_stream(streamId, ErrorCodes.PROTOCOL_ERROR)
+        except (StreamClosedError, ProtocolError):
+            pass
+        if not self._defences.reset(now):
+            self._abandon("rapid_reset", ErrorCodes.ENHANCE_YOUR_CALM)
 
     def _dataReceived(self, event: DataReceived, now: float) -> None:
         streamId = event.stream_id
