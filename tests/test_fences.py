@@ -18,7 +18,8 @@ import socket
 from typing import Any
 
 from h2.config import H2Configuration
-from h2.connection import H2Connection
+from h2.connection import ConnectionInputs, H2Connection
+from h2.stream import H2StreamStateMachine, StreamInputs
 from twisted.internet import abstract, endpoints, tcp, unix
 from twisted.internet.epollreactor import EPollReactor
 from twisted.internet.protocol import Factory, Protocol
@@ -164,7 +165,8 @@ class HTTP2Tests(SynchronousTestCase):
     C{hello_service/connection/http2/session.py}: h2's inbound buffer,
     read to refuse an oversized frame before it is buffered whole, and the
     call h2 makes to end a connection after an error, made a no-op so that
-    the session sends the one GOAWAY.
+    the session sends the one GOAWAY; h2's outgoing buffer and state
+    machine inputs, which an answer's frames are written with.
     """
 
     def test_inboundBuffer(self) -> None:
@@ -177,4 +179,23 @@ class HTTP2Tests(SynchronousTestCase):
     def test_terminateConnection(self) -> None:
         self.assertEqual(
             parameters(H2Connection._terminate_connection), ["self", "error_code"]
+        )
+
+    def test_outgoingBuffer(self) -> None:
+        """
+        The session appends an answer's frames to h2's outgoing buffer, a
+        bytearray that C{data_to_send} empties, and steps the connection's
+        and the stream's state machines with h2's own inputs.
+        """
+        connection = H2Connection(H2Configuration(client_side=False))
+        self.assertIsInstance(connection._data_to_send, bytearray)
+        connection._data_to_send += b"frame"
+        self.assertEqual(connection.data_to_send(), b"frame")
+        self.assertEqual(connection._data_to_send, bytearray())
+        for name in ("SEND_HEADERS", "SEND_DATA"):
+            self.assertIn(name, ConnectionInputs.__members__)
+        for name in ("SEND_HEADERS", "SEND_DATA", "SEND_END_STREAM"):
+            self.assertIn(name, StreamInputs.__members__)
+        self.assertEqual(
+            parameters(H2StreamStateMachine.process_input), ["self", "input_"]
         )

@@ -21,6 +21,7 @@ from h2.events import (
     StreamEnded,
     StreamReset,
 )
+from h2.exceptions import FrameTooLargeError, StreamClosedError
 from h2.settings import SettingCodes
 from hyperframe.frame import ContinuationFrame, DataFrame, Frame, HeadersFrame
 from twisted.internet.task import Clock
@@ -541,6 +542,107 @@ class NegotiationTests(SynchronousTestCase):
         protocol.dataReceived(client.data_to_send())
         client.receive_data(transport.value())
         self.assertEqual(client.remote_settings.max_concurrent_streams, 100)
+
+
+def serverConnections() -> tuple[Any, Any, H2Connection]:
+    """
+    Two server connections of the session's making that have read the same
+    two requests (streams 1 and 3, each ended, and stream 5 still open),
+    and the client that sent them.
+    """
+    from hello_service.connection.http2.session import _serverConnection
+
+    client = H2Connection(H2Configuration(client_side=True, header_encoding=None))
+    client.initiate_connection()
+    fields = [(b":method", b"GET"), (b":path", b"/"), (b":scheme", b"http"),
+              (b":authority", b"t")]  # fmt: skip
+    client.send_headers(1, fields, end_stream=True)
+    client.send_headers(3, fields, end_stream=True)
+    client.send_headers(5, fields, end_stream=False)
+    sent = client.data_to_send()
+    servers = []
+    for _ in range(2):
+        server = _serverConnection(HTTP2Settings())
+        server.initiate_connection()
+        server.receive_data(sent)
+        server.data_to_send()
+        servers.append(server)
+    return servers[0], servers[1], client
+
+
+class AnswerFramesTests(SynchronousTestCase):
+    """
+    The session writes an answer's frames itself
+    (C{_ServerConnection.answerHeaders} and C{answerData}): the same bytes,
+    states and windows as h2's own C{send_headers} and C{send_data}.
+    """
+
+    def assertSameAs(self, ours: Any, h2s: Any) -> None:
+        self.assertEqual(ours.data_to_send(), h2s.data_to_send())
+        self.assertEqual(
+            ours.outbound_flow_control_window, h2s.outbound_flow_control_window
+        )
+        for streamId in (1, 3, 5):
+            mine, theirs = ours.streams[streamId], h2s.streams[streamId]
+            self.assertEqual(mine.state_machine.state, theirs.state_machine.state)
+            self.assertEqual(
+                mine.outbound_flow_control_window, theirs.outbound_flow_control_window
+            )
+
+    def test_headersAndData(self) -> None:
+        """
+        Headers alone ending a stream, headers then a body in two frames,
+        and headers too large for one frame (HEADERS then CONTINUATION).
+        """
+        ours, h2s, _ = serverConnections()
+        head = [(b":status", b"200"), (b"content-type", b"text/html")]
+        ours.answerHeaders(1, head, True)
+        h2s.send_headers(1, head, end_stream=True)
+        ours.answerHeaders(3, head, False)
+        h2s.send_headers(3, head, end_stream=False)
+        self.assertEqual(
+            ours.sendWindow(3),
+            min(h2s.local_flow_control_window(3), h2s.max_outbound_frame_size),
+        )
+        ours.answerData(3, b"a" * 100, False)
+        h2s.send_data(3, b"a" * 100)
+        ours.answerData(3, b"b" * 10, True)
+        h2s.send_data(3, b"b" * 10, end_stream=True)
+        self.assertSameAs(ours, h2s)
+        large = [(b":status", b"200"), (b"x-large", b"c" * 40_000)]
+        ours.answerHeaders(5, large, True)
+        h2s.send_headers(5, large, end_stream=True)
+        self.assertSameAs(ours, h2s)
+
+    def test_pastTheWindow(self) -> None:
+        """
+        More than the window allows is h2's to refuse, as h2 refuses it.
+        """
+        ours, _, _ = serverConnections()
+        ours.answerHeaders(3, [(b":status", b"200")], False)
+        window = ours.sendWindow(3)
+        self.assertEqual(window, 16_384)  # the largest frame, below the window
+        with self.assertRaises(FrameTooLargeError):
+            ours.answerData(3, b"x" * (window + 1), True)
+
+    def test_closedStream(self) -> None:
+        """
+        A stream the client reset cannot be answered: the same error as
+        h2's.
+        """
+        ours, h2s, client = serverConnections()
+        client.reset_stream(5)
+        reset = client.data_to_send()
+        ours.receive_data(reset), h2s.receive_data(reset)
+        head = [(b":status", b"200")]
+        with self.assertRaises(StreamClosedError):
+            h2s.send_headers(5, head)
+        with self.assertRaises(StreamClosedError):
+            ours.answerHeaders(5, head, False)
+        with self.assertRaises(StreamClosedError):
+            h2s.send_data(5, b"x", end_stream=True)
+        with self.assertRaises(StreamClosedError):
+            ours.answerData(5, b"x", True)
 
 
 class MalformedTests(SynchronousTestCase):

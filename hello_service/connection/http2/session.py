@@ -23,10 +23,11 @@ h2 writes one of its own as it raises, which is held back here
 
 from __future__ import annotations
 
+import struct
 from typing import TYPE_CHECKING, Any
 
 from h2.config import H2Configuration
-from h2.connection import H2Connection
+from h2.connection import ConnectionInputs, H2Connection
 from h2.errors import ErrorCodes
 from h2.events import (
     ConnectionTerminated,
@@ -43,6 +44,7 @@ from h2.events import (
 )
 from h2.exceptions import DenialOfServiceError, ProtocolError, StreamClosedError
 from h2.settings import SettingCodes, Settings
+from h2.stream import StreamInputs
 from hpack.exceptions import HPACKError
 from hyperframe.frame import GoAwayFrame
 from twisted.internet.defer import CancelledError, Deferred
@@ -92,6 +94,13 @@ def errorCode(error: ProtocolError) -> int:
 BOMB_FACTOR = 4
 
 
+#: A frame's head (RFC 9113 section 4.1): its length, as a byte and two,
+#: its type, its flags, its stream.
+_FRAME_HEAD = struct.Struct(">BHBBL")
+_DATA, _HEADERS, _CONTINUATION = 0x0, 0x1, 0x9
+_END_STREAM, _END_HEADERS = 0x1, 0x4
+
+
 class _ServerConnection(H2Connection):
     """
     h2's connection, but for one thing: h2 refuses a stream past the
@@ -125,6 +134,81 @@ class _ServerConnection(H2Connection):
     def open_inbound_streams(self) -> int:
         super().open_inbound_streams  # noqa: B018 (h2 forgets closed streams here)
         return 0
+
+    def answerHeaders(
+        self, streamId: int, fields: list[tuple[bytes, bytes]], endStream: bool
+    ) -> None:
+        """
+        h2's C{send_headers} for a server's answer on a stream the client
+        opened, doing only what such an answer needs: the same state
+        transitions, the block from our encoder, the frames written as
+        bytes (h2 builds and serializes frame objects, and converts and
+        checks fields that are ours).  Raises what h2 raises for a stream
+        that cannot be answered.  (h2's outgoing buffer is private: fenced
+        by C{tests.test_fences}; C{tests.test_http2} checks the bytes
+        against h2's own.)
+        """
+        stream = self.streams.get(streamId)
+        if stream is None:
+            self.send_headers(streamId, fields, end_stream=endStream)
+            return
+        self.state_machine.process_input(ConnectionInputs.SEND_HEADERS)
+        machine = stream.state_machine
+        machine.process_input(StreamInputs.SEND_HEADERS)
+        if endStream:
+            machine.process_input(StreamInputs.SEND_END_STREAM)
+        block = self.encoder.encode(fields)
+        most = self.max_outbound_frame_size
+        out = self._data_to_send
+        kind, flags = _HEADERS, _END_STREAM if endStream else 0
+        while True:
+            piece, block = block[:most], block[most:]
+            if not block:
+                flags |= _END_HEADERS
+            out += _FRAME_HEAD.pack(
+                len(piece) >> 16, len(piece) & 0xFFFF, kind, flags, streamId
+            )
+            out += piece
+            if not block:
+                return
+            kind, flags = _CONTINUATION, 0
+
+    def sendWindow(self, streamId: int) -> int:
+        """
+        How much of a stream's answer may be sent in one DATA frame now.
+        """
+        stream = self.streams.get(streamId)
+        if stream is None:
+            window = self.local_flow_control_window(streamId)  # raises as h2 does
+        else:
+            window = min(
+                self.outbound_flow_control_window, stream.outbound_flow_control_window
+            )
+        return min(window, self.max_outbound_frame_size)
+
+    def answerData(self, streamId: int, data: bytes, endStream: bool) -> None:
+        """
+        h2's C{send_data} for one DATA frame within L{sendWindow}, doing
+        only what that needs: the same state transitions and window
+        accounting, the frame written as bytes.
+        """
+        stream = self.streams.get(streamId)
+        size = len(data)
+        if stream is None or size > self.sendWindow(streamId):
+            self.send_data(streamId, data, end_stream=endStream)
+            return
+        self.state_machine.process_input(ConnectionInputs.SEND_DATA)
+        machine = stream.state_machine
+        machine.process_input(StreamInputs.SEND_DATA)
+        if endStream:
+            machine.process_input(StreamInputs.SEND_END_STREAM)
+        stream.outbound_flow_control_window -= size
+        self.outbound_flow_control_window -= size
+        out = self._data_to_send
+        out += _FRAME_HEAD.pack(
+            size >> 16, size & 0xFFFF, _DATA, _END_STREAM if endStream else 0, streamId
+        )
+        out += data
 
     def _terminate_connection(self, error_code: ErrorCodes) -> None:
         """
@@ -197,7 +281,7 @@ def _serverConnection(settings: HTTP2Settings) -> _ServerConnection:
     return h2
 
 
-def _sendAllowed(h2: H2Connection, streamId: int, stream: _Stream) -> bool:
+def _sendAllowed(h2: _ServerConnection, streamId: int, stream: _Stream) -> bool:
     """
     Send what the stream's and the connection's windows allow of its
     answer; the rest waits for a C{WINDOW_UPDATE}.
@@ -205,11 +289,11 @@ def _sendAllowed(h2: H2Connection, streamId: int, stream: _Stream) -> bool:
     @return: whether all of it went.
     """
     while stream.unsent:
-        window = min(h2.local_flow_control_window(streamId), h2.max_outbound_frame_size)
+        window = h2.sendWindow(streamId)
         if window <= 0:
             return False
         chunk, stream.unsent = stream.unsent[:window], stream.unsent[window:]
-        h2.send_data(streamId, chunk, end_stream=not stream.unsent)
+        h2.answerData(streamId, chunk, not stream.unsent)
     return True
 
 
@@ -424,7 +508,7 @@ class HTTP2Session:
         status, fields = responseHeaders(response)
         bodiless = request.method == b"HEAD" or not response.body
         try:
-            self._h2.send_headers(streamId, fields, end_stream=bodiless)
+            self._h2.answerHeaders(streamId, fields, bodiless)
         except (StreamClosedError, ProtocolError):
             self._forget(streamId)
             return
