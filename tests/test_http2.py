@@ -614,6 +614,24 @@ class AnswerFramesTests(SynchronousTestCase):
         h2s.send_headers(5, large, end_stream=True)
         self.assertSameAs(ours, h2s)
 
+    def test_closedStreamsForgotten(self) -> None:
+        """
+        h2 is asked to forget the streams answered now and then, not at
+        every new stream, and holds few however many streams a connection
+        has had.
+        """
+        server, _, client = serverConnections()
+        held = []
+        for streamId in range(7, 1007, 2):
+            client.send_headers(streamId, [(b":method", b"GET"), (b":path", b"/"),
+                                           (b":scheme", b"http"), (b":authority", b"t")],
+                                end_stream=True)  # fmt: skip
+            server.receive_data(client.data_to_send())
+            server.answerHeaders(streamId, [(b":status", b"204")], True)
+            held.append(len(server.streams))
+        self.assertLessEqual(max(held), 32)
+        self.assertEqual(min(held), 4)  # the three left open, and the new one
+
     def test_pastTheWindow(self) -> None:
         """
         More than the window allows is h2's to refuse, as h2 refuses it.
