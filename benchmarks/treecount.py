@@ -64,10 +64,14 @@ def drive(port: int, requests: int, connections: int = 10) -> None:
         client.close()
 
 
-def counted(requests: int, workers: int) -> tuple[int, int]:
+def counted(
+    requests: int, workers: int, idle: float = 0.0
+) -> tuple[int, int, float, dict[str, int]]:
     """
-    The instructions every process of the server ran, summed, and how many
-    processes that was, for C{requests} requests.
+    The instructions every process of the server ran, summed, how many
+    processes that was, how long the requests took (or C{idle} seconds
+    without any), and each process's count by its command's role
+    (C{main}, C{worker}).
     """
     folder = Path(tempfile.mkdtemp(prefix="hello-treecount-"))
     command = [
@@ -96,38 +100,73 @@ def counted(requests: int, workers: int) -> tuple[int, int]:
     port = int(re.search(rb"serving on tcp:127\.0\.0\.1:(\d+)", output).group(1))  # type: ignore[union-attr]
     # The access log goes to standard output: read it, or the server blocks.
     threading.Thread(target=server.stdout.read, daemon=True).start()
-    drive(port, requests)
+    began = time.monotonic()
+    if idle:
+        time.sleep(idle)
+    else:
+        drive(port, requests)
+    took = time.monotonic() - began
     os.kill(server.pid, signal.SIGTERM)
     server.communicate(timeout=300)
     total = processes = 0
+    roles: dict[str, int] = {}
     for log in folder.glob("valgrind.*"):
-        found = re.search(r"Collected : (\d+)", log.read_text())
+        text = log.read_text()
+        found = re.search(r"Collected : (\d+)", text)
         if found:
             total += int(found.group(1))
             processes += 1
-    return total, processes
+            role = "worker" if "hello_service.worker" in text else "main"
+            roles[role] = roles.get(role, 0) + int(found.group(1))
+    return total, processes, took, roles
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--small", type=int, default=2_000)
     parser.add_argument("--large", type=int, default=10_000)
+    parser.add_argument(
+        "--idle", type=float, nargs=2, default=(10.0, 40.0), metavar=("SHORT", "LONG"),
+        help="seconds without requests, twice, for the once-a-second work",
+    )  # fmt: skip
     arguments = parser.parse_args()
     figures = {}
     for workers in (1, 2):
-        small, processes = counted(arguments.small, workers)
-        large, _ = counted(arguments.large, workers)
-        perRequest = (large - small) / (arguments.large - arguments.small)
-        figures[f"workers={workers}"] = {"perRequest": round(perRequest),
-                                          "processes": processes}  # fmt: skip
+        small, processes, smallTook, _ = counted(arguments.small, workers)
+        large, _, largeTook, roles = counted(arguments.large, workers)
+        short, _, shortTook, _ = counted(0, workers, idle=arguments.idle[0])
+        long, _, longTook, _ = counted(0, workers, idle=arguments.idle[1])
+        requests = arguments.large - arguments.small
+        perRequest = (large - small) / requests
+        # What the service does once a second whatever the load (timers,
+        # the workers' reports), per second of the run: under valgrind a
+        # request takes some fifty times as long as on the machine, so the
+        # differenced runs charge that work to each request fifty times over.
+        perSecond = (long - short) / (longTook - shortTook)
+        requestsAlone = (large - small - perSecond * (largeTook - smallTook)) / requests
+        figures[f"workers={workers}"] = {
+            "perRequest": round(perRequest),
+            "perSecond": round(perSecond),
+            "perRequestAlone": round(requestsAlone),
+            "processes": processes,
+            "seconds": [round(smallTook, 1), round(largeTook, 1)],
+            "byRole": roles,
+        }
         print(f"--workers {workers}: {perRequest:,.0f} instructions per request "
-              f"over {processes} processes", flush=True)  # fmt: skip
-    ratio = figures["workers=2"]["perRequest"] / figures["workers=1"]["perRequest"]
-    print(f"--workers 2 over one process: {ratio:.3f}x")
+              f"over {processes} processes; {perSecond:,.0f} a second idle; "
+              f"{requestsAlone:,.0f} per request less the once-a-second work",
+              flush=True)  # fmt: skip
+    one, two = figures["workers=1"], figures["workers=2"]
+    ratio = two["perRequest"] / one["perRequest"]
+    ratioAlone = two["perRequestAlone"] / one["perRequestAlone"]
+    print(f"--workers 2 over one process: {ratio:.3f}x as counted, "
+          f"{ratioAlone:.3f}x less the once-a-second work")  # fmt: skip
     (HERE / "results" / "treecount.json").write_text(
         json.dumps(
             {"commit": measuredCommit(), "figures": figures, "ratio": round(ratio, 3),
+             "ratioAlone": round(ratioAlone, 3),
              "requests": [arguments.small, arguments.large],
+             "idle": list(arguments.idle),
              "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())},
             indent=1,
         ) + "\n"

@@ -13,13 +13,14 @@ reference solutions are checked the same way.  Each answers C{GET /} and a
 from __future__ import annotations
 
 import json
+import os
 import socket
 import sys
 import threading
 import time
 from pathlib import Path
 
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 from ..support.launching import ServerProcess
 from ..support.processes import CHECKOUT, checkoutEnvironment, request, startHello
@@ -174,6 +175,19 @@ def sideBySide(records: list[dict[str, object]], work: float) -> list[tuple[str,
         for first, second in overlapping(records)
         if first in quick and second in quick
     ]
+
+
+def skipIfBusy() -> None:
+    """
+    Skip a test of work at the same instant on two CPUs when the machine
+    has not had two free: no burst can show it then, however often sent.
+    """
+    load = os.getloadavg()[0]
+    if load > 1.5:
+        raise SkipTest(
+            f"two CPUs were not free for the burst (load average {load:.1f}): "
+            f"work side by side cannot be shown on a busy machine"
+        )
 
 
 PROGRAMS = [
@@ -345,6 +359,8 @@ class ParallelTests(SynchronousTestCase):
             works, hello, records = self.runBurst("--threads", "2", "--gil-free")
             if sideBySide(records, 0.4):
                 break
+        else:
+            skipIfBusy()
         self.assertLess(hello, min(works) / 2)
         self.assertNotEqual(sideBySide(records, 0.4), [], records)
 
@@ -365,6 +381,8 @@ class ParallelTests(SynchronousTestCase):
             works, hello, records = self.runBurst("--processes", "2")
             if acrossProcesses(records):
                 break
+        else:
+            skipIfBusy()
         self.assertEqual(len({r["process"] for r in records}), 2, records)
         self.assertTrue(acrossProcesses(records), records)
 
