@@ -49,7 +49,7 @@ _VALUE = re.compile(rb"(?:[^\x00\n\r\t ](?:[^\x00\n\r]*[^\x00\n\r\t ])?)?")
 
 def fieldMalformation(name: bytes, value: bytes) -> str | None:
     """
-    Why one field is malformed wherever it appears, or L{None}.
+    Why one field is malformed wherever it appears, or C{None}.
     """
     if _NAME.fullmatch(name) is None:
         return f"field name {name[:64]!r} not allowed"
@@ -64,7 +64,7 @@ def fieldMalformation(name: bytes, value: bytes) -> str | None:
 
 def requestMalformation(fields: Iterable[tuple[bytes, bytes]]) -> str | None:
     """
-    Why a request's field list is malformed, or L{None} if it is not.
+    Why a request's field list is malformed, or C{None} if it is not.
     """
     seen: set[bytes] = set()
     regular = False
@@ -113,7 +113,7 @@ def requestMalformation(fields: Iterable[tuple[bytes, bytes]]) -> str | None:
 def trailerMalformation(fields: Iterable[tuple[bytes, bytes]]) -> str | None:
     """
     Why a request's trailer section is malformed (a pseudo-field, or a
-    field malformed anywhere), or L{None}.
+    field malformed anywhere), or C{None}.
     """
     for name, value in fields:
         reason = fieldMalformation(name, value)
