@@ -3,8 +3,10 @@ A fuzzing harness over the request path, bounded in time:
 
     python -m tests.fuzz --seconds 60
 
-Runs the property checks of L{tests.support.oracle} with fresh random seeds until
-the time is up, and exits non-zero with the failing input if one breaks.
+Runs the property checks of L{tests.support.oracle} (HTTP/1.1) and
+L{tests.support.http2oracle} (HTTP/2) with fresh random seeds, in turn,
+until the time is up, and exits non-zero with the failing input if one
+breaks.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import time
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
+from .support.http2oracle import checkHTTP2, fieldLists, frames
 from .support.oracle import checkInvariants, conditions, mutatedStreams, splits
 
 
@@ -34,6 +37,13 @@ def run(seconds: float) -> int:
         )
         @given(st.data())
         def once(data: st.DataObject) -> None:
+            if data.draw(st.booleans()):
+                checkHTTP2(
+                    data.draw(st.lists(fieldLists(), max_size=6)),
+                    data.draw(frames()),
+                    data.draw(st.binary(max_size=64)),
+                )
+                return
             binary = data.draw(st.booleans())
             stream = data.draw(st.binary(max_size=400) if binary else mutatedStreams())
             checkInvariants(data.draw(splits(stream)), data.draw(conditions()))
@@ -50,7 +60,7 @@ def main() -> None:
     started = time.monotonic()
     examples = run(arguments.seconds)
     print(
-        f"fuzzed the request path with {examples} inputs in {time.monotonic() - started:.0f} s"
+        f"fuzzed the request path (HTTP/1.1 and HTTP/2) with {examples} inputs in {time.monotonic() - started:.0f} s"
     )
     print(f"fuzz: {examples} passed, 0 failed")
 

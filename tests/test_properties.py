@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
+from .support.http2oracle import checkHTTP2, fieldLists, frames
 from .support.oracle import (
     Served,
     checkInvariants,
@@ -78,3 +79,18 @@ class ArbitraryBytesTests(SynchronousTestCase):
         """
         stream = data.draw(mutatedStreams())
         checkInvariants(data.draw(splits(stream)), data.draw(conditions()))
+
+
+class HTTP2Tests(SynchronousTestCase):
+    @quick
+    @given(st.lists(fieldLists(), max_size=6), frames(), st.binary(max_size=64))
+    def test_anyFieldsAnyFrames(self, lists: list[list[tuple[bytes, bytes]]],
+                                noise: bytes, tail: bytes) -> None:  # fmt: skip
+        """
+        Field lists that keep or break each rule of RFC 9113, then any
+        frames: each malformed list's stream is reset and the others are
+        answered, nothing is logged as an error, and a good request after
+        it all is answered unless the frames ended the connection; then
+        any bytes at all.
+        """
+        checkHTTP2(lists, noise, tail)
