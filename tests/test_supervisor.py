@@ -685,17 +685,59 @@ class OperatorLinesTests(SynchronousTestCase):
         made.rollingRestart()
         self.assertEqual(len(reactor.spawned), 4)
 
-    def test_noSecondRestartWhileOneRuns(self) -> None:
+    def test_secondRestartAfterTheFirst(self) -> None:
         """
-        SIGHUP during a rolling restart is said and ignored.
+        SIGHUPs during a rolling restart (whose first new workers may have
+        read the files before they changed) make one more restart, once
+        the first is done.
         """
         made, reactor = supervisor(self)
         ready(*reactor.spawned)
         made.rollingRestart()
         with capturedLogs() as events:
             made.rollingRestart()
-        self.assertIn("no rolling restart while restarting", lines(events))
+            made.rollingRestart()
+        self.assertIn(
+            "rolling restart once the workers serve (restarting now)", lines(events)
+        )
         self.assertEqual(len(reactor.spawned), 3)
+        ready(reactor.spawned[2])
+        ready(reactor.spawned[3])
+        self.assertEqual(len(reactor.spawned), 5)  # the second restart's first
+        self.assertEqual(made.phase, Phase.RESTARTING)
+        ready(reactor.spawned[4])
+        ready(reactor.spawned[5])
+        self.assertEqual(len(reactor.spawned), 6)  # and no third
+        self.assertEqual(made.phase, Phase.SERVING)
+
+    def test_restartAskedWhileStarting(self) -> None:
+        """
+        A SIGHUP before every worker serves is a rolling restart once they
+        do.
+        """
+        made, reactor = supervisor(self)
+        ready(reactor.spawned[0])
+        with capturedLogs() as events:
+            made.rollingRestart()
+        self.assertIn(
+            "rolling restart once the workers serve (starting now)", lines(events)
+        )
+        self.assertEqual(len(reactor.spawned), 2)
+        ready(reactor.spawned[1])
+        self.assertEqual(made.phase, Phase.RESTARTING)
+        self.assertEqual(len(reactor.spawned), 3)
+
+    def test_noRestartWhileStopping(self) -> None:
+        """
+        A SIGHUP while stopping is said and ignored.
+        """
+        made, reactor = supervisor(self)
+        ready(*reactor.spawned)
+        made.stopService()
+        with capturedLogs() as events:
+            made.rollingRestart()
+        self.assertIn("no rolling restart while stopping", lines(events))
+        self.assertEqual(len(reactor.spawned), 2)
 
     def test_workerThatWillNotStopIsKilled(self) -> None:
         """

@@ -93,6 +93,8 @@ class Supervisor(Service):
         #: by cause.
         self.restarts = dict.fromkeys(CAUSES, 0)
         self.phase = Phase.STARTING
+        #: A SIGHUP came while starting or restarting: restart once serving.
+        self._restartWanted = False
         self.started = reactor.seconds()
         #: The workers' figures, those that ended included.
         self.figures = WorkerFigures()
@@ -183,6 +185,7 @@ class Supervisor(Service):
             self.phase = Phase.SERVING
             self.operations.serving()
         self.log.info("{line}", line=self.reports.servingLine())
+        self._restartIfWanted()
 
     def _spawn(self, slot: int) -> WorkerProcess:
         worker = WorkerProcess.spawn(
@@ -343,9 +346,20 @@ class Supervisor(Service):
     async def _rollingRestart(self) -> None:
         # One replacement at a time: the recycling finishes first.
         await self.recycler.finished()
+        if self.phase in (Phase.STARTING, Phase.RESTARTING):
+            # Workers already started may have read the files this SIGHUP
+            # is about before they changed: the restart comes once they
+            # all serve, one for any number of SIGHUPs meanwhile.
+            self._restartWanted = True
+            self.log.info(
+                "rolling restart once the workers serve ({phase} now)",
+                phase=self.phase.value,
+            )
+            return
         if self.phase is not Phase.SERVING:
             self.log.info("no rolling restart while {phase}", phase=self.phase.value)
             return
+        self._restartWanted = False
         self.phase = Phase.RESTARTING
         self.operations.manager.reloading()
         self.log.info("rolling restart of {count} workers", count=len(self.current))
@@ -362,6 +376,14 @@ class Supervisor(Service):
             if self.phase is Phase.RESTARTING:
                 self.phase = Phase.SERVING
                 self.operations.manager.ready()
+                self._restartIfWanted()
+
+    def _restartIfWanted(self) -> None:
+        """
+        Serving again: the rolling restart a SIGHUP asked for meanwhile.
+        """
+        if self._restartWanted:
+            self.rollingRestart()
 
     # Stopping.
 
