@@ -64,6 +64,12 @@ def figures(results: Path = RESULTS) -> dict[str, str]:
         made["treecount-one"] = f"{counted['figures']['workers=1']['perRequest']:,}"
         made["treecount-two"] = f"{counted['figures']['workers=2']['perRequest']:,}"
         made["treecount-ratio"] = f"{counted['ratio']:.3f}x"
+        one, two = counted["figures"]["workers=1"], counted["figures"]["workers=2"]
+        made["treecount-one-alone"] = f"{one['perRequestAlone']:,}"
+        made["treecount-two-alone"] = f"{two['perRequestAlone']:,}"
+        made["treecount-ratio-alone"] = f"{counted['ratioAlone']:.3f}x"
+        made["treecount-one-per-second"] = f"{one['perSecond']:,}"
+        made["treecount-two-per-second"] = f"{two['perSecond']:,}"
         made["treecount-measured"] = (
             f"{counted['measured']} at commit {counted['commit']}"
         )
