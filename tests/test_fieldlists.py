@@ -2,7 +2,8 @@
 Tests for L{hello_service.http.fieldlists}: the rules that make a request's
 field list malformed, each shown by one list, and all of them agreeing with
 h2's own checks (C{h2.utilities.validate_headers}) list by list, over every
-list built from a table of fields that each break or keep one rule.
+list built from a table of fields that each break or keep one rule (at an
+h2 before 4.4, less the two rules 4.4 changed).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from hello_service.http.fieldlists import (
     requestMalformation,
     trailerMalformation,
 )
+
+from .support.http2oracle import BEFORE_4_4, changedIn4_4
 
 Fields = list[tuple[bytes, bytes]]
 
@@ -132,6 +135,8 @@ class RulesTests(SynchronousTestCase):
         for first, second in itertools.product(BROKEN.values(), KEPT.values()):
             lists.append([*second, *first[len(GOOD) :]])
         for fields in lists:
+            if BEFORE_4_4 and changedIn4_4(fields):
+                continue
             self.assertEqual(
                 requestMalformation(fields) is not None, h2Says(fields), fields
             )

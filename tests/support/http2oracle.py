@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import h2
 from h2.config import H2Configuration
 from h2.connection import H2Connection
 from h2.errors import ErrorCodes
@@ -85,6 +86,20 @@ def frames(draw: st.DrawFn) -> bytes:
     return made
 
 
+#: Where h2 before 4.4 judged differently, and hello judges as h2 4.4 and
+#: RFC 9113 do: a second C{host} was let through, and an ordinary CONNECT
+#: (section 8.5: no C{:scheme}, no C{:path}) was refused.
+BEFORE_4_4 = tuple(int(part) for part in h2.__version__.split(".")[:2]) < (4, 4)
+
+
+def changedIn4_4(fields: Fields) -> bool:
+    """
+    Whether C{fields} is one that h2 before 4.4 judged otherwise.
+    """
+    names = [name for name, _ in fields]
+    return names.count(b"host") > 1 or (b":method", b"CONNECT") in fields
+
+
 def malformed(fields: Fields) -> bool:
     """
     Whether h2 finds C{fields} malformed as a server's request.
@@ -147,6 +162,8 @@ def checkHTTP2(lists: list[Fields], noise: bytes, tail: bytes = b"") -> None:
         if isinstance(e, ResponseReceived)
     }
     for streamId, fields in sent.items():
+        if BEFORE_4_4 and changedIn4_4(fields):
+            continue  # h2 is not the judge of these
         if malformed(fields):
             assert resets.get(streamId) == ErrorCodes.PROTOCOL_ERROR, (fields, resets)
             assert streamId not in answered, fields

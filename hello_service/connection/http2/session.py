@@ -103,13 +103,19 @@ _END_STREAM, _END_HEADERS = 0x1, 0x4
 
 class _ServerConnection(H2Connection):
     """
-    h2's connection, but for one thing: h2 refuses a stream past the
-    advertised C{SETTINGS_MAX_CONCURRENT_STREAMS} as an error of the whole
-    connection, before it decodes the stream's header block.  Here the
-    stream is refused on its own, with C{REFUSED_STREAM} (RFC 9113 section
-    5.1.2 allows either), after its headers are decoded so that the header
-    compression state stays in step: the connection counts its streams
-    itself (L{HTTP2Session}), so h2 is told none are open.
+    h2's connection, with what a server of fixed answers changes in it:
+
+      - h2 refuses a stream past the advertised
+        C{SETTINGS_MAX_CONCURRENT_STREAMS} as an error of the whole
+        connection, before it decodes the stream's header block.  Here the
+        stream is refused on its own, with C{REFUSED_STREAM} (RFC 9113
+        section 5.1.2 allows either), after its headers are decoded so that
+        the header compression state stays in step: the connection counts
+        its streams itself (L{HTTP2Session}), so h2 is told none are open;
+      - an answer's frames are written as bytes (L{answerHeaders},
+        L{answerData});
+      - the session, not h2, sends the one GOAWAY of a connection error;
+      - a frame announced too long is refused before it is buffered.
     """
 
     def waitingFrameTooLong(self) -> bool:
