@@ -26,6 +26,7 @@ from pathlib import Path
 
 from h2.config import H2Configuration
 from h2.connection import H2Connection
+from h2.errors import ErrorCodes
 from twisted.trial.unittest import SynchronousTestCase
 
 from ..support.processes import HelloProcess, startHello
@@ -301,6 +302,60 @@ class ClosingTableTests(SynchronousTestCase):
         adopted socket): every way ends every connection within its bound.
         """
         self.runTable("--workers", "2", waiting=False)
+
+
+class MalformedStreamTests(SynchronousTestCase):
+    """
+    A malformed HTTP/2 request is a stream error, on every transport.
+    """
+
+    def test_everyTransport(self) -> None:
+        """
+        An upper-case field name: that stream is reset with
+        C{PROTOCOL_ERROR}, the connection serves the next request, and it
+        still ends at the idle timeout, so that a client sending malformed
+        requests holds no place for good.
+        """
+        server = Server(self)
+        before = server.descriptors()
+        failures = []
+        for kind in KINDS:
+            client = Client(server, kind, "HTTP/2")
+            self.addCleanup(client.close)
+            try:
+                self.resetThenServed(client)
+                client.endWithin(IDLE + SLACK)
+            except (AssertionError, OSError) as failure:
+                failures.append(f"{kind}: {failure}")
+        self.assertEqual(failures, [])
+        self.assertLessEqual(waitForDescriptors(server, before), before)
+
+    def resetThenServed(self, client: Client) -> None:
+        h2 = client.h2
+        assert h2 is not None
+        h2.config.validate_outbound_headers = False
+        h2.config.normalize_outbound_headers = False
+        streamId = h2.get_next_available_stream_id()
+        h2.send_headers(
+            streamId,
+            [(":method", "GET"), (":path", "/"), (":scheme", "https"),
+             (":authority", "x"), ("Accept", "*/*")],
+            end_stream=True,
+        )  # fmt: skip
+        client.flush()
+        while True:
+            chunk = client.connection.recv(65536)
+            assert chunk, "closed instead of resetting the stream"
+            resets = [
+                event.error_code
+                for event in h2.receive_data(chunk)
+                if type(event).__name__ == "StreamReset" and event.stream_id == streamId
+            ]
+            client.flush()
+            if resets:
+                assert resets == [ErrorCodes.PROTOCOL_ERROR], resets
+                break
+        client.served()
 
 
 class DrainTests(SynchronousTestCase):
