@@ -21,7 +21,7 @@ from h2.events import (
     StreamEnded,
     StreamReset,
 )
-from h2.exceptions import FrameTooLargeError, StreamClosedError
+from h2.exceptions import StreamClosedError
 from h2.settings import SettingCodes
 from hyperframe.frame import ContinuationFrame, DataFrame, Frame, HeadersFrame
 from twisted.internet.task import Clock
@@ -573,7 +573,7 @@ def serverConnections() -> tuple[Any, Any, H2Connection]:
 class AnswerFramesTests(SynchronousTestCase):
     """
     The session writes an answer's frames itself
-    (C{_ServerConnection.answerHeaders} and C{answerData}): the same bytes,
+    (C{_ServerConnection.answerHeaders} and C{answerBody}): the same bytes,
     states and windows as h2's own C{send_headers} and C{send_data}.
     """
 
@@ -600,14 +600,9 @@ class AnswerFramesTests(SynchronousTestCase):
         h2s.send_headers(1, head, end_stream=True)
         ours.answerHeaders(3, head, False)
         h2s.send_headers(3, head, end_stream=False)
-        self.assertEqual(
-            ours.sendWindow(3),
-            min(h2s.local_flow_control_window(3), h2s.max_outbound_frame_size),
-        )
-        ours.answerData(3, b"a" * 100, False)
-        h2s.send_data(3, b"a" * 100)
-        ours.answerData(3, b"b" * 10, True)
-        h2s.send_data(3, b"b" * 10, end_stream=True)
+        self.assertEqual(ours.answerBody(3, b"a" * 20_000 + b"b" * 10), b"")
+        h2s.send_data(3, b"a" * 16_384)
+        h2s.send_data(3, b"a" * 3_616 + b"b" * 10, end_stream=True)
         self.assertSameAs(ours, h2s)
         large = [(b":status", b"200"), (b"x-large", b"c" * 40_000)]
         ours.answerHeaders(5, large, True)
@@ -634,14 +629,18 @@ class AnswerFramesTests(SynchronousTestCase):
 
     def test_pastTheWindow(self) -> None:
         """
-        More than the window allows is h2's to refuse, as h2 refuses it.
+        What the windows do not allow is kept, to be sent on a
+        C{WINDOW_UPDATE}: the client's window is 65,535 bytes.
         """
-        ours, _, _ = serverConnections()
+        ours, h2s, _ = serverConnections()
         ours.answerHeaders(3, [(b":status", b"200")], False)
-        window = ours.sendWindow(3)
-        self.assertEqual(window, 16_384)  # the largest frame, below the window
-        with self.assertRaises(FrameTooLargeError):
-            ours.answerData(3, b"x" * (window + 1), True)
+        h2s.send_headers(3, [(b":status", b"200")], end_stream=False)
+        body = bytes(range(256)) * 300  # 76,800 bytes
+        self.assertEqual(ours.answerBody(3, body), body[65_535:])
+        for start in range(0, 65_535, 16_384):
+            h2s.send_data(3, body[start : min(start + 16_384, 65_535)])
+        self.assertSameAs(ours, h2s)
+        self.assertEqual(ours.local_flow_control_window(3), 0)
 
     def test_closedStream(self) -> None:
         """
@@ -660,7 +659,7 @@ class AnswerFramesTests(SynchronousTestCase):
         with self.assertRaises(StreamClosedError):
             h2s.send_data(5, b"x", end_stream=True)
         with self.assertRaises(StreamClosedError):
-            ours.answerData(5, b"x", True)
+            ours.answerBody(5, b"x")
 
 
 class MalformedTests(SynchronousTestCase):

@@ -113,7 +113,7 @@ class _ServerConnection(H2Connection):
         the header compression state stays in step: the connection counts
         its streams itself (L{HTTP2Session}), so h2 is told none are open;
       - an answer's frames are written as bytes (L{answerHeaders},
-        L{answerData});
+        L{answerBody});
       - the session, not h2, sends the one GOAWAY of a connection error;
       - a frame announced too long is refused before it is buffered.
     """
@@ -192,42 +192,44 @@ class _ServerConnection(H2Connection):
                 return
             kind, flags = _CONTINUATION, 0
 
-    def sendWindow(self, streamId: int) -> int:
+    def answerBody(self, streamId: int, body: bytes) -> bytes:
         """
-        How much of a stream's answer may be sent in one DATA frame now.
+        h2's C{send_data} for what the stream's and the connection's
+        windows allow of an answer's body, in DATA frames no larger than
+        the largest the client takes, the last one ending the stream: the
+        same state transitions and window accounting, the frames written as
+        bytes.  Raises what h2 raises for a stream that cannot be answered.
+
+        @return: what the windows did not let out, to send on a
+            C{WINDOW_UPDATE}.
         """
         stream = self.streams.get(streamId)
         if stream is None:
-            window = self.local_flow_control_window(streamId)  # raises as h2 does
-        else:
-            window = min(
-                self.outbound_flow_control_window, stream.outbound_flow_control_window
-            )
-        return min(window, self.max_outbound_frame_size)
-
-    def answerData(self, streamId: int, data: bytes, endStream: bool) -> None:
-        """
-        h2's C{send_data} for one DATA frame within L{sendWindow}, doing
-        only what that needs: the same state transitions and window
-        accounting, the frame written as bytes.
-        """
-        stream = self.streams.get(streamId)
-        size = len(data)
-        if stream is None or size > self.sendWindow(streamId):
-            self.send_data(streamId, data, end_stream=endStream)
-            return
-        self.state_machine.process_input(ConnectionInputs.SEND_DATA)
-        machine = stream.state_machine
-        machine.process_input(StreamInputs.SEND_DATA)
-        if endStream:
-            machine.process_input(StreamInputs.SEND_END_STREAM)
-        stream.outbound_flow_control_window -= size
-        self.outbound_flow_control_window -= size
+            self.local_flow_control_window(streamId)  # raises as h2 does
+            return body
         out = self._data_to_send
-        out += _FRAME_HEAD.pack(
-            size >> 16, size & 0xFFFF, _DATA, _END_STREAM if endStream else 0, streamId
-        )
-        out += data
+        machine = stream.state_machine
+        while body:
+            window = min(
+                self.outbound_flow_control_window,
+                stream.outbound_flow_control_window,
+                self.max_outbound_frame_size,
+            )
+            if window <= 0:
+                return body
+            chunk, body = body[:window], body[window:]
+            self.state_machine.process_input(ConnectionInputs.SEND_DATA)
+            machine.process_input(StreamInputs.SEND_DATA)
+            if not body:
+                machine.process_input(StreamInputs.SEND_END_STREAM)
+            size = len(chunk)
+            stream.outbound_flow_control_window -= size
+            self.outbound_flow_control_window -= size
+            out += _FRAME_HEAD.pack(
+                size >> 16, size & 0xFFFF, _DATA, 0 if body else _END_STREAM, streamId
+            )
+            out += chunk
+        return body
 
     def _terminate_connection(self, error_code: ErrorCodes) -> None:
         """
@@ -298,22 +300,6 @@ def _serverConnection(settings: HTTP2Settings) -> _ServerConnection:
     # Answers' header blocks, each encoded once for the process.
     h2.encoder = AnswerEncoder()
     return h2
-
-
-def _sendAllowed(h2: _ServerConnection, streamId: int, stream: _Stream) -> bool:
-    """
-    Send what the stream's and the connection's windows allow of its
-    answer; the rest waits for a C{WINDOW_UPDATE}.
-
-    @return: whether all of it went.
-    """
-    while stream.unsent:
-        window = h2.sendWindow(streamId)
-        if window <= 0:
-            return False
-        chunk, stream.unsent = stream.unsent[:window], stream.unsent[window:]
-        h2.answerData(streamId, chunk, not stream.unsent)
-    return True
 
 
 class HTTP2Session:
@@ -544,7 +530,9 @@ class HTTP2Session:
         Send what the windows allow of the stream's answer (nothing while
         the transport's buffer is full); the rest waits.
         """
-        if self._paused or not _sendAllowed(self._h2, streamId, stream):
+        if not self._paused:
+            stream.unsent = self._h2.answerBody(streamId, stream.unsent)
+        if self._paused or stream.unsent:
             self._blocked.add(streamId)
         else:
             self._blocked.discard(streamId)
