@@ -114,6 +114,34 @@ class Server:
         """
         return sum(len(os.listdir(f"/proc/{pid}/fd")) for pid in self.servers)
 
+    def settledDescriptors(self) -> int:
+        """
+        The descriptors the serving processes hold once each reactor runs:
+        the start-up line is said before it does, and Twisted opens its
+        signal waker's pipe as it starts, later on a busy machine.  One
+        request answered on every port proves each process's reactor runs.
+        """
+        for kind in KINDS:
+            client = Client(self, kind, "HTTP/1.1")
+            client.served()
+            client.close()
+        return self._steady()
+
+    def _steady(self, seconds: float = 5) -> int:
+        """
+        The descriptor count once it has not changed for half a second.
+        """
+        deadline = time.monotonic() + seconds
+        last, since = self.descriptors(), time.monotonic()
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+            now = self.descriptors()
+            if now != last:
+                last, since = now, time.monotonic()
+            elif time.monotonic() - since >= 0.5:
+                break
+        return last
+
 
 class Client:
     """
@@ -255,7 +283,7 @@ class ClosingTableTests(SynchronousTestCase):
 
     def runTable(self, *arguments: str, waiting: bool) -> None:
         server = Server(self, *arguments)
-        before = server.descriptors()
+        before = server.settledDescriptors()
         failures = []
         for way, act in WAYS.items():
             for kind in KINDS:
@@ -317,7 +345,7 @@ class MalformedStreamTests(SynchronousTestCase):
         requests holds no place for good.
         """
         server = Server(self)
-        before = server.descriptors()
+        before = server.settledDescriptors()
         failures = []
         for kind in KINDS:
             client = Client(server, kind, "HTTP/2")
