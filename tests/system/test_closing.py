@@ -23,6 +23,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from h2.config import H2Configuration
 from h2.connection import H2Connection
@@ -43,6 +44,8 @@ PROTOCOLS = ("HTTP/1.1", "HTTP/2")
 
 BAD_PING = b"\x00\x00\x07\x06\x00\x00\x00\x00\x00" + b"1234567"
 GET_CLOSE = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+REQUEST_FIELDS = [(":method", "GET"), (":path", "/"), (":scheme", "https"),
+                  (":authority", "x")]  # fmt: skip
 GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 PROXY_HEADER = b"PROXY TCP4 198.51.100.7 127.0.0.1 40000 80\r\n"
 
@@ -174,25 +177,29 @@ class Client:
                 answer += chunk
             assert answer.startswith(b"HTTP/1.1 200 OK"), answer
             return
+        self.stream(REQUEST_FIELDS, "StreamEnded")
+
+    def stream(self, fields: list[tuple[str, str]], until: str) -> Any:
+        """
+        Send a request of C{fields} on a stream of its own, then read until
+        an event named C{until} comes on that stream: that event.
+        """
+        assert self.h2 is not None
         streamId = self.h2.get_next_available_stream_id()
-        self.h2.send_headers(
-            streamId,
-            [(":method", "GET"), (":path", "/"), (":scheme", "https"),
-             (":authority", "x")],
-            end_stream=True,
-        )  # fmt: skip
+        self.h2.send_headers(streamId, fields, end_stream=True)
         self.flush()
         while True:
             chunk = self.connection.recv(65536)
-            assert chunk, "closed before the answer"
-            ended = [
+            assert chunk, f"closed before {until}"
+            found = [
                 event
                 for event in self.h2.receive_data(chunk)
-                if type(event).__name__ == "StreamEnded"
+                if type(event).__name__ == until
+                and getattr(event, "stream_id", None) == streamId
             ]
             self.flush()
-            if ended:
-                return
+            if found:
+                return found[0]
 
     def endWithin(self, seconds: float) -> float:
         """
@@ -363,26 +370,8 @@ class MalformedStreamTests(SynchronousTestCase):
         assert h2 is not None
         h2.config.validate_outbound_headers = False
         h2.config.normalize_outbound_headers = False
-        streamId = h2.get_next_available_stream_id()
-        h2.send_headers(
-            streamId,
-            [(":method", "GET"), (":path", "/"), (":scheme", "https"),
-             (":authority", "x"), ("Accept", "*/*")],
-            end_stream=True,
-        )  # fmt: skip
-        client.flush()
-        while True:
-            chunk = client.connection.recv(65536)
-            assert chunk, "closed instead of resetting the stream"
-            resets = [
-                event.error_code
-                for event in h2.receive_data(chunk)
-                if type(event).__name__ == "StreamReset" and event.stream_id == streamId
-            ]
-            client.flush()
-            if resets:
-                assert resets == [ErrorCodes.PROTOCOL_ERROR], resets
-                break
+        reset = client.stream([*REQUEST_FIELDS, ("Accept", "*/*")], "StreamReset")
+        assert reset.error_code == ErrorCodes.PROTOCOL_ERROR, reset
         client.served()
 
 

@@ -371,7 +371,9 @@ class HTTP2Session:
                 self._dispatch(event.stream_id, stream)
         elif kind is TrailersReceived:
             if trailerMalformation(event.headers) is not None:
-                self._malformed(event.stream_id, now)
+                self._resetStream(
+                    event.stream_id, "malformed", ErrorCodes.PROTOCOL_ERROR, now
+                )
         elif kind is StreamReset:
             self._forget(event.stream_id)
             if not self._defences.reset(now):
@@ -398,10 +400,9 @@ class HTTP2Session:
             return  # opened after our GOAWAY: not processed, as it said
         if len(self._streams) >= self._maxStreams:
             # One stream more than the limit: refused at once, never queued.
-            self.factory.counts.refused("refused_stream")
-            self._h2.reset_stream(streamId, ErrorCodes.REFUSED_STREAM)
-            if not self._defences.reset(now):
-                self._abandon("rapid_reset", ErrorCodes.ENHANCE_YOUR_CALM)
+            self._resetStream(
+                streamId, "refused_stream", ErrorCodes.REFUSED_STREAM, now
+            )
             return
         stream = self._streams[streamId] = _Stream(now)
         try:
@@ -409,7 +410,8 @@ class HTTP2Session:
                 event.headers, self.factory.requestLimits
             )
         except MalformedRequest:
-            self._malformed(streamId, now)
+            # RFC 9113 section 8.1.1: a stream error, unanswered.
+            self._resetStream(streamId, "malformed", ErrorCodes.PROTOCOL_ERROR, now)
             return
         except HTTPError as error:
             self._refuse(streamId, stream, error)
@@ -418,16 +420,18 @@ class HTTP2Session:
             stream.ended = True
             self._dispatch(streamId, stream)
 
-    def _malformed(self, streamId: int, now: float) -> None:
+    def _resetStream(self, streamId: int, cause: str, code: int, now: float) -> None:
         """
-        A malformed request (RFC 9113 section 8.1.1): its stream is reset
-        with PROTOCOL_ERROR, unanswered; the connection goes on, unless
-        the client keeps at it faster than the reset bound allows.
+        Reset a stream unanswered for what the client sent (one past the
+        stream limit, a malformed request), counted under C{cause}.  The
+        connection goes on, unless the client makes the server reset
+        streams faster than the reset bound allows (such resets share the
+        client's own budget: MadeYouReset).
         """
-        self.factory.counts.refused("malformed")
+        self.factory.counts.refused(cause)
         self._forget(streamId)
         try:
-            self._h2.reset_stream(streamId, ErrorCodes.PROTOCOL_ERROR)
+            self._h2.reset_stream(streamId, code)
         except (StreamClosedError, ProtocolError):
             pass
         if not self._defences.reset(now):
