@@ -160,6 +160,25 @@ class EndpointProblemTests(SynchronousTestCase):
             "'x' is not a whole number",
         )
 
+    def test_noSystemdSocket(self) -> None:
+        """
+        A C{systemd:} socket that was not passed (started by hand, or by a
+        tool that names no descriptor) is said as such, by index or name,
+        not as Python's lookup error.
+        """
+        self.assertEqual(
+            endpointProblem(
+                "systemd:domain=INET:index=0", IndexError("list index out of range")
+            ),
+            "systemd passed no socket at index 0 (start it from its .socket "
+            "unit, which sets LISTEN_FDS and LISTEN_FDNAMES)",
+        )
+        self.assertEqual(
+            endpointProblem("systemd:domain=INET:name=web", KeyError("web")),
+            "systemd passed no socket at name 'web' (start it from its .socket "
+            "unit, which sets LISTEN_FDS and LISTEN_FDNAMES)",
+        )
+
 
 class OptionsRefusalTests(SynchronousTestCase):
     """

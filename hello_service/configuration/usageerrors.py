@@ -105,6 +105,16 @@ def endpointProblem(description: str, error: BaseException | None = None) -> str
         return f"{kind}: has no parameter {unexpected.group(1)!r}"
     if isinstance(error, OSError) and error.filename is not None:
         return f"cannot read {error.filename}: {error.strerror}"
+    if kind == "systemd" and isinstance(error, (IndexError, KeyError)):
+        which = (
+            f"index {named['index']}"
+            if "index" in named
+            else f"name {named.get('name')!r}"
+        )
+        return (
+            f"systemd passed no socket at {which} (start it from its .socket "
+            f"unit, which sets LISTEN_FDS and LISTEN_FDNAMES)"
+        )
     number = re.search(r"invalid literal for int\(\) with base 10: '(.*)'", str(error))
     if number:
         return f"{number.group(1)!r} is not a whole number"
