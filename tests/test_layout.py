@@ -34,7 +34,7 @@ FREE_OF_TWISTED = (
     "answers.routes",
     "configuration.cpus",
     "operations.statuspage",
-    "connection.http2.framing",
+    "http.fieldsections",
     "connection.http2.defences",
 )
 

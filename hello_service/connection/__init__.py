@@ -10,7 +10,10 @@ One connection and the protocols it may speak, side by side:
     (L{session.Session}, L{session.Link}), and the one record an answered
     exchange leaves (L{session.ExchangeRecorder});
   - L{http1}: the HTTP/1.1 session;
-  - L{http2}: the HTTP/2 session and its framing rules and defences.
+  - L{http2}: the HTTP/2 session, its header blocks and defences;
+  - L{http3}: the HTTP/3 session of one QUIC connection, and the UDP
+    endpoint that carries every QUIC connection of a port.
 
-A third protocol is a third session beside these two.
+HTTP/3 is the third session beside these two; its connection is a QUIC
+connection, not a transport, and ends in the ways QUIC has.
 """

@@ -43,7 +43,7 @@ from hello_service.connection.deadlines import (
 from hello_service.connection.flow import FlowControl, ResponseWriter, directSocket
 from hello_service.connection.http1 import HTTP1Session
 from hello_service.connection.http2.defences import HTTP2_DEFAULTS, HTTP2Settings
-from hello_service.connection.http2.framing import PREFACE
+from hello_service.connection.http2 import PREFACE
 from hello_service.connection.peers import NO_HOST, PeerNames
 from hello_service.connection.session import Session
 from hello_service.http.counting import RequestCounts

@@ -7,7 +7,7 @@ which RFC 9114 section 4.2 and 4.3 repeat for HTTP/3.
 A malformed request is a stream error of type PROTOCOL_ERROR: the stream
 is reset, the connection and its other streams go on.  h2 can check these
 rules itself, on every stream; hello checks them here instead, once for
-each distinct field list (L{hello_service.connection.http2.framing}), and
+each distinct field list (L{hello_service.http.fieldsections}), and
 the same way at every version of h2 it declares.  The rules are h2's own,
 which C{tests.test_fieldlists} checks field list by field list against
 C{h2.utilities.validate_headers}.

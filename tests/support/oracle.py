@@ -28,7 +28,7 @@ from twisted.logger import capturedLogs
 
 from hello_service.answers.responders import ParallelResponder
 from hello_service.connection.deadlines import Timeouts
-from hello_service.connection.http2.framing import PREFACE
+from hello_service.connection.http2 import PREFACE
 from hello_service.http import statuslines
 from hello_service.http.pages import loadPages
 from hello_service.http.requests import HTTPError, Request, RequestReader

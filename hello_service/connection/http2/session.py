@@ -53,13 +53,14 @@ from twisted.python.failure import Failure
 
 from hello_service.connection.deadlines import Deadline
 from hello_service.connection.http2.defences import Defences, HTTP2Settings
-from hello_service.connection.http2.framing import (
-    MalformedRequest,
-    requestFromHeaders,
-    responseHeaders,
-)
+from hello_service.connection.http2 import VERSION
 from hello_service.connection.http2.headerblocks import AnswerEncoder, RequestDecoder
 from hello_service.http.fieldlists import trailerMalformation
+from hello_service.http.fieldsections import (
+    FieldSectionReader,
+    MalformedRequest,
+    responseHeaders,
+)
 from hello_service.http.requests import UNPARSED, HTTPError, Request
 from hello_service.http.responses import Response
 from hello_service.http.statuslines import (
@@ -70,6 +71,9 @@ from hello_service.http.statuslines import (
 
 if TYPE_CHECKING:
     from hello_service.connection.session import Link
+
+#: Every HTTP/2 stream's fields, read into requests (each distinct list once).
+_fields = FieldSectionReader(VERSION)
 
 #: What h2 raises a header block it cannot decode as, by cause: RFC 9113
 #: section 4.3 makes that a COMPRESSION_ERROR, where h2 says PROTOCOL_ERROR.
@@ -277,7 +281,7 @@ def _serverConnection(settings: HTTP2Settings) -> _ServerConnection:
             normalize_outbound_headers=False,
             # What the client sends is checked by the session, once for
             # each distinct field list, not by h2 on every stream
-            # (framing.requestFromHeaders); cookies are never read, so
+            # (fieldsections.FieldSectionReader); cookies are never read, so
             # never joined.
             validate_inbound_headers=False,
             normalize_inbound_headers=False,
@@ -406,9 +410,7 @@ class HTTP2Session:
             return
         stream = self._streams[streamId] = _Stream(now)
         try:
-            stream.request = requestFromHeaders(
-                event.headers, self.factory.requestLimits
-            )
+            stream.request = _fields.request(event.headers, self.factory.requestLimits)
         except MalformedRequest:
             # RFC 9113 section 8.1.1: a stream error, unanswered.
             self._resetStream(streamId, "malformed", ErrorCodes.PROTOCOL_ERROR, now)
