@@ -40,6 +40,8 @@ from hello_service.configuration.usageerrors import endpointProblem, reword
 from hello_service.connection.accesslog import FORMATS, LineWriter
 from hello_service.connection.deadlines import Timeouts
 from hello_service.connection.http2.defences import HTTP2_DEFAULTS, HTTP2Settings
+from hello_service.connection.http3 import missing as http3Missing
+from hello_service.connection.http3.settings import HTTP3Settings
 from hello_service.connection.reactor import reactorName
 from hello_service.http.pages import PageError, loadPages
 from hello_service.http.proxytrust import parseTrusted
@@ -217,6 +219,12 @@ class Options(usage.Options):
             "Serve HTTP/1.1 only [default: off: HTTP/2 too, by ALPN over TLS "
             "and by its preface in cleartext].",
         ],
+        [
+            "http3",
+            None,
+            "Serve HTTP/3 (QUIC) on the UDP port of each ssl: listener, and "
+            "advertise it in Alt-Svc (needs the http3 extra).",
+        ],
     ]
 
     optParameters: list[list[Any]] = [
@@ -372,6 +380,14 @@ class Options(usage.Options):
             "HTTP/2 streams one connection may have open at once (advertised in "
             "its SETTINGS; one more is refused with REFUSED_STREAM).",
             _positiveInteger("max-concurrent-streams"),
+        ],
+        [
+            "http3-retry-above",
+            None,
+            HTTP3Settings.retryAbove,
+            "With --http3: QUIC handshakes in progress past which a new client "
+            "must prove its address with a Retry first (0: always).",
+            _count("http3-retry-above"),
         ],
         [
             "max-body-size",
@@ -540,7 +556,25 @@ class Options(usage.Options):
             http2=None
             if self["no-http2"]
             else HTTP2Settings(maxConcurrentStreams=self["max-concurrent-streams"]),
+            http3=self._http3(),
         )
+
+    def _http3(self) -> HTTP3Settings | None:
+        """
+        How C{--http3} asks HTTP/3 to be served, checked: beside at least
+        one C{ssl:} listener, with what it needs installed.
+        """
+        if not self["http3"]:
+            return None
+        if not any(endpointKind(d) == "ssl" for d in self["listen"]):
+            raise usage.UsageError(
+                "--http3: serves HTTP/3 on the UDP port of an ssl: listener, "
+                "and no --listen is one (add --listen ssl:PORT:privateKey=...)"
+            )
+        problem = http3Missing()
+        if problem is not None:
+            raise usage.UsageError(problem)
+        return HTTP3Settings.withNewKey(retryAbove=self["http3-retry-above"])
 
     def _twistdLog(self) -> str | None:
         """

@@ -124,9 +124,22 @@ def _prepare(argv: Sequence[str]) -> Any:
         except Exception as error:  # a key or certificate gone since start-up
             raise BootError(f"cannot serve {inherited.description}: {error}") from None
         endpoints.append((inherited.description, endpoint))
+    certificates = []
+    for datagram in arguments.datagrams:
+        # HTTP/3 presents the certificate the TLS listener beside it does.
+        from hello_service.configuration.certificates import ReloadableCertificate
+
+        try:
+            certificates.append(ReloadableCertificate(datagram.description))
+        except Exception as error:
+            raise BootError(f"cannot serve {datagram.description}: {error}") from None
     config = Config(
         endpoints=tuple(endpoints),
         worker=(arguments.slot, os.getpid()),
+        certificates=tuple(certificates),
+        datagrams=tuple(
+            (d.description, d.descriptor, d.addressFamily) for d in arguments.datagrams
+        ),
         **decodeSettings(arguments.settings),
     )
     service = buildService(config, reactor)

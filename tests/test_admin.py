@@ -88,16 +88,16 @@ class SeriesTests(SynchronousTestCase):
     def test_zeroFromTheStart(self) -> None:
         """
         Before any request: every route and status the service can answer
-        is there at zero for both protocols (the 5xx ones too), every
+        is there at zero for every protocol (the 5xx ones too), every
         route's histogram, the
         gauges, the build and readiness.
         """
         text = exposition(RequestCounts().figures())
         answered = samples(text, "hello_requests_total")
-        self.assertEqual(len(answered), 2 * len(counting.ANSWER_KINDS))
+        self.assertEqual(len(answered), 3 * len(counting.ANSWER_KINDS))
         self.assertEqual(set(answered.values()), {0.0})
         for route in ["/", "/sleep", "other"]:
-            for protocol in ["HTTP/1.1", "HTTP/2"]:
+            for protocol in ["HTTP/1.1", "HTTP/2", "HTTP/3"]:
                 self.assertIn(
                     f'{{protocol="{protocol}",route="{route}",status="500"}}', answered
                 )

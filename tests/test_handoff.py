@@ -22,6 +22,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from hello_service.configuration.config import Config
 from hello_service.connection.deadlines import Timeouts
 from hello_service.connection.http2.defences import HTTP2Settings
+from hello_service.connection.http3.settings import HTTP3Settings
 from hello_service.http.pages import loadPages
 from hello_service.http.requests import RequestLimits
 from hello_service.processes.handoff import (
@@ -65,6 +66,8 @@ EVERY_SENT_FIELD = {
     "accessLogDescriptor": 5,
     "reactor": "epoll",
     "http2": HTTP2Settings(maxConcurrentStreams=7, maxHeaderListSize=999),
+    # The Retry key above all: every worker seals and opens the same tokens.
+    "http3": HTTP3Settings(retryAbove=3, retryKey="00" * 16),
 }
 
 
@@ -126,6 +129,7 @@ class ArgumentsTests(SynchronousTestCase):
                 InheritedSocket(4, "UNIX", "unix:/run/hello.sock"),
             ),
             '{"a": 1}',
+            (InheritedSocket(5, "INET", "ssl:8443:privateKey=k.pem"),),
         )
         argv = arguments.argv("/usr/bin/python3")
         self.assertEqual(
@@ -232,15 +236,17 @@ class DescriptorLayoutTests(SynchronousTestCase):
         """
         A worker starts with the supervisor's pipe on 0, its output and
         error read by the supervisor, its sockets from 3 in C{--listen}
-        order, then the supervisor's standard output for the access lines
-        when asked.
+        order, then its UDP sockets of HTTP/3, then the supervisor's
+        standard output for the access lines when asked.
         """
         from hello_service.processes.handoff import InheritedSocket, workerDescriptors
 
-        childFDs, inherited, accessLog = workerDescriptors(
-            [(17, "INET", "tcp:80"), (18, "UNIX", "unix:/s")], accessLogToOutput=True
+        childFDs, inherited, datagrams, accessLog = workerDescriptors(
+            [(17, "INET", "tcp:80"), (18, "UNIX", "unix:/s")],
+            accessLogToOutput=True,
+            datagrams=[(19, "INET", "ssl:443")],
         )
-        self.assertEqual(childFDs, {0: "w", 1: "r", 2: "r", 3: 17, 4: 18, 5: 1})
+        self.assertEqual(childFDs, {0: "w", 1: "r", 2: "r", 3: 17, 4: 18, 5: 19, 6: 1})
         self.assertEqual(
             inherited,
             (
@@ -248,8 +254,9 @@ class DescriptorLayoutTests(SynchronousTestCase):
                 InheritedSocket(4, "UNIX", "unix:/s"),
             ),
         )
-        self.assertEqual(accessLog, 5)
+        self.assertEqual(datagrams, (InheritedSocket(5, "INET", "ssl:443"),))
+        self.assertEqual(accessLog, 6)
         self.assertEqual(
-            workerDescriptors([(17, "INET", "tcp:80")], accessLogToOutput=False)[2],
+            workerDescriptors([(17, "INET", "tcp:80")], accessLogToOutput=False)[3],
             None,
         )

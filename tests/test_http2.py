@@ -30,8 +30,8 @@ from twisted.logger import capturedLogs, formatEvent
 from twisted.trial.unittest import SynchronousTestCase
 
 from hello_service.connection.accesslog import AccessLog
-from hello_service.connection.http2.defences import Defences, HTTP2Settings, TokenBucket
 from hello_service.connection.http2 import PREFACE
+from hello_service.connection.http2.defences import Defences, HTTP2Settings, TokenBucket
 from hello_service.connection.protocol import HelloFactory, HelloProtocol
 from hello_service.http.fieldsections import headerListSize, responseHeaders
 from hello_service.http.requests import RequestLimits

@@ -126,6 +126,8 @@ class ReloadableCertificate:
         """
         self.description = description
         self._options = loadCertificate(description) if loaded is None else loaded
+        #: The options last converted for QUIC, and what they became.
+        self._forQuic: tuple[Any, tuple[Any, Any, list[Any]]] | None = None
 
     def getContext(self) -> Any:
         """
@@ -133,6 +135,22 @@ class ReloadableCertificate:
         handshake.
         """
         return self._options.getContext()
+
+    def forQuic(self) -> tuple[Any, Any, list[Any]]:
+        """
+        The certificate loaded last, its key and its chain, as aioquic
+        takes them (C{cryptography}'s objects): asked for at every QUIC
+        handshake (C{--http3}), converted once per load.
+        """
+        options = self._options
+        if self._forQuic is None or self._forQuic[0] is not options:
+            converted = (
+                options.certificate.to_cryptography(),
+                options.privateKey.to_cryptography_key(),
+                [extra.to_cryptography() for extra in options.extraCertChain],
+            )
+            self._forQuic = (options, converted)
+        return self._forQuic[1]
 
     @property
     def expires(self) -> float:

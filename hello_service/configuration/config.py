@@ -21,6 +21,7 @@ from hello_service.configuration.certificates import ReloadableCertificate
 from hello_service.configuration.recycling import RecyclePolicy
 from hello_service.connection.deadlines import Timeouts
 from hello_service.connection.http2.defences import HTTP2_DEFAULTS, HTTP2Settings
+from hello_service.connection.http3.settings import HTTP3Settings
 from hello_service.http.pages import Pages
 from hello_service.http.requests import RequestLimits
 
@@ -71,6 +72,10 @@ class Config:
     @ivar reactor: the twistd name of the reactor the main process runs on,
         which its workers run on too (C{""}: hello's).
     @ivar http2: how HTTP/2 is served, or C{None} with C{--no-http2}.
+    @ivar http3: how HTTP/3 is served beside each C{ssl:} listener, or
+        C{None} without C{--http3}.
+    @ivar datagrams: in a worker, the UDP sockets its supervisor bound for
+        HTTP/3 (by C{ssl:} description, descriptor and address family).
     @ivar recycling: when the supervisor replaces a worker that has served
         long or grown large (L{RecyclePolicy}).
     @ivar certificates: the certificates of the C{ssl:} listeners, which
@@ -101,5 +106,7 @@ class Config:
     worker: tuple[int, int] | None = None
     reactor: str = ""
     http2: HTTP2Settings | None = HTTP2_DEFAULTS
+    http3: HTTP3Settings | None = None
+    datagrams: tuple[tuple[str, int, int], ...] = ()
     recycling: RecyclePolicy = RecyclePolicy()
     certificates: tuple[ReloadableCertificate, ...] = ()

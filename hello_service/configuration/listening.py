@@ -185,6 +185,13 @@ class Listener:
     def descriptorFor(self, slot: int) -> int:
         raise NotImplementedError()
 
+    def datagramFor(self, slot: int) -> int | None:
+        """
+        The UDP socket the worker of C{slot} serves HTTP/3 on, beside this
+        listener (C{--http3}), if any.
+        """
+        return None
+
     def close(self) -> None:
         raise NotImplementedError()
 
@@ -200,8 +207,18 @@ class ReusePortListener(Listener):
     """
 
     def __init__(
-        self, description: str, slots: int, address: tuple[str, int, int]
+        self,
+        description: str,
+        slots: int,
+        address: tuple[str, int, int],
+        datagrams: bool = False,
     ) -> None:
+        """
+        @param datagrams: also bind a UDP socket per slot on the same
+            address, with C{SO_REUSEPORT} too, for HTTP/3 (C{--http3}): the
+            kernel spreads QUIC clients across the workers by address, and
+            a slot's socket outlives its worker, as the TCP one does.
+        """
         interface, port, backlog = address
         # tcp6: listens on "::" unless told otherwise; tcp: and ssl: take
         # an IPv6 interface too.
@@ -209,6 +226,7 @@ class ReusePortListener(Listener):
         self.description = description
         self.family = "INET6" if family == socket.AF_INET6 else "INET"
         self._sockets: dict[int, socket.socket] = {}
+        self._datagrams: dict[int, socket.socket] = {}
         try:
             for slot in range(1, slots + 1):
                 listening = socket.socket(family, socket.SOCK_STREAM)
@@ -219,6 +237,12 @@ class ReusePortListener(Listener):
                 port = listening.getsockname()[1]  # the one tcp:0 chose, for all
                 listening.listen(backlog)
                 listening.setblocking(False)
+            for slot in range(1, slots + 1) if datagrams else ():
+                datagram = socket.socket(family, socket.SOCK_DGRAM)
+                self._datagrams[slot] = datagram
+                datagram.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+                datagram.bind((interface, port))
+                datagram.setblocking(False)
         except OSError as error:
             self.close()
             raise StartupError(
@@ -229,14 +253,21 @@ class ReusePortListener(Listener):
         if family == socket.AF_INET6 and kind.endswith("tcp"):
             kind += "6"
         self.address = formatAddress(kind, host, port)
+        if datagrams:
+            self.address += f", udp:{port} (HTTP/3)"
 
     def descriptorFor(self, slot: int) -> int:
         return self._sockets[slot].fileno()
 
+    def datagramFor(self, slot: int) -> int | None:
+        datagram = self._datagrams.get(slot)
+        return None if datagram is None else datagram.fileno()
+
     def close(self) -> None:
-        for listening in self._sockets.values():
+        for listening in [*self._sockets.values(), *self._datagrams.values()]:
             listening.close()
         self._sockets = {}
+        self._datagrams = {}
 
 
 class SharedListener(Listener):
@@ -264,18 +295,24 @@ class SharedListener(Listener):
 
 
 def bindListeners(
-    endpoints: Sequence[tuple[str, IStreamServerEndpoint]], slots: int
+    endpoints: Sequence[tuple[str, IStreamServerEndpoint]],
+    slots: int,
+    http3: bool = False,
 ) -> list[Listener]:
     """
     Bind every endpoint for C{slots} workers, or none: a one-line
-    L{StartupError} names the first that cannot listen.
+    L{StartupError} names the first that cannot listen.  With C{http3},
+    each C{ssl:} listener's UDP port is bound too.
     """
     listeners: list[Listener] = []
     try:
         for description, endpoint in endpoints:
             address = tcpEndpointAddress(endpoint)
             if address is not None:
-                listeners.append(ReusePortListener(description, slots, address))
+                datagrams = http3 and endpointKind(description) == "ssl"
+                listeners.append(
+                    ReusePortListener(description, slots, address, datagrams)
+                )
             else:
                 (port,) = listenAll([(description, endpoint)], _NoAccepting())
                 listeners.append(SharedListener(description, port))

@@ -96,6 +96,7 @@ class HTTP1Session:
         "_queue",
         "_phase",
         "_began",
+        "_altSvc",
     )
 
     def __init__(self, link: Link) -> None:
@@ -112,6 +113,8 @@ class HTTP1Session:
         self._phase = _READING
         #: When the first byte of the request being received came.
         self._began = 0.0
+        #: The C{Alt-Svc} line each answer carries, if any.
+        self._altSvc = b"Alt-Svc: %s\r\n" % link.altSvc if link.altSvc else b""
 
     # Reading requests.
 
@@ -261,7 +264,10 @@ class HTTP1Session:
 
     def _send(self, request: Request, response: Response, began: float) -> None:
         keepAlive = request.keepAlive and not self._factory.draining
-        data = response.toBytes(request, keepAlive)
+        if self._altSvc:
+            data = response.toBytesWith(request, keepAlive, self._altSvc)
+        else:
+            data = response.toBytes(request, keepAlive)
         self._record(self._peer, request, response, began)
         if keepAlive:
             self._writer.write(data)

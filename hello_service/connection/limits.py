@@ -126,6 +126,20 @@ class ConnectionLimiter:
         self._pause()
         return False
 
+    def acquireNow(self, connection: Admittable) -> bool:
+        """
+        A new connection that cannot wait in a line (a QUIC one: its
+        packets keep coming): admit it if there is a place.
+
+        @return: whether it was admitted.
+        """
+        if self._served >= self.maximum:
+            return False
+        self._served += 1
+        connection.admit()
+        self._pauseIfFull()
+        return True
+
     def release(self, connection: Admittable) -> None:
         """
         A connection closed: let in the next one, or accept again.

@@ -42,10 +42,10 @@ from hello_service.connection.deadlines import (
 )
 from hello_service.connection.flow import FlowControl, ResponseWriter, directSocket
 from hello_service.connection.http1 import HTTP1Session
-from hello_service.connection.http2.defences import HTTP2_DEFAULTS, HTTP2Settings
 from hello_service.connection.http2 import PREFACE
+from hello_service.connection.http2.defences import HTTP2_DEFAULTS, HTTP2Settings
 from hello_service.connection.peers import NO_HOST, PeerNames
-from hello_service.connection.session import Session
+from hello_service.connection.session import Served, Session
 from hello_service.http.counting import RequestCounts
 from hello_service.http.proxytrust import TrustedProxies
 from hello_service.http.requests import DEFAULT_LIMITS, RequestLimits
@@ -87,6 +87,9 @@ class HelloProtocol(Protocol):
     #: Not a plain socket (TLS, say): TLS's ALPN may have chosen HTTP/2.  A
     #: plain one speaks HTTP/2 only if its first bytes are the preface.
     _negotiates = False
+    #: The C{Alt-Svc} value its answers carry: HTTP/3 on the same port, for
+    #: a TLS connection to a port that serves it (C{--http3}).
+    altSvc = b""
 
     def __init__(self, factory: HelloFactory) -> None:
         self.factory = factory
@@ -103,6 +106,10 @@ class HelloProtocol(Protocol):
         self.writer = ResponseWriter(flow, socket)
         if socket is None:
             self._negotiates = True  # TLS, perhaps, whose ALPN may choose h2
+            if factory.altSvc:
+                self.altSvc = factory.altSvc.get(
+                    getattr(transport.getHost(), "port", 0), b""
+                )
         #: How long the client may take, whatever for.
         self.deadline = DeadlineTimer(factory.deadlines, factory.timeouts, self)
         factory.connectionOpened(self)
@@ -191,6 +198,9 @@ class HelloProtocol(Protocol):
         Whether its session is HTTP/2's (for the gauges).
         """
         return self._session is not None and not isinstance(self._session, HTTP1Session)
+
+    #: A TCP connection never speaks HTTP/3.
+    speaksHTTP3 = False
 
     # Every way the connection ends, each written once for every protocol
     # and every transport.
@@ -367,7 +377,11 @@ class HelloFactory(Factory):
         self.exchanges = ExchangeRecorder(
             self.counts.answered, self.accessLog, trustedProxies, clock
         )
-        self.connections: set[HelloProtocol] = set()
+        #: Every connection open: TCP ones, and QUIC ones (C{--http3}).
+        self.connections: set[Served] = set()
+        #: By TLS port, the C{Alt-Svc} value that says HTTP/3 is served
+        #: on the same port's UDP (C{--http3}).
+        self.altSvc: dict[int, bytes] = {}
         self.peerNames = PeerNames()
         self.draining = False
         self._drained: list[Deferred[None]] = []
@@ -395,7 +409,28 @@ class HelloFactory(Factory):
         elif not limiter.acquire(protocol):
             protocol.hold()
 
-    def connectionClosed(self, protocol: HelloProtocol) -> None:
+    def hasPlace(self) -> bool:
+        """
+        Whether the connection limit has a place for one more connection
+        now: a QUIC client cannot be held unread in a line, as a TCP one
+        is, since its packets keep coming; it is refused instead.
+        """
+        limiter = self.connectionLimiter
+        return limiter is None or limiter.served < limiter.maximum
+
+    def quicConnectionAdmitted(self, connection: Served) -> None:
+        """
+        A QUIC connection opens, in a place L{hasPlace} said there was.
+        """
+        limiter = self.connectionLimiter
+        if limiter is None:
+            connection.admit()
+        else:
+            limiter.acquireNow(connection)
+        self.connections.add(connection)
+        self.counts.connections += 1
+
+    def connectionClosed(self, protocol: Served) -> None:
         """
         A connection is gone: free its place.
         """

@@ -75,6 +75,39 @@ class Session(Protocol):
         """
 
 
+class Served(Protocol):
+    """
+    A connection as the factory and the service see it, whatever carries
+    it (a TCP connection, L{hello_service.connection.protocol.HelloProtocol},
+    or a QUIC one, L{hello_service.connection.http3.session.HTTP3Session}):
+    it holds a place under the connection limit, drains and can be ended.
+    """
+
+    #: Let in by the connection limit.
+    admitted: bool
+
+    @property
+    def speaksHTTP2(self) -> bool:
+        """Whether it speaks HTTP/2 (for the gauges)."""
+
+    @property
+    def speaksHTTP3(self) -> bool:
+        """Whether it speaks HTTP/3 (for the gauges)."""
+
+    def admit(self) -> None:
+        """The connection limit lets it in."""
+
+    def closeWhenIdle(self) -> None:
+        """The service drains: finish what is in flight, then close."""
+
+    def abort(self) -> None:
+        """End it at once (the shutdown timeout passed)."""
+
+    @property
+    def requestsInFlight(self) -> int:
+        """Requests received and not answered."""
+
+
 class Shared(Protocol):
     """
     What the sessions of every connection share (their factory's,
@@ -114,6 +147,8 @@ class Link(Protocol):
     flow: FlowControl
     #: How long the client may take.
     deadline: DeadlineTimer
+    #: The C{Alt-Svc} value its answers carry, or C{b""} for none.
+    altSvc: bytes
 
     def close(self) -> None:
         """

@@ -65,6 +65,19 @@ REFUSALS = (
     "rapid_reset",
     "control_flood",
     "protocol_error",
+    # HTTP/3's own (--http3): what a UDP port drops or answers without a
+    # connection, and the bounds on who may open one.
+    "quic_garbage",
+    "quic_version",
+    "quic_unknown_connection",
+    "quic_other_worker",
+    "quic_undecryptable",
+    "quic_invalid_token",
+    "quic_retry",
+    "quic_retry_rate",
+    "quic_handshakes",
+    "quic_draining",
+    "quic_send_dropped",
 )
 
 #: The refusal each refusing status is counted as (an answer of any other
@@ -102,6 +115,7 @@ class Gauges(TypedDict, total=False):
 
     hello_connections_open: int
     hello_http2_connections_open: int
+    hello_http3_connections_open: int
     hello_requests_in_flight: int
     hello_connections_waiting: int
     hello_threadpool_busy: int
@@ -113,6 +127,7 @@ class Gauges(TypedDict, total=False):
 GAUGE_HELP = {
     "hello_connections_open": "Client connections open.",
     "hello_http2_connections_open": "Client connections open that speak HTTP/2.",
+    "hello_http3_connections_open": "QUIC connections open (HTTP/3), among them.",
     "hello_requests_in_flight": "Requests received, in part or whole, not yet answered.",
     "hello_connections_waiting": "Connections held unread at --max-connections.",
     "hello_threadpool_busy": "Request threads running work (--parallel).",
@@ -162,6 +177,7 @@ class Figures(TypedDict, total=False):
     @ivar kinds: every kind of answer given (L{KindCounts}).
     @ivar http2Kinds: of those, the answers sent over HTTP/2: route label,
         status code, answers.
+    @ivar http3Kinds: the same, over HTTP/3.
     @ivar gauges: what is held now (L{Gauges}).
     @ivar refusals: what was refused or cut, by cause (L{REFUSALS}).
     @ivar connections: connections accepted.
@@ -174,6 +190,7 @@ class Figures(TypedDict, total=False):
 
     kinds: list[KindCounts]
     http2Kinds: list[list[Any]]
+    http3Kinds: list[list[Any]]
     gauges: Gauges
     refusals: dict[str, int]
     connections: int
@@ -196,6 +213,7 @@ class RequestCounts:
     __slots__ = (
         "answered",
         "answeredHTTP2",
+        "answeredHTTP3",
         "waited",
         "waitedSeconds",
         "refusals",
@@ -206,6 +224,8 @@ class RequestCounts:
         self.answered = [0] * len(ANSWER_KINDS)
         #: Of those, the answers sent over HTTP/2, by kind.
         self.answeredHTTP2 = [0] * len(ANSWER_KINDS)
+        #: And over HTTP/3.
+        self.answeredHTTP3 = [0] * len(ANSWER_KINDS)
         self.waited = [
             [0] * (len(DURATION_BUCKETS) + 1) for _ in range(len(ANSWER_KINDS))
         ]
@@ -248,20 +268,30 @@ class RequestCounts:
         ):
             if answered:
                 kinds.append([label, status.decode("ascii"), answered, waited, seconds])
-        http2 = [
-            [label, status.decode("ascii"), count]
-            for (label, status), count in zip(
-                ANSWER_KINDS, self.answeredHTTP2, strict=True
-            )
-            if count
-        ]
         return {
             "kinds": kinds,
-            "http2Kinds": http2,
+            "http2Kinds": _byKind(self.answeredHTTP2),
+            "http3Kinds": _byKind(self.answeredHTTP3),
             "gauges": gauges,
             "refusals": dict(self.refusals),
             "connections": self.connections,
         }
+
+
+def _byKind(answered: list[int]) -> list[list[Any]]:
+    """Answers of one protocol: route label, status code, answers."""
+    return [
+        [label, status.decode("ascii"), count]
+        for (label, status), count in zip(ANSWER_KINDS, answered, strict=True)
+        if count
+    ]
+
+
+def _addByKind(
+    total: dict[tuple[str, str], int], answered: Iterable[list[Any]]
+) -> None:
+    for label, status, count in answered:
+        total[label, status] = total.get((label, status), 0) + count
 
 
 def answeredTotal(figures: Figures | None) -> int:
@@ -279,12 +309,13 @@ def addFigures(reports: Iterable[Figures]) -> Figures:
     gauges: dict[str, int] = {}
     refusals = dict.fromkeys(REFUSALS, 0)
     http2: dict[tuple[str, str], int] = {}
+    http3: dict[tuple[str, str], int] = {}
     connections = 0
     for figures in reports:
         counted = gaugeTable(figures["gauges"])
         connections += figures.get("connections", 0)
-        for label, status, count in figures.get("http2Kinds", ()):
-            http2[label, status] = http2.get((label, status), 0) + count
+        _addByKind(http2, figures.get("http2Kinds", ()))
+        _addByKind(http3, figures.get("http3Kinds", ()))
         # A worker of an older release (during a rolling restart) sends none.
         for cause, count in figures.get("refusals", {}).items():
             refusals[cause] = refusals.get(cause, 0) + count
@@ -299,9 +330,8 @@ def addFigures(reports: Iterable[Figures]) -> Figures:
             gauges[name] = gauges.get(name, 0) + value
     return {
         "kinds": list(kinds.values()),
-        "http2Kinds": [
-            [label, status, count] for (label, status), count in http2.items()
-        ],
+        "http2Kinds": [[label, status, n] for (label, status), n in http2.items()],
+        "http3Kinds": [[label, status, n] for (label, status), n in http3.items()],
         "gauges": cast(Gauges, gauges),
         "refusals": refusals,
         "connections": connections,

@@ -81,6 +81,15 @@ class Response:
             return self.head + ending
         return self.head + ending + self.body
 
+    def toBytesWith(self, request: Request, keepAlive: bool, field: bytes) -> bytes:
+        """
+        L{toBytes}, with one more header field line, CRLF included
+        (C{Alt-Svc}, on a connection whose port serves HTTP/3).
+        """
+        data = self.toBytes(request, keepAlive)
+        end = data.index(b"\r\n\r\n") + 2
+        return data[:end] + field + data[end:]
+
 
 def _head(
     status: bytes,

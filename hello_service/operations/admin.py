@@ -95,7 +95,11 @@ class HelloCollector(Collector):
             "1 while /ready answers 200; 0 while starting or draining.",
             value=1 if self._ready() else 0,
         )
-        yield from _requestFamilies(figures["kinds"], figures.get("http2Kinds", []))
+        yield from _requestFamilies(
+            figures["kinds"],
+            figures.get("http2Kinds", []),
+            figures.get("http3Kinds", []),
+        )
         held = gaugeTable(figures["gauges"])
         for name, help in GAUGE_HELP.items():
             if name in held or name not in POOL_GAUGES:
@@ -138,15 +142,18 @@ class HelloCollector(Collector):
 
 
 def _requestFamilies(
-    kinds: list[list[Any]], http2Kinds: list[list[Any]]
+    kinds: list[list[Any]],
+    http2Kinds: list[list[Any]],
+    http3Kinds: list[list[Any]],
 ) -> Iterable[Metric]:
     """
     The answers counted, by route, status and protocol, every kind the
-    service can answer (L{ANSWER_KINDS}) present for both protocols; and
+    service can answer (L{ANSWER_KINDS}) present for every protocol; and
     their durations, by route.
     """
     answeredBy = {(label, status): kind for label, status, *kind in kinds}
     overHTTP2 = {(label, status): count for label, status, count in http2Kinds}
+    overHTTP3 = {(label, status): count for label, status, count in http3Kinds}
     requests = CounterMetricFamily(
         "hello_requests",
         "Requests answered.",
@@ -162,8 +169,10 @@ def _requestFamilies(
             (label, status), (0, [0] * buckets, 0.0)
         )
         http2 = overHTTP2.get((label, status), 0)
-        requests.add_metric([label, status, "HTTP/1.1"], answered - http2)
+        http3 = overHTTP3.get((label, status), 0)
+        requests.add_metric([label, status, "HTTP/1.1"], answered - http2 - http3)
         requests.add_metric([label, status, "HTTP/2"], http2)
+        requests.add_metric([label, status, "HTTP/3"], http3)
         route = byRoute[label]
         route[0] += answered
         route[1] = [a + b for a, b in zip(route[1], waited, strict=True)]

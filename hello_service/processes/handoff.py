@@ -4,7 +4,8 @@ The contract between the supervisor of C{--workers} and its workers, whole:
 everything the two processes agree on lives here, and nothing else does.
 
   - how a worker is started: C{python -m hello_service.worker --slot N
-    --inherit FD:FAMILY:DESCRIPTION... --settings JSON}
+    --inherit FD:FAMILY:DESCRIPTION... [--inherit-datagram
+    FD:FAMILY:DESCRIPTION...] --settings JSON}
     (L{WorkerArguments}, built and parsed here and nowhere else);
   - which settings of L{Config} a worker receives: every field, unless
     L{NOT_SENT} names it with the reason the worker does without it.  The
@@ -76,38 +77,49 @@ NOT_SENT = {
     "worker": "the worker's own slot and PID (--slot and its own PID)",
     "recycling": "the supervisor's own: it replaces a worker past its bounds",
     "certificates": "a worker loads its own, from its --inherit description",
+    "datagrams": "the worker inherits their sockets (--inherit-datagram) instead",
 }
 
 
 #: A worker's descriptors: 0 is a pipe from the supervisor, which the
 #: worker watches to end when the supervisor is gone; 1 and 2 are read by
 #: the supervisor (events and stacks); the inherited listening sockets
-#: follow from L{FIRST_SOCKET}, in C{--listen} order; then, if the access
-#: lines go to the supervisor's standard output, that.
+#: follow from L{FIRST_SOCKET}, in C{--listen} order; then the UDP sockets
+#: of HTTP/3 (C{--http3}), in the same order; then, if the access lines go
+#: to the supervisor's standard output, that.
 PARENT_PIPE = 0
 FIRST_SOCKET = 3
 
 
 def workerDescriptors(
-    sockets: Sequence[tuple[int, str, str]], accessLogToOutput: bool
-) -> tuple[dict[int, Any], tuple[InheritedSocket, ...], int | None]:
+    sockets: Sequence[tuple[int, str, str]],
+    accessLogToOutput: bool,
+    datagrams: Sequence[tuple[int, str, str]] = (),
+) -> tuple[
+    dict[int, Any], tuple[InheritedSocket, ...], tuple[InheritedSocket, ...], int | None
+]:
     """
     The descriptors a worker starts with, as C{spawnProcess} takes them
     (C{childFDs}), from C{sockets} (each listening socket's descriptor in
-    the supervisor, its family's name and its description): those
-    descriptors, the sockets as the worker will name them, and the access
-    log's descriptor in the worker, if any.
+    the supervisor, its family's name and its description) and
+    C{datagrams} (the UDP sockets of HTTP/3, likewise, by the description
+    of the C{ssl:} listener they serve beside): those descriptors, the
+    sockets and the datagram sockets as the worker will name them, and the
+    access log's descriptor in the worker, if any.
     """
     childFDs: dict[int, Any] = {PARENT_PIPE: "w", 1: "r", 2: "r"}
-    inherited = []
-    for index, (descriptor, family, description) in enumerate(sockets):
-        childFDs[FIRST_SOCKET + index] = descriptor
-        inherited.append(InheritedSocket(FIRST_SOCKET + index, family, description))
+    named: list[list[InheritedSocket]] = [[], []]
+    next = FIRST_SOCKET
+    for kind, given in enumerate((sockets, datagrams)):
+        for descriptor, family, description in given:
+            childFDs[next] = descriptor
+            named[kind].append(InheritedSocket(next, family, description))
+            next += 1
     accessLog = None
     if accessLogToOutput:
-        accessLog = FIRST_SOCKET + len(sockets)
+        accessLog = next
         childFDs[accessLog] = 1
-    return childFDs, tuple(inherited), accessLog
+    return childFDs, tuple(named[0]), tuple(named[1]), accessLog
 
 
 class BootError(Exception):
@@ -154,6 +166,9 @@ class WorkerArguments:
     slot: int
     inherited: tuple[InheritedSocket, ...]
     settings: str
+    #: The UDP sockets of HTTP/3, by the C{ssl:} description they serve
+    #: beside.
+    datagrams: tuple[InheritedSocket, ...] = ()
 
     #: The module a worker runs as (C{python -m}).
     MODULE = "hello_service.worker"
@@ -165,6 +180,8 @@ class WorkerArguments:
         arguments = [executable, "-m", self.MODULE, "--slot", str(self.slot)]
         for inherited in self.inherited:
             arguments += ["--inherit", inherited.argument()]
+        for datagram in self.datagrams:
+            arguments += ["--inherit-datagram", datagram.argument()]
         return arguments + ["--settings", self.settings]
 
     @classmethod
@@ -183,13 +200,26 @@ class WorkerArguments:
             help="a listening socket inherited as descriptor FD",
         )
         parser.add_argument(
+            "--inherit-datagram",
+            action="append",
+            default=[],
+            type=InheritedSocket.fromArgument,
+            metavar="FD:FAMILY:DESCRIPTION",
+            help="the UDP socket of HTTP/3 beside the ssl: listener DESCRIPTION",
+        )
+        parser.add_argument(
             "--settings",
             required=True,
             metavar="JSON",
             help="what to serve, from the supervisor's configuration",
         )
         parsed = parser.parse_args(list(argv))
-        return cls(parsed.slot, tuple(parsed.inherit), parsed.settings)
+        return cls(
+            parsed.slot,
+            tuple(parsed.inherit),
+            parsed.settings,
+            tuple(parsed.inherit_datagram),
+        )
 
 
 def sentFields() -> list[str]:

@@ -14,7 +14,7 @@ import os
 import signal
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.application.service import Service
 from twisted.internet.defer import (
@@ -41,13 +41,18 @@ from hello_service.answers.responders import (
 )
 from hello_service.configuration.certificates import ReloadableCertificate
 from hello_service.configuration.config import Config
-from hello_service.configuration.listening import describeAddress, listenAll
+from hello_service.configuration.listening import (
+    describeAddress,
+    endpointKind,
+    listenAll,
+)
 from hello_service.connection.accesslog import (
     FORMATS,
     AccessLog,
     LineWriter,
     NoAccessLog,
 )
+from hello_service.connection.http3.settings import HTTP3Settings
 from hello_service.connection.limits import (
     BY_DESCRIPTORS,
     ConnectionLimiter,
@@ -63,6 +68,9 @@ from hello_service.operations.notify import ServiceManager, statusLine
 from hello_service.operations.operations import Operations
 from hello_service.operations.statuspage import ProcessStatus, ServiceStatus
 from hello_service.operations.vitals import processFigures
+
+if TYPE_CHECKING:
+    from hello_service.connection.http3.listening import QuicListeners
 
 
 def counted(count: int, noun: str) -> str:
@@ -98,6 +106,9 @@ class HelloService(Service):
         pagesDirectory: Path | None = None,
         manager: ServiceManager | None = None,
         certificates: Sequence[ReloadableCertificate] = (),
+        http3: HTTP3Settings | None = None,
+        worker: int | None = None,
+        datagrams: Sequence[tuple[str, int, int]] = (),
     ) -> None:
         """
         @param maxConnections: the connections served at once (0: as many
@@ -110,6 +121,12 @@ class HelloService(Service):
             reloads and stops (systemd's C{$NOTIFY_SOCKET}), if any.
         @param certificates: the certificates of the C{ssl:} listeners,
             which SIGHUP reloads.
+        @param http3: how HTTP/3 is served beside each C{ssl:} listener,
+            or C{None} if it is not.
+        @param worker: this worker's slot (C{--workers}), which its QUIC
+            connection IDs carry.
+        @param datagrams: in a worker, the UDP sockets its supervisor bound
+            for HTTP/3: by C{ssl:} description, descriptor and family.
         """
         #: Where to listen: each endpoint with the description it came from.
         self.endpoints = list(endpoints)
@@ -123,6 +140,14 @@ class HelloService(Service):
         self._lastFullWarning: float | None = None
         self._pagesDirectory = pagesDirectory
         self.certificates = list(certificates)
+        self.quic: QuicListeners | None = None
+        if http3 is not None:
+            from hello_service.connection.http3.listening import QuicListeners
+
+            self.quic = QuicListeners(factory, http3, reactor, worker)
+        self._datagrams = {
+            description: (fd, family) for description, fd, family in datagrams
+        }
         #: The operator's side: signals, lag, readiness, the admin site, the
         #: service manager (nobody, unless systemd asks).  SIGHUP reloads,
         #: SIGUSR1 reopens the access log.
@@ -182,6 +207,9 @@ class HelloService(Service):
             "hello_connections_open": len(factory.connections),
             "hello_http2_connections_open": sum(
                 1 for connection in factory.connections if connection.speaksHTTP2
+            ),
+            "hello_http3_connections_open": sum(
+                1 for connection in factory.connections if connection.speaksHTTP3
             ),
             "hello_requests_in_flight": factory.requestsInFlight(),
             "hello_connections_waiting": 0 if limiter is None else limiter.waiting,
@@ -255,10 +283,13 @@ class HelloService(Service):
             "{admin}",
             admin=self.operations.admin.described(),
             addresses=", ".join(
-                describeAddress(description, port)
-                for (description, _), port in zip(
-                    self.endpoints, self.ports, strict=True
-                )
+                [
+                    describeAddress(description, port)
+                    for (description, _), port in zip(
+                        self.endpoints, self.ports, strict=True
+                    )
+                ]
+                + ([self.quic.described()] if self.quic is not None else [])
             ),
             mode=self.factory.answerer.mode,
             threads=(
@@ -304,12 +335,28 @@ class HelloService(Service):
         """
         limiter = self._limitConnections()
         self.ports = listenAll(self.endpoints, self.factory)
+        self._listenQuic()
         self.operations.admin.listen(
             self.figures, self._closePorts, status=self.serviceStatus
         )
         if limiter is not None:
             for port in self.ports:
                 limiter.addPort(port)  # type: ignore[arg-type]
+
+    def _listenQuic(self) -> None:
+        """
+        HTTP/3 on the UDP port of each C{ssl:} listener (C{--http3}).
+        """
+        if self.quic is None:
+            return
+        certificates = {c.description: c for c in self.certificates}
+        for (description, _), port in zip(self.endpoints, self.ports, strict=True):
+            if endpointKind(description) == "ssl":
+                self.quic.listen(
+                    port.getHost(),
+                    certificates[description].forQuic,
+                    self._datagrams.get(description),
+                )
 
     def _closePorts(self) -> None:
         for port in self.ports:
@@ -326,6 +373,8 @@ class HelloService(Service):
         # reconnect until the load balancer has taken this instance out.
         await self.operations.stopBeingReady(then=self.factory.stopKeepingAlive)
         ports, self.ports = self.ports, []
+        if self.quic is not None:
+            self.quic.closeToNew()
         limiter = self.factory.connectionLimiter
         for port in ports:
             if limiter is not None:
@@ -357,8 +406,8 @@ class HelloService(Service):
                 countText=counted(len(left), "connection"),
             )
             closed = factory.drain()
-            for protocol in left:
-                protocol.transport.abortConnection()  # type: ignore[union-attr]
+            for connection in left:
+                connection.abort()
             await closed
         else:
             self.log.info(
@@ -369,6 +418,8 @@ class HelloService(Service):
                 inFlightText=counted(inFlight, "request"),
                 elapsed=f"{clock.seconds() - started:.2f}",
             )
+        if self.quic is not None:
+            await self.quic.stopListening()
         factory.accessLog.close()
         if self.threadPool is not None:
             self.threadPool.stop()
@@ -439,4 +490,7 @@ def buildService(config: Config, reactor: Any) -> HelloService:
         pagesDirectory=config.pages.directory,
         manager=ServiceManager.fromEnvironment(os.environ, reactor),
         certificates=config.certificates,
+        http3=config.http3,
+        worker=None if config.worker is None else config.worker[0],
+        datagrams=config.datagrams,
     )

@@ -136,7 +136,9 @@ class Supervisor(Service):
         self._bind()
 
     def _bind(self) -> None:
-        self.listeners = bindListeners(list(self.config.endpoints), self.count)
+        self.listeners = bindListeners(
+            list(self.config.endpoints), self.count, self.config.http3 is not None
+        )
         self.operations.admin.listen(
             self.reports.figures,
             self._closeListeners,

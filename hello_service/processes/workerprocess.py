@@ -118,13 +118,21 @@ class WorkerProcess(ProcessProtocol):
         worker = cls(reactor, slot, requestLimit, whenEnded)
         # Access lines go, whole, straight to the supervisor's standard
         # output when twistd writes its own lines there.
-        childFDs, inherited, accessLogDescriptor = workerDescriptors(
+        datagrams = []
+        for listener in listeners:
+            datagram = listener.datagramFor(slot)
+            if datagram is not None:
+                datagrams.append((datagram, listener.family, listener.description))
+        childFDs, inherited, inheritedDatagrams, accessLogDescriptor = workerDescriptors(
             [(listener.descriptorFor(slot), listener.family, listener.description)
              for listener in listeners],
             accessLogToOutput=config.twistdLog == "-" and not config.accessLog,
+            datagrams=datagrams,
         )  # fmt: skip
         settings = encodeSettings(config, accessLogDescriptor=accessLogDescriptor)
-        arguments = WorkerArguments(slot, inherited, settings).argv(sys.executable)
+        arguments = WorkerArguments(slot, inherited, settings, inheritedDatagrams).argv(
+            sys.executable
+        )
         environment = {
             name: value
             for name, value in os.environ.items()

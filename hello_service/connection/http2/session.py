@@ -52,8 +52,8 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from hello_service.connection.deadlines import Deadline
-from hello_service.connection.http2.defences import Defences, HTTP2Settings
 from hello_service.connection.http2 import VERSION
+from hello_service.connection.http2.defences import Defences, HTTP2Settings
 from hello_service.connection.http2.headerblocks import AnswerEncoder, RequestDecoder
 from hello_service.http.fieldlists import trailerMalformation
 from hello_service.http.fieldsections import (
@@ -334,6 +334,8 @@ class HTTP2Session:
         assert settings is not None
         self._maxStreams = settings.maxConcurrentStreams
         self._h2 = _serverConnection(settings)
+        #: The C{Alt-Svc} field each answer carries, if any.
+        self._altSvc = (b"alt-svc", link.altSvc) if link.altSvc else None
 
     # Bytes in.
 
@@ -517,6 +519,8 @@ class HTTP2Session:
     def _respond(self, streamId: int, stream: _Stream, response: Response) -> None:
         request = stream.request
         status, fields = responseHeaders(response)
+        if self._altSvc is not None:
+            fields = [*fields, self._altSvc]
         bodiless = request.method == b"HEAD" or not response.body
         try:
             self._h2.answerHeaders(streamId, fields, bodiless)

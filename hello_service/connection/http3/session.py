@@ -1,0 +1,471 @@
+# -*- test-case-name: tests.test_http3,tests.system.test_http3 -*-
+"""
+The HTTP/3 session of one QUIC connection: many requests at once, each a
+stream, each answered as soon as its answer is ready, as over HTTP/2.  What
+HTTP/3 adds is below the streams: QUIC delivers each stream on its own, so
+a lost packet holds up only the stream it carried, where over HTTP/2 one
+lost TCP segment holds up every stream behind it.
+
+The state machines are aioquic's (L{hello_service.connection.http3.quic});
+this class turns their events into requests, asks the answer layer each
+stream's answer (the same as HTTP/1.1's and HTTP/2's), reads the fields as
+HTTP/2's are read (L{hello_service.http.fieldsections}), and keeps the
+drain and the bounds.  The endpoint (L{hello_service.connection.http3.endpoint})
+owns the socket, the timers and who may connect; this session tells it
+what the connection needs.
+
+A stream the client cancels (RESET_STREAM, STOP_SENDING: a browser leaving
+a page) costs only itself: its work is cancelled, nothing is ever written
+to it, and the connection goes on.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+from aioquic.h3.connection import ProtocolError as H3ProtocolError
+from aioquic.h3.events import DataReceived, HeadersReceived
+from aioquic.quic.events import (
+    ConnectionIdIssued,
+    ConnectionIdRetired,
+    ConnectionTerminated,
+    HandshakeCompleted,
+    ProtocolNegotiated,
+    StopSendingReceived,
+    StreamDataReceived,
+    StreamReset,
+)
+from twisted.internet.defer import CancelledError, Deferred
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from hello_service.connection.http2.defences import Defences
+from hello_service.connection.http3.quic import (
+    H3_EXCESSIVE_LOAD,
+    H3_MESSAGE_ERROR,
+    H3_NO_ERROR,
+    H3_REQUEST_CANCELLED,
+    H3_REQUEST_REJECTED,
+    MalformedStream,
+    ServerH3,
+    ServerQuic,
+)
+from hello_service.http.fieldlists import trailerMalformation
+from hello_service.http.fieldsections import (
+    FieldSectionReader,
+    MalformedRequest,
+    responseHeaders,
+)
+from hello_service.http.requests import UNPARSED, HTTPError, Request
+from hello_service.http.responses import Response
+from hello_service.http.statuslines import CONTENT_TOO_LARGE, INTERNAL_ERROR
+
+if TYPE_CHECKING:
+    from hello_service.connection.protocol import HelloFactory
+
+#: The version an HTTP/3 request carries, as the access log writes it.
+VERSION = b"3"
+
+#: Every HTTP/3 stream's fields, read into requests (each distinct list once).
+_fields = FieldSectionReader(VERSION)
+
+#: What aioquic raises for a send on a stream that cannot take one (the
+#: client reset it, or asked us to stop sending).
+_UNSENDABLE = (ValueError, AssertionError, H3ProtocolError)
+
+
+class QuicPort(Protocol):
+    """
+    What a session uses of the UDP port that carries it
+    (L{hello_service.connection.http3.endpoint.QuicEndpoint}).
+    """
+
+    factory: HelloFactory
+
+    def send(self, session: HTTP3Session) -> None:
+        """
+        Send what the session's connection has to send, re-arm its timer,
+        and tell it (L{HTTP3Session.sent}).
+        """
+
+    def handshakeCompleted(self, session: HTTP3Session) -> None:
+        """Its handshake is done: it no longer counts as one in progress."""
+
+    def route(self, connectionId: bytes, session: HTTP3Session) -> None:
+        """Packets for C{connectionId} are the session's from now on."""
+
+    def unroute(self, connectionId: bytes) -> None:
+        """C{connectionId} is retired."""
+
+    def closed(self, session: HTTP3Session) -> None:
+        """The connection closed: it no longer counts as open."""
+
+    def terminated(self, session: HTTP3Session) -> None:
+        """QUIC is done with the connection: forget it."""
+
+
+class _Stream:
+    """One request: what has come of it, and its answer while worked on."""
+
+    __slots__ = ("request", "began", "ended", "body", "deferred")
+
+    def __init__(self, began: float) -> None:
+        self.request: Request = UNPARSED
+        self.began = began
+        self.ended = False
+        self.body = 0
+        self.deferred: Deferred[Response] | None = None
+
+
+class HTTP3Session:
+    """
+    HTTP/3 on one QUIC connection: a connection of the factory's, as a
+    TCP one is (it counts under C{--max-connections} and drains with the
+    others), whose bytes come through its endpoint.
+    """
+
+    log = Logger()
+
+    #: Whether the connection limit let it in (L{admit}).
+    admitted = False
+    speaksHTTP2 = False
+    speaksHTTP3 = True
+
+    def __init__(
+        self,
+        endpoint: QuicPort,
+        quic: ServerQuic,
+        address: tuple[str, int],
+        now: float,
+    ) -> None:
+        self._endpoint = endpoint
+        factory = self.factory = endpoint.factory
+        self._quic = quic
+        self._h3: ServerH3 | None = None
+        #: The client, as the access log names it.
+        self.peer = address[0]
+        self._record = factory.exchanges.record
+        self._answeredHTTP3 = factory.counts.answeredHTTP3
+        self._streams: dict[int, _Stream] = {}
+        #: The GOAWAY of a drain was sent: streams from this id on are
+        #: rejected.
+        self._goAwayAt: int | None = None
+        #: The highest request stream the client opened, plus one stream.
+        self._nextStreamId = 0
+        self._closed = False
+        self._defences = Defences(now)
+        #: When the endpoint's timer heap has this connection's timer due.
+        self.timerAt: float | None = None
+        self.handshaking = True
+        #: Since when no request has been in flight (C{--idle-timeout} runs
+        #: from then, as for HTTP/1.1 and HTTP/2), or C{None} while one is.
+        self._idleSince: float | None = now
+
+    @property
+    def quic(self) -> ServerQuic:
+        return self._quic
+
+    def admit(self) -> None:
+        self.admitted = True
+
+    # Datagrams in, through the endpoint.
+
+    def datagramReceived(self, data: bytes, address: Any, now: float) -> None:
+        self._quic.receive_datagram(data, address, now)
+        self._events(now)
+
+    def sent(self) -> None:
+        """
+        The endpoint sent what the connection had to send (and aioquic
+        forgot the streams done both ways as it did): once a drain's last
+        answers are acknowledged, the connection closes.
+        """
+        if self._goAwayAt is not None and not self._closed:
+            self._closeIfDrained()
+
+    def nextTimer(self) -> float | None:
+        """
+        When the connection next needs the clock: QUIC's own timer (loss
+        detection, acknowledgements, its idle timeout), or the end of
+        C{--idle-timeout} with no request in flight, whichever is first.
+        """
+        when: float | None = self._quic.get_timer()
+        if self._idleSince is not None and not self._closed:
+            idleAt = self._idleSince + self.factory.timeouts.idle
+            if when is None or idleAt < when:
+                return idleAt
+        return when
+
+    def timerFired(self, now: float) -> None:
+        since = self._idleSince
+        if (
+            since is not None
+            and not self._closed
+            and now >= since + self.factory.timeouts.idle
+        ):
+            self.factory.counts.refused("idle_timeout")
+            self.closeWhenIdle()
+            return
+        quicAt = self._quic.get_timer()
+        if quicAt is not None and quicAt <= now:
+            self._quic.handle_timer(now)
+            self._events(now)
+
+    def _events(self, now: float) -> None:
+        quic = self._quic
+        event: Any = quic.next_event()
+        while event is not None:
+            kind = type(event)
+            if kind is StreamDataReceived:
+                if self._h3 is not None:
+                    for h3event in self._h3.handle_event(event):
+                        self._http(h3event, now)
+            elif kind is StreamReset or kind is StopSendingReceived:
+                if self._h3 is not None:
+                    self._h3.handle_event(event)
+                self._cancelled(event.stream_id, now)
+            elif kind is ProtocolNegotiated:
+                self._negotiated(event.alpn_protocol)
+            elif kind is HandshakeCompleted:
+                self.handshaking = False
+                self._endpoint.handshakeCompleted(self)
+            elif kind is ConnectionIdIssued:
+                self._endpoint.route(event.connection_id, self)
+            elif kind is ConnectionIdRetired:
+                self._endpoint.unroute(event.connection_id)
+            elif kind is ConnectionTerminated:
+                self._terminated()
+                return
+            event = quic.next_event()
+
+    def _negotiated(self, protocol: str | None) -> None:
+        settings = self.factory.http2
+        maxList = 16 * 1024 if settings is None else settings.maxHeaderListSize
+        self._h3 = ServerH3(self._quic, maxList, tableCapacity=4096)
+        if self._goAwayAt is not None:  # drained while still shaking hands
+            self._h3.goAway(self._goAwayAt)
+
+    def _http(self, event: Any, now: float) -> None:
+        kind = type(event)
+        streamId = event.stream_id
+        if kind is HeadersReceived:
+            stream = self._streams.get(streamId)
+            if stream is None:
+                self._requestReceived(event, now)
+            elif trailerMalformation(event.headers) is not None:
+                self._resetStream(streamId, H3_MESSAGE_ERROR, "malformed", now)
+            elif event.stream_ended and not stream.ended:
+                stream.ended = True
+                self._dispatch(streamId, stream)
+        elif kind is DataReceived:
+            stream = self._streams.get(streamId)
+            if stream is None or stream.ended:
+                return
+            stream.body += len(event.data)
+            if stream.body > self.factory.requestLimits.maxBody:
+                stream.ended = True
+                self._refuse(
+                    streamId,
+                    stream,
+                    HTTPError(CONTENT_TOO_LARGE, "request body too large"),
+                )
+            elif event.stream_ended:
+                stream.ended = True
+                self._dispatch(streamId, stream)
+        elif kind is MalformedStream:
+            self._resetStream(streamId, H3_MESSAGE_ERROR, "malformed", now)
+
+    def _requestReceived(self, event: HeadersReceived, now: float) -> None:
+        streamId = event.stream_id
+        if streamId >= self._nextStreamId:
+            self._nextStreamId = streamId + 4
+        if self._goAwayAt is not None and streamId >= self._goAwayAt:
+            # Opened after our GOAWAY: not processed, as it said; the
+            # client may retry it elsewhere (RFC 9114 section 5.2).
+            self._reject(streamId, H3_REQUEST_REJECTED)
+            return
+        stream = _Stream(now)
+        self._idleSince = None
+        try:
+            stream.request = _fields.request(event.headers, self.factory.requestLimits)
+        except MalformedRequest:
+            self._resetStream(streamId, H3_MESSAGE_ERROR, "malformed", now)
+            return
+        except HTTPError as error:
+            self._streams[streamId] = stream
+            stream.ended = True
+            self._refuse(streamId, stream, error)
+            return
+        self._streams[streamId] = stream
+        if event.stream_ended:
+            stream.ended = True
+            self._dispatch(streamId, stream)
+
+    # Resets, either way.
+
+    def _reject(self, streamId: int, code: int) -> None:
+        """Reset a stream both ways, unanswered."""
+        try:
+            self._quic.reset_stream(streamId, code)
+            self._quic.stop_stream(streamId, code)
+        except _UNSENDABLE:
+            pass
+
+    def _resetStream(self, streamId: int, code: int, cause: str, now: float) -> None:
+        """
+        Reset a stream for what the client sent (a malformed request),
+        counted under C{cause}; such resets share the client's own reset
+        budget (MadeYouReset), past which the connection ends.
+        """
+        self.factory.counts.refused(cause)
+        self._forget(streamId)
+        self._reject(streamId, code)
+        if not self._defences.reset(now):
+            self._abandon("rapid_reset")
+
+    def _cancelled(self, streamId: int, now: float) -> None:
+        """
+        The client cancelled a stream: its work is abandoned and nothing
+        more is sent on it; past the reset budget (rapid reset), the
+        connection ends.
+        """
+        if streamId in self._streams:
+            self._forget(streamId)
+            self._reject(streamId, H3_REQUEST_CANCELLED)
+        if not self._defences.reset(now):
+            self._abandon("rapid_reset")
+
+    # Answers.
+
+    def _dispatch(self, streamId: int, stream: _Stream) -> None:
+        answer = self.factory.answerer.answer(stream.request)
+        if type(answer) is Response:
+            self._respond(streamId, stream, answer)
+            return
+        deferred: Deferred[Response] = answer  # type: ignore[assignment]
+        stream.deferred = deferred
+        deferred.addCallbacks(
+            self._ready, self._failed, callbackArgs=(streamId, stream),
+            errbackArgs=(streamId, stream),
+        )  # fmt: skip
+
+    def _ready(self, response: Response, streamId: int, stream: _Stream) -> None:
+        stream.deferred = None
+        if self._streams.get(streamId) is stream:
+            self._respond(streamId, stream, response)
+            self._endpoint.send(self)
+
+    def _failed(self, reason: Failure, streamId: int, stream: _Stream) -> None:
+        stream.deferred = None
+        if reason.check(CancelledError) or self._streams.get(streamId) is not stream:
+            return
+        self.log.error(
+            "request {request!r} failed: {error}",
+            request=stream.request, error=reason.getErrorMessage(),
+        )  # fmt: skip
+        self._refuse(
+            streamId, stream, HTTPError(INTERNAL_ERROR, reason.getErrorMessage())
+        )
+        self._endpoint.send(self)
+
+    def _refuse(self, streamId: int, stream: _Stream, error: HTTPError) -> None:
+        """
+        Answer a stream that broke a rule with the refusal HTTP/1.1 would
+        send, then ask the client to send no more of it.
+        """
+        self.factory.counts.refusedWith(error.status)
+        self._respond(streamId, stream, self.factory.answerer.refuse(error))
+        try:
+            self._quic.stop_stream(streamId, H3_NO_ERROR)
+        except _UNSENDABLE:
+            pass
+
+    def _respond(self, streamId: int, stream: _Stream, response: Response) -> None:
+        h3 = self._h3
+        assert h3 is not None
+        request = stream.request
+        _, fields = responseHeaders(response)
+        bodiless = request.method == b"HEAD" or not response.body
+        try:
+            h3.send_headers(streamId, fields, end_stream=bodiless)
+            if not bodiless:
+                h3.send_data(streamId, response.body, end_stream=True)
+        except _UNSENDABLE:
+            self._forget(streamId)
+            return
+        self._record(self.peer, request, response, stream.began)
+        self._answeredHTTP3[response.kind] += 1
+        self._finished(streamId)
+
+    def _finished(self, streamId: int) -> None:
+        self._streams.pop(streamId, None)
+        self._closeIfDrained()
+
+    def _forget(self, streamId: int) -> None:
+        stream = self._streams.pop(streamId, None)
+        if stream is not None and stream.deferred is not None:
+            stream.deferred.cancel()
+        self._closeIfDrained()
+
+    def _closeIfDrained(self) -> None:
+        """
+        The last stream done: after a drain's GOAWAY the connection closes;
+        otherwise the idle timeout starts.
+        """
+        if self._streams:
+            return
+        if self._goAwayAt is not None:
+            if self._quic.answersDelivered:
+                self.close()
+        elif self._idleSince is None:
+            self._idleSince = self.factory.clock.seconds()
+
+    # Closing.
+
+    def closeWhenIdle(self) -> None:
+        """
+        The service drains: GOAWAY names the first stream that will not be
+        served; those before it finish, then the connection closes.
+        """
+        if self._closed or self._goAwayAt is not None:
+            return
+        self._goAwayAt = self._nextStreamId
+        if self._h3 is not None:
+            self._h3.goAway(self._goAwayAt)
+        self._endpoint.send(self)  # the GOAWAY, before any close
+        self._closeIfDrained()
+
+    def close(self, code: int = H3_NO_ERROR, reason: str = "") -> None:
+        """
+        Close the connection (CONNECTION_CLOSE): it no longer counts as
+        open, though QUIC keeps answering with the close for a moment.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        for streamId in list(self._streams):
+            self._forget(streamId)
+        self._quic.close(error_code=code, reason_phrase=reason)
+        self._endpoint.send(self)
+        self._endpoint.closed(self)
+
+    def abort(self) -> None:
+        """The shutdown timeout passed: close now, whatever is in flight."""
+        self.close(H3_NO_ERROR, "shutting down")
+
+    def _abandon(self, cause: str) -> None:
+        self.factory.counts.refused(cause)
+        self.close(H3_EXCESSIVE_LOAD, cause)
+
+    def _terminated(self) -> None:
+        """QUIC is done with the connection: forget it."""
+        for streamId in list(self._streams):
+            self._forget(streamId)
+        if not self._closed:
+            self._closed = True
+            self._endpoint.closed(self)
+        self._endpoint.terminated(self)
+
+    @property
+    def requestsInFlight(self) -> int:
+        return len(self._streams)
