@@ -24,6 +24,7 @@ from twisted.logger import capturedLogs, formatEvent
 from twisted.trial.unittest import SynchronousTestCase
 
 from hello_service.connection.accesslog import AccessLog
+from hello_service.connection.deadlines import Timeouts
 from hello_service.connection.http2.defences import Defences
 from hello_service.connection.http3 import missing
 from hello_service.connection.http3.admission import (
@@ -184,6 +185,7 @@ class CancelTests(SynchronousTestCase):
         self.assertEqual(len(clock.getDelayedCalls()), 2)  # the sleep, QUIC's timer
         client.cancel(slow)
         self.assertEqual(endpoint.factory.requestsInFlight(), 0)
+        self.assertEqual(len(clock.getDelayedCalls()), 1)  # the sleep is gone
         client.advance(5)
         self.assertEqual(client.answers[slow].headers, [])  # nothing but the reset
         self.assertIsNone(client.terminated)
@@ -206,6 +208,30 @@ class CancelTests(SynchronousTestCase):
         self.assertEqual(endpoint.factory.counts.refusals["rapid_reset"], 1)
         self.assertIsNotNone(client.terminated)
         self.assertEqual(client.terminated.error_code, 0x107)  # type: ignore[union-attr]
+
+
+class IdleTests(SynchronousTestCase):
+    def test_idleTimeoutCloses(self) -> None:
+        """
+        A connection with nothing in flight for C{--idle-timeout} is closed
+        as a drain closes it (GOAWAY, then CONNECTION_CLOSE), counted as
+        C{idle_timeout}; one with a request in flight is not idle.
+        """
+        factory = makeFactory(Clock(), timeouts=Timeouts(idle=2.0))
+        endpoint = makeEndpoint(factory=factory)
+        client = Client(endpoint).connect()
+        slow = client.send(fields(b"/sleep"))
+        client.pump()
+        client.advance(4)
+        self.assertEqual(factory.counts.refusals["idle_timeout"], 0)
+        client.advance(1.1)
+        self.assertEqual(client.answers[slow].status, 200)
+        client.advance(1)
+        self.assertEqual(factory.counts.refusals["idle_timeout"], 0)
+        client.advance(1.1)
+        self.assertEqual(factory.counts.refusals["idle_timeout"], 1)
+        self.assertEqual(client.goAway, [4])
+        self.assertEqual(factory.connections, set())
 
 
 class DrainTests(SynchronousTestCase):
