@@ -51,7 +51,7 @@ from hello_service.processes.supervisor import Supervisor
 
 #: What hello is, in one line: C{twistd --help}, C{--help} and C{--version}
 #: say it in these words.
-DESCRIPTION = "A small, fast HTTP/1.1 and HTTP/2 hello service on Twisted"
+DESCRIPTION = "A small, fast HTTP/1.1, HTTP/2 and HTTP/3 hello service on Twisted"
 
 #: The address of the original, with a listen backlog deep enough for a
 #: burst of thousands of simultaneous connections (Twisted's default of 50

@@ -1,6 +1,6 @@
 """
-The private names of Twisted, h2 and CPython's socket that hello relies
-on, each checked for the shape hello expects of it: that it exists, is
+The private names of Twisted, h2, aioquic and CPython's socket that hello
+relies on, each checked for the shape hello expects of it: that it exists, is
 the kind of thing hello uses (a method with these parameters, a set, a
 queue) and holds what hello reads.  Behaviour tests elsewhere show that
 each use works; this module makes an upgrade that renames or reshapes one
@@ -199,3 +199,75 @@ class HTTP2Tests(SynchronousTestCase):
         self.assertEqual(
             parameters(H2StreamStateMachine.process_input), ["self", "input_"]
         )
+
+
+class AioquicTests(SynchronousTestCase):
+    """
+    C{hello_service/connection/http3/quic.py}: aioquic's connections as a
+    server changes them, through these private names.
+    """
+
+    def setUp(self) -> None:
+        from aioquic.h3.connection import H3Connection
+        from aioquic.quic.configuration import QuicConfiguration
+        from aioquic.quic.connection import QuicConnection
+
+        from .support.quicpair import credentials
+
+        certificate, key, _ = credentials()
+        self.quic = QuicConnection(
+            configuration=QuicConfiguration(
+                is_client=False, certificate=certificate, private_key=key
+            ),
+            original_destination_connection_id=b"12345678",
+        )
+        self.h3 = H3Connection(self.quic)
+
+    def test_connectionIds(self) -> None:
+        """The IDs it issues, and how it makes more (worker-tagged IDs)."""
+        (first,) = self.quic._host_cids
+        self.assertIsInstance(first.cid, bytes)
+        self.assertEqual(self.quic._local_initial_source_connection_id, first.cid)
+        self.assertIsInstance(self.quic._host_cid_seq, int)
+        self.assertIsInstance(self.quic._remote_active_connection_id_limit, int)
+        self.assertEqual(parameters(self.quic._replenish_connection_ids), [])
+
+    def test_limits(self) -> None:
+        """The stream limits it announces, and its receive windows."""
+        from aioquic.quic.connection import Limit
+
+        for limit in (
+            self.quic._local_max_streams_bidi,
+            self.quic._local_max_streams_uni,
+            self.quic._local_max_data,
+        ):
+            self.assertIsInstance(limit, Limit)
+            self.assertEqual(
+                sorted(vars(limit)), ["frame_type", "name", "sent", "used", "value"]
+            )
+        self.assertEqual(
+            parameters(self.quic._write_stream_limits), ["builder", "space", "stream"]
+        )
+        self.assertIsInstance(self.quic._streams, dict)
+
+    def test_packetSpaces(self) -> None:
+        """Whether a packet was read: the Initial space's largest received."""
+        from aioquic.quic.recovery import QuicPacketSpace
+
+        self.assertIsInstance(self.quic._spaces, dict)
+        self.assertEqual(QuicPacketSpace().largest_received_packet, -1)
+
+    def test_http3(self) -> None:
+        """The request frames, the settings, the control stream."""
+        from aioquic.h3.connection import H3Stream, HeadersState
+
+        self.assertEqual(
+            parameters(self.h3._handle_request_or_push_frame),
+            ["frame_type", "frame_data", "stream", "stream_ended"],
+        )
+        self.assertIsInstance(self.h3._get_local_settings(), dict)
+        self.assertIsInstance(self.h3._local_control_stream_id, int)
+        self.assertEqual(self.h3._max_table_capacity, 4096)
+        stream = H3Stream(0)
+        self.assertIs(stream.headers_recv_state, HeadersState.INITIAL)
+        self.assertIsNone(stream.expected_content_length)

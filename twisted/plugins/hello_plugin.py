@@ -10,7 +10,7 @@ from twisted.application.service import ServiceMaker
 hello = ServiceMaker(
     "hello",
     "hello_service.tap",
-    "A small, fast HTTP/1.1 and HTTP/2 hello service on Twisted",
+    "A small, fast HTTP/1.1, HTTP/2 and HTTP/3 hello service on Twisted",
     "hello",
 )
 
