@@ -98,6 +98,8 @@ class QuicEndpoint(DatagramProtocol):
         self._timers: list[tuple[float, int, HTTP3Session]] = []
         self._order = count()
         self._wakeUp: IDelayedCall | None = None
+        #: The connections with something to send at the end of this turn.
+        self._pending: dict[HTTP3Session, None] = {}
         self._wakeUpAt: float | None = None
 
     # Datagrams in.
@@ -274,7 +276,24 @@ class QuicEndpoint(DatagramProtocol):
 
     def send(self, session: HTTP3Session) -> None:
         """
-        Send what C{session} has to send, and keep its timer in the heap.
+        Send what C{session} has to send, once this turn of the reactor has
+        read every datagram waiting: a read pass brings many of a
+        connection's packets at once, and one answer to them all is fewer
+        packets (acknowledgements coalesced) and a fraction of the work.
+        """
+        pending = self._pending
+        if not pending:
+            self._clock.callLater(0, self._sendPending)
+        pending[session] = None
+
+    def _sendPending(self) -> None:
+        pending, self._pending = self._pending, {}
+        for session in pending:
+            self.transmit(session)
+
+    def transmit(self, session: HTTP3Session) -> None:
+        """
+        Send what C{session} has to send now, and keep its timer in the heap.
         """
         now = self._clock.seconds()
         for data, addr in session.quic.datagrams_to_send(now):
@@ -317,7 +336,7 @@ class QuicEndpoint(DatagramProtocol):
                 continue  # rescheduled since, or gone
             session.timerAt = None
             session.timerFired(now)
-            self.send(session)
+            self.transmit(session)
         self._schedule()
 
     # The service's side.

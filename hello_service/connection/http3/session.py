@@ -84,9 +84,12 @@ class QuicPort(Protocol):
 
     def send(self, session: HTTP3Session) -> None:
         """
-        Send what the session's connection has to send, re-arm its timer,
-        and tell it (L{HTTP3Session.sent}).
+        Send what the session's connection has to send (by the end of this
+        reactor turn), re-arm its timer, and tell it (L{HTTP3Session.sent}).
         """
+
+    def transmit(self, session: HTTP3Session) -> None:
+        """L{send}, at once."""
 
     def handshakeCompleted(self, session: HTTP3Session) -> None:
         """Its handshake is done: it no longer counts as one in progress."""
@@ -432,7 +435,7 @@ class HTTP3Session:
         self._goAwayAt = self._nextStreamId
         if self._h3 is not None:
             self._h3.goAway(self._goAwayAt)
-        self._endpoint.send(self)  # the GOAWAY, before any close
+        self._endpoint.transmit(self)  # the GOAWAY now, before any close
         self._closeIfDrained()
 
     def close(self, code: int = H3_NO_ERROR, reason: str = "") -> None:
