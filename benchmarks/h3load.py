@@ -44,7 +44,9 @@ async def _connection(
         await asyncio.gather(*(loop() for _ in range(streams)))
 
 
-async def load(port: int, connections: int, streams: int, seconds: float) -> dict[str, float]:
+async def load(
+    port: int, connections: int, streams: int, seconds: float
+) -> dict[str, float]:
     counts = {"ok": 0, "failed": 0}
     start = time.monotonic()
     until = start + seconds

@@ -65,7 +65,9 @@ def servers(key: Path, cert: Path) -> list[Server]:
     ]
 
 
-def h3load(port: int, seconds: float, connections: int, streams: int) -> dict[str, float]:
+def h3load(
+    port: int, seconds: float, connections: int, streams: int
+) -> dict[str, float]:
     done = subprocess.run(
         pinned(CLIENT_CPU, [PYTHON, "-m", "benchmarks.h3load", "--port", str(port),
                             "--connections", str(connections), "--streams", str(streams),
@@ -94,12 +96,17 @@ def main() -> None:
             pids = running.process.pids()
             before = cpuSeconds(pids)
             result = h3load(
-                running.port, arguments.seconds, arguments.connections, arguments.streams
+                running.port,
+                arguments.seconds,
+                arguments.connections,
+                arguments.streams,
             )
             spent = cpuSeconds(pids) - before
         rate = result["ok"] / result["seconds"]
         perCpu = result["ok"] / spent if spent > 0 else 0.0
-        entry = figures.setdefault(server.name, {"rps": [], "perCpu": [], "failed": [], "cpuShare": []})
+        entry = figures.setdefault(
+            server.name, {"rps": [], "perCpu": [], "failed": [], "cpuShare": []}
+        )
         entry["rps"].append(rate)
         entry["perCpu"].append(perCpu)
         entry["failed"].append(result["failed"])
@@ -133,7 +140,12 @@ def report(
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "http3.json").write_text(
         json.dumps(
-            {"measured": head, "figures": figures, "medians": medians, "perCpuRatio": ratio},
+            {
+                "measured": head,
+                "figures": figures,
+                "medians": medians,
+                "perCpuRatio": ratio,
+            },
             indent=1,
         )
     )
