@@ -491,6 +491,9 @@ class Options(usage.Options):
         """
         if not self["listen"]:
             self["listen"] = self._environmentListen or [DEFAULT_LISTEN]
+        if self["http3"] and (problem := http3Missing()) is not None:
+            # Before the listeners: the http3 extra brings the tls one too.
+            raise usage.UsageError(problem)
         if self.reactor is None:
             self.reactor = _installedReactor()
         try:
@@ -571,9 +574,6 @@ class Options(usage.Options):
                 "--http3: serves HTTP/3 on the UDP port of an ssl: listener, "
                 "and no --listen is one (add --listen ssl:PORT:privateKey=...)"
             )
-        problem = http3Missing()
-        if problem is not None:
-            raise usage.UsageError(problem)
         return HTTP3Settings.withNewKey(retryAbove=self["http3-retry-above"])
 
     def _twistdLog(self) -> str | None:

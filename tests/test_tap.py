@@ -45,11 +45,11 @@ class PluginTests(SynchronousTestCase):
     def test_oneDescription(self) -> None:
         """
         The plugin's line in C{twistd --help} is the description C{--help}
-        and the docs use: HTTP/1.1 and HTTP/2.
+        and the docs use: HTTP/1.1, HTTP/2 and HTTP/3.
         """
         makers = {maker.tapname: maker for maker in getPlugins(IServiceMaker)}
         self.assertEqual(makers["hello"].description, DESCRIPTION)
-        self.assertIn("HTTP/1.1 and HTTP/2", DESCRIPTION)
+        self.assertIn("HTTP/1.1, HTTP/2 and HTTP/3", DESCRIPTION)
 
 
 class OptionsTests(SynchronousTestCase):

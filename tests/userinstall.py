@@ -22,7 +22,8 @@ imports its files) checks what a user runs:
     pages directory, an access log it cannot write), in one process and
     with C{--workers 2}, is one line on standard error, nothing on
     standard output, exit status 1, within seconds; C{--version} names
-    hello_service; C{twistd --help} describes it as HTTP/1.1 and HTTP/2.
+    hello_service; C{twistd --help} describes it as HTTP/1.1, HTTP/2 and
+    HTTP/3.
 
 Only the standard library: it runs before anything is installed.  Usage:
 C{python3 tests/userinstall.py [--project DIR]}; it ends with a line
@@ -379,6 +380,24 @@ def tlsWithoutExtra(install: UserInstall) -> None:
             raise Failed(f"{mode}: exit {ended.returncode}, said {said}")
 
 
+def http3WithoutExtra(install: UserInstall) -> None:
+    """
+    --http3 without the http3 extra: one line naming it, exit status 1.
+    """
+    ended = subprocess.run(
+        [install.twistd, "-n", "--pidfile=", "hello", "--http3",
+         "--listen", "ssl:0:privateKey=key.pem:certKey=cert.pem"],
+        capture_output=True, text=True, timeout=30, cwd=install.scratch,
+        env=install.env,
+    )  # fmt: skip
+    said = (ended.stdout + ended.stderr).strip().splitlines()
+    if ended.returncode != 1 or said != [
+        "hello: --http3 needs aioquic, which this install lacks "
+        "(pip install 'hello-service[http3]')"
+    ]:
+        raise Failed(f"exit {ended.returncode}, said {said}")
+
+
 def workerCannotBoot(install: UserInstall) -> None:
     """
     A worker that cannot boot: one line, exit status 1, within a few
@@ -481,8 +500,8 @@ def firstMinute(install: UserInstall) -> None:
         capture_output=True, text=True, timeout=30, cwd=install.scratch,
         env=install.env,
     )  # fmt: skip
-    if "HTTP/1.1 and HTTP/2" not in listing.stdout:
-        raise Failed("twistd --help does not describe hello as HTTP/1.1 and HTTP/2")
+    if "HTTP/1.1, HTTP/2 and HTTP/3" not in listing.stdout:
+        raise Failed("twistd --help does not describe hello as HTTP/1.1, HTTP/2 and HTTP/3")
 
 
 CHECKS: list[Callable[[UserInstall], None]] = [
@@ -492,6 +511,7 @@ CHECKS: list[Callable[[UserInstall], None]] = [
     http2,
     systemdUnit,
     tlsWithoutExtra,
+    http3WithoutExtra,
     workerCannotBoot,
 ]
 

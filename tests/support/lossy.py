@@ -7,13 +7,13 @@ nftables' C{numgen random} on an input-hook chain does it, on loopback
 both ways), pages with a large hello page (L{largePage}), and the client,
 run inside the namespace:
 
-    python -m tests.support.lossy --protocol h3 --port 8443
+    python -m tests.support.lossy --h2-port 8080 --h3-port 8443 --runs 20
 
-Over HTTP/2 (prior knowledge, cleartext TCP) or HTTP/3 (QUIC), it opens
-the connection, warms it with one request, then sends C{GET /} (the large
-page) and ten C{GET /nothing} (the small 404 page) at once, and prints one
-JSON line: for each stream, its path and when its answer ended, in seconds
-from the moment the eleven were sent.
+Over HTTP/2 (prior knowledge, cleartext TCP) and HTTP/3 (QUIC), run after
+run, it opens the connection, warms it with one request, then sends C{GET /} (the large
+page) and ten C{GET /nothing} (the small 404 page) at once; it prints one
+JSON line: by protocol, for each run, each stream's path and when its
+answer ended, in seconds from the moment the eleven were sent.
 """
 
 from __future__ import annotations
@@ -90,16 +90,20 @@ class LossyNamespace:
     def run(self, *command: str, stdin: str | None = None) -> str:
         return subprocess.run(
             self.command(*command), check=True, capture_output=True, text=True,
-            timeout=120, input=stdin, cwd=CHECKOUT,
+            timeout=600, input=stdin, cwd=CHECKOUT,
         ).stdout  # fmt: skip
 
-    def timeline(self, python: str, protocol: str, port: int) -> list[dict[str, Any]]:
-        """One run of the client below, inside the namespace."""
+    def timelines(
+        self, python: str, h2Port: int, h3Port: int, runs: int
+    ) -> dict[str, list[list[dict[str, Any]]]]:
+        """C{runs} runs of the client below over each protocol, inside."""
         output = self.run(
-            python, "-m", "tests.support.lossy", "--protocol", protocol,
-            "--port", str(port),
+            python, "-m", "tests.support.lossy", "--h2-port", str(h2Port),
+            "--h3-port", str(h3Port), "--runs", str(runs),
         )  # fmt: skip
-        found: list[dict[str, Any]] = json.loads(output.strip().splitlines()[-1])
+        found: dict[str, list[list[dict[str, Any]]]] = json.loads(
+            output.strip().splitlines()[-1]
+        )
         return found
 
     def close(self) -> None:
@@ -177,19 +181,24 @@ async def _overHTTP3(port: int) -> list[dict[str, Any]]:
     ]
 
 
+def timelines(
+    h2Port: int, h3Port: int, runs: int, timeout: float = 60.0
+) -> dict[str, list[list[dict[str, Any]]]]:
+    """C{runs} runs of each protocol, interleaved."""
+    found: dict[str, list[list[dict[str, Any]]]] = {"h2": [], "h3": []}
+    for _ in range(runs):
+        found["h2"].append(overHTTP2(h2Port, timeout))
+        found["h3"].append(asyncio.run(asyncio.wait_for(_overHTTP3(h3Port), timeout)))
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--protocol", choices=["h2", "h3"], required=True)
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--timeout", type=float, default=60.0)
+    parser.add_argument("--h2-port", type=int, required=True)
+    parser.add_argument("--h3-port", type=int, required=True)
+    parser.add_argument("--runs", type=int, default=1)
     arguments = parser.parse_args()
-    if arguments.protocol == "h2":
-        streams = overHTTP2(arguments.port, arguments.timeout)
-    else:
-        streams = asyncio.run(
-            asyncio.wait_for(_overHTTP3(arguments.port), arguments.timeout)
-        )
-    print(json.dumps(streams))
+    print(json.dumps(timelines(arguments.h2_port, arguments.h3_port, arguments.runs)))
 
 
 if __name__ == "__main__":
