@@ -114,7 +114,7 @@ class HTTP1Session:
         #: When the first byte of the request being received came.
         self._began = 0.0
         #: The C{Alt-Svc} line each answer carries, if any.
-        self._altSvc = b"Alt-Svc: %s\r\n" % link.altSvc if link.altSvc else b""
+        self._altSvc = b"Alt-Svc: %s\r\n" % link.altSvc if link.altSvc else None
 
     # Reading requests.
 
@@ -264,10 +264,11 @@ class HTTP1Session:
 
     def _send(self, request: Request, response: Response, began: float) -> None:
         keepAlive = request.keepAlive and not self._factory.draining
-        if self._altSvc:
-            data = response.toBytesWith(request, keepAlive, self._altSvc)
-        else:
+        altSvc = self._altSvc
+        if altSvc is None:
             data = response.toBytes(request, keepAlive)
+        else:
+            data = response.toBytesWith(request, keepAlive, altSvc)
         self._record(self._peer, request, response, began)
         if keepAlive:
             self._writer.write(data)
