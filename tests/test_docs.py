@@ -27,6 +27,9 @@ NOT_MEASURED = {
     "1,000": "h2 and hello's bounds (resets, requests per connection)",
     "1,234": "the requests/s of an example status line",
     "8,192": "an address list (10.0.0.0/8,192.0.2.7), not a number",
+    "1,200": "RFC 9000's smallest datagram a client's first packet comes in",
+    "1,024": "hello's bound on QUIC handshakes in progress",
+    "2,000": "hello's bound on Retry packets a second",
 }
 
 #: The pages written for readers (the changelog keeps the figures of its

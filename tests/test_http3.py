@@ -17,6 +17,8 @@ from aioquic.quic.packet import (
     QuicProtocolVersion,
     pull_quic_header,
 )
+from hypothesis import given, settings
+from hypothesis.strategies import binary, integers, lists, tuples
 from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
@@ -572,3 +574,38 @@ class AltSvcTests(SynchronousTestCase):
                 b'\r\nAlt-Svc: h3=":8443"; ma=86400' in head, expected, port
             )
             self.assertEqual(body, HELLO)
+
+
+class GarbageProperties(SynchronousTestCase):
+    """
+    Whatever arrives on the UDP port, the endpoint never raises, keeps no
+    state for what opens nothing, and a connection open meanwhile goes on.
+    """
+
+    @given(datagrams=lists(binary(max_size=1400), max_size=8))
+    @settings(max_examples=150, deadline=None)
+    def test_anyDatagrams(self, datagrams: list[bytes]) -> None:
+        endpoint = makeEndpoint()
+        client = Client(endpoint).connect()
+        for datagram in datagrams:
+            endpoint.datagramReceived(datagram, ("10.1.1.1", 9))
+        self.assertEqual(len(endpoint.sessions), 1)
+        self.assertEqual(client.request().status, 200)
+
+    @given(
+        flips=lists(tuples(integers(0, 1199), integers(1, 255)), min_size=1, max_size=6)
+    )
+    @settings(max_examples=150, deadline=None)
+    def test_corruptedInitials(self, flips: list[tuple[int, int]]) -> None:
+        endpoint = makeEndpoint()
+        datagram = bytearray(initialFrom())
+        for at, mask in flips:
+            datagram[at] ^= mask
+        endpoint.datagramReceived(bytes(datagram), CLIENT)
+        # Opened only if every flip missed what the packet's integrity
+        # covers (its padding is not covered, after its last frame).
+        for session in endpoint.sessions:
+            self.assertTrue(session.quic.readAnything)
+        self.assertEqual(
+            Client(endpoint, ("10.0.0.9", 1)).connect().request().status, 200
+        )

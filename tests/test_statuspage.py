@@ -129,7 +129,7 @@ class DocumentTests(SynchronousTestCase):
         self.assertEqual(
             document["totals"],
             {
-                "connectionsOpen": 2, "http2ConnectionsOpen": 0, "requestsInFlight": 0, "connectionsWaiting": 0,
+                "connectionsOpen": 2, "http2ConnectionsOpen": 0, "http3ConnectionsOpen": 0, "requestsInFlight": 0, "connectionsWaiting": 0,
                 "requestsPerSecond": 0.0, "requestsPerSecondHistory": [],
                 "answers": {"2xx": 4, "3xx": 0, "4xx": 0, "5xx": 0},
                 "threadPoolBusy": None, "threadPoolQueued": None,
@@ -189,7 +189,7 @@ class OneProcessTests(SynchronousTestCase):
                 "restarts": {},
                 "refusals": dict(dict.fromkeys(counting.REFUSALS, 0), malformed=1),
                 "totals": {
-                    "connectionsOpen": 0, "http2ConnectionsOpen": 0, "requestsInFlight": 0, "connectionsWaiting": 0,
+                    "connectionsOpen": 0, "http2ConnectionsOpen": 0, "http3ConnectionsOpen": 0, "requestsInFlight": 0, "connectionsWaiting": 0,
                     "requestsPerSecond": 16.0, "requestsPerSecondHistory": [12.0, 20.0],
                     "answers": {"2xx": 30, "3xx": 0, "4xx": 2, "5xx": 0},
                     "threadPoolBusy": None, "threadPoolQueued": None,
@@ -200,7 +200,7 @@ class OneProcessTests(SynchronousTestCase):
                         "name": "main", "role": "serves", "slot": None,
                         "pid": os.getpid(), "state": "serving", "uptimeSeconds": 2.5,
                         "secondsSinceReport": None,
-                        "connectionsOpen": 0, "http2ConnectionsOpen": 0, "requestsInFlight": 0,
+                        "connectionsOpen": 0, "http2ConnectionsOpen": 0, "http3ConnectionsOpen": 0, "requestsInFlight": 0,
                         "connectionsWaiting": 0, "requestsPerSecond": 16.0,
                         "requestsPerSecondHistory": [12.0, 20.0],
                         "answers": {"2xx": 30, "3xx": 0, "4xx": 2, "5xx": 0},

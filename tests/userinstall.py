@@ -501,7 +501,9 @@ def firstMinute(install: UserInstall) -> None:
         env=install.env,
     )  # fmt: skip
     if "HTTP/1.1, HTTP/2 and HTTP/3" not in listing.stdout:
-        raise Failed("twistd --help does not describe hello as HTTP/1.1, HTTP/2 and HTTP/3")
+        raise Failed(
+            "twistd --help does not describe hello as HTTP/1.1, HTTP/2 and HTTP/3"
+        )
 
 
 CHECKS: list[Callable[[UserInstall], None]] = [

@@ -73,6 +73,29 @@ def figures(results: Path = RESULTS) -> dict[str, str]:
         made["treecount-measured"] = (
             f"{counted['measured']} at commit {counted['commit']}"
         )
+    http3 = results / "http3.json"
+    if http3.exists():
+        run3 = json.loads(http3.read_text())
+        for server, name in (("hello", "hello"), ("hypercorn", "hypercorn")):
+            medians3 = run3["medians"][server]
+            made[f"http3-{name}-per-cpu"] = _rate(medians3["perCpu"]["median"])
+            made[f"http3-{name}-rps"] = _rate(medians3["rps"]["median"])
+        made["http3-ratio"] = f"{run3['perCpuRatio']['hypercorn']:.2f}x"
+        made["http3-measured"] = run3["measured"]
+    loss = results / "loss.json"
+    if loss.exists():
+        lossy = json.loads(loss.read_text())
+        made["loss-measured"] = lossy["measured"]
+        made["loss-percent"] = f"{lossy['loss']}%"
+        made["loss-runs"] = str(lossy["runs"])
+        made["loss-size-kib"] = str(lossy["size"] // 1024)
+        for protocol, name in (("HTTP/2", "h2"), ("HTTP/3", "h3")):
+            kept = lossy["summary"][protocol]
+            made[f"loss-{name}-small-median-ms"] = f"{kept['smallMedianMs']:.1f}"
+            made[f"loss-{name}-small-p90-ms"] = f"{kept['smallP90Ms']:.1f}"
+            made[f"loss-{name}-small-worst-ms"] = f"{kept['smallWorstMs']:.0f}"
+            made[f"loss-{name}-large-median-ms"] = f"{kept['largeMedianMs']:.0f}"
+            made[f"loss-{name}-runs-waiting"] = str(kept["runsWithSmallOver20Ms"])
     hotpath = results / "hotpath.json"
     if hotpath.exists():
         for path, figure in json.loads(hotpath.read_text()).items():

@@ -176,6 +176,7 @@ def _figures(process: ProcessStatus, rates: RateHistory) -> dict[str, Any]:
     return {
         "connectionsOpen": gauges.get("hello_connections_open", 0),
         "http2ConnectionsOpen": gauges.get("hello_http2_connections_open", 0),
+        "http3ConnectionsOpen": gauges.get("hello_http3_connections_open", 0),
         "requestsInFlight": gauges.get("hello_requests_in_flight", 0),
         "connectionsWaiting": gauges.get("hello_connections_waiting", 0),
         "requestsPerSecond": rates.rate(process),
@@ -215,6 +216,7 @@ def _summed(rows: list[dict[str, Any]]) -> dict[str, Any]:
     totals: dict[str, Any] = {
         "connectionsOpen": 0,
         "http2ConnectionsOpen": 0,
+        "http3ConnectionsOpen": 0,
         "requestsInFlight": 0,
         "connectionsWaiting": 0,
         "requestsPerSecond": 0.0,
@@ -229,6 +231,7 @@ def _summed(rows: list[dict[str, Any]]) -> dict[str, Any]:
         for name in (
             "connectionsOpen",
             "http2ConnectionsOpen",
+            "http3ConnectionsOpen",
             "requestsInFlight",
             "connectionsWaiting",
         ):
