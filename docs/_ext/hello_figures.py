@@ -81,6 +81,9 @@ def figures(results: Path = RESULTS) -> dict[str, str]:
             made[f"http3-{name}-per-cpu"] = _rate(medians3["perCpu"]["median"])
             made[f"http3-{name}-rps"] = _rate(medians3["rps"]["median"])
         made["http3-ratio"] = f"{run3['perCpuRatio']['hypercorn']:.2f}x"
+        byRound = run3.get("perCpuRatioByRound", {}).get("hypercorn")
+        if byRound is not None:
+            made["http3-ratio-by-round"] = f"{byRound['median']:.2f}x"
         made["http3-measured"] = run3["measured"]
     loss = results / "loss.json"
     if loss.exists():
