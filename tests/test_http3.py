@@ -274,6 +274,20 @@ class DrainTests(SynchronousTestCase):
         client.advance(3)  # QUIC's closing period
         self.assertIsNotNone(client.terminated)
 
+    def test_drainDuringHandshake(self) -> None:
+        """
+        A connection still shaking hands when the drain begins gets its
+        GOAWAY as soon as it speaks HTTP/3, then closes.
+        """
+        endpoint = makeEndpoint()
+        client = Client(endpoint)
+        ((first, _),) = client.quic.datagrams_to_send(client.clock.seconds())
+        endpoint.datagramReceived(first, CLIENT)
+        drained = endpoint.factory.drain()
+        client.pump()
+        self.assertEqual(client.goAway, [0])
+        self.successResultOf(drained)
+
     def test_newConnectionsRefusedWhileDraining(self) -> None:
         """
         Once the service drains, new Initials open nothing.
@@ -436,6 +450,41 @@ class EndpointTests(SynchronousTestCase):
         for _ in range(10):
             client.advance(0.5)
         self.assertEqual(client.answers[streamId].status, 200)
+
+
+class AmplificationTests(SynchronousTestCase):
+    def test_threeTimesBeforeValidation(self) -> None:
+        """
+        A client's first datagram from an address that never answers (a
+        forged one) draws at most three times its size from the server, its
+        retransmissions included (RFC 9000 section 8.1), and the connection
+        is forgotten, without a word, at the header timeout.
+        """
+        endpoint = makeEndpoint()
+        first = initialFrom()
+        endpoint.datagramReceived(first, CLIENT)
+        for _ in range(200):
+            endpoint._clock.advance(1)  # type: ignore[attr-defined]
+        sent = sum(len(data) for data, _ in endpoint.transport.sent)  # type: ignore[union-attr]
+        self.assertGreater(sent, 0)
+        self.assertLessEqual(sent, 3 * len(first))
+        self.assertEqual(endpoint.sessions, set())
+        self.assertEqual(endpoint.factory.connections, set())
+        self.assertEqual(endpoint.factory.counts.refusals["header_timeout"], 1)
+
+    def test_brokenRuleCounted(self) -> None:
+        """
+        A client that breaks a rule of HTTP/3 (a second control stream)
+        ends its connection in error, counted as C{protocol_error}.
+        """
+        endpoint = makeEndpoint()
+        client = Client(endpoint).connect()
+        stream = client.quic.get_next_available_stream_id(is_unidirectional=True)
+        client.quic.send_stream_data(stream, b"\x00")  # another control stream
+        client.pump()
+        client.advance(3)
+        self.assertEqual(endpoint.factory.counts.refusals["protocol_error"], 1)
+        self.assertEqual(client.terminated.error_code, 0x103)  # type: ignore[union-attr]
 
 
 class ConnectionIdTests(SynchronousTestCase):

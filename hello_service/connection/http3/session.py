@@ -157,12 +157,15 @@ class HTTP3Session:
         self._nextStreamId = 0
         self._closed = False
         self._defences = Defences(now)
+        self._idle = self.factory.timeouts.idle
         #: When the endpoint's timer heap has this connection's timer due.
         self.timerAt: float | None = None
         self.handshaking = True
-        #: Since when no request has been in flight (C{--idle-timeout} runs
-        #: from then, as for HTTP/1.1 and HTTP/2), or C{None} while one is.
-        self._idleSince: float | None = now
+        #: When the client's time is up: to finish its handshake (the
+        #: header timeout), then to send a request while none is in flight
+        #: (C{--idle-timeout}, as for HTTP/1.1 and HTTP/2); C{None} while
+        #: one is.
+        self._deadlineAt: float | None = now + self.factory.timeouts.header
 
     @property
     def quic(self) -> ServerQuic:
@@ -189,25 +192,28 @@ class HTTP3Session:
     def nextTimer(self) -> float | None:
         """
         When the connection next needs the clock: QUIC's own timer (loss
-        detection, acknowledgements, its idle timeout), or the end of
-        C{--idle-timeout} with no request in flight, whichever is first.
+        detection, acknowledgements, its idle timeout), or the client's
+        deadline, whichever is first.
         """
         when: float | None = self._quic.get_timer()
-        if self._idleSince is not None and not self._closed:
-            idleAt = self._idleSince + self.factory.timeouts.idle
-            if when is None or idleAt < when:
-                return idleAt
+        deadline = self._deadlineAt
+        if deadline is not None and not self._closed:
+            if when is None or deadline < when:
+                return deadline
         return when
 
     def timerFired(self, now: float) -> None:
-        since = self._idleSince
-        if (
-            since is not None
-            and not self._closed
-            and now >= since + self.factory.timeouts.idle
-        ):
-            self.factory.counts.refused("idle_timeout")
-            self.closeWhenIdle()
+        deadline = self._deadlineAt
+        if deadline is not None and not self._closed and now >= deadline:
+            self._deadlineAt = None
+            if self.handshaking:
+                # Never validated: left without a word (a CONNECTION_CLOSE
+                # would go past the 3x amplification limit).
+                self.factory.counts.refused("header_timeout")
+                self._terminated(0)
+            else:
+                self.factory.counts.refused("idle_timeout")
+                self.closeWhenIdle()
             return
         quicAt = self._quic.get_timer()
         if quicAt is not None and quicAt <= now:
@@ -231,22 +237,23 @@ class HTTP3Session:
                 self._negotiated(event.alpn_protocol)
             elif kind is HandshakeCompleted:
                 self.handshaking = False
+                self._deadlineAt = None if self._streams else now + self._idle
                 self._endpoint.handshakeCompleted(self)
             elif kind is ConnectionIdIssued:
                 self._endpoint.route(event.connection_id, self)
             elif kind is ConnectionIdRetired:
                 self._endpoint.unroute(event.connection_id)
             elif kind is ConnectionTerminated:
-                self._terminated()
+                self._terminated(event.error_code)
                 return
             event = quic.next_event()
 
     def _negotiated(self, protocol: str | None) -> None:
         settings = self.factory.http2
         maxList = 16 * 1024 if settings is None else settings.maxHeaderListSize
+        # Made as the first datagram's ClientHello is read (ALPN chose h3),
+        # so a drain always finds it.
         self._h3 = ServerH3(self._quic, maxList, tableCapacity=4096)
-        if self._goAwayAt is not None:  # drained while still shaking hands
-            self._h3.goAway(self._goAwayAt)
 
     def _http(self, event: Any, now: float) -> None:
         kind = type(event)
@@ -288,7 +295,8 @@ class HTTP3Session:
             self._reject(streamId, H3_REQUEST_REJECTED)
             return
         stream = _Stream(now)
-        self._idleSince = None
+        if not self.handshaking:
+            self._deadlineAt = None
         try:
             stream.request = _fields.request(event.headers, self.factory.requestLimits)
         except MalformedRequest:
@@ -420,8 +428,8 @@ class HTTP3Session:
         if self._goAwayAt is not None:
             if self._quic.answersDelivered:
                 self.close()
-        elif self._idleSince is None:
-            self._idleSince = self.factory.clock.seconds()
+        elif self._deadlineAt is None and not self.handshaking:
+            self._deadlineAt = self.factory.clock.seconds() + self._idle
 
     # Closing.
 
@@ -460,11 +468,18 @@ class HTTP3Session:
         self.factory.counts.refused(cause)
         self.close(H3_EXCESSIVE_LOAD, cause)
 
-    def _terminated(self) -> None:
-        """QUIC is done with the connection: forget it."""
+    def _terminated(self, code: int) -> None:
+        """
+        QUIC is done with the connection: forget it.  Ended with an error
+        hello did not choose, the client broke a rule of QUIC or HTTP/3
+        (aioquic's bounds on connection IDs, path challenges and buffered
+        CRYPTO data among them): counted as C{protocol_error}.
+        """
         for streamId in list(self._streams):
             self._forget(streamId)
         if not self._closed:
+            if code not in (0, H3_NO_ERROR):
+                self.factory.counts.refused("protocol_error")
             self._closed = True
             self._endpoint.closed(self)
         self._endpoint.terminated(self)
