@@ -238,6 +238,49 @@ class ModesTests(SynchronousTestCase):
         served = set(re.findall(r'"GET / HTTP/3" 200 .* pid=(\d+)', process.output))
         self.assertEqual(served, pids)
 
+    def test_rollingRestartFinishesStreams(self) -> None:
+        """
+        C{SIGHUP} with C{--workers 2} and a C{/sleep} in flight over HTTP/3:
+        the old worker drains it (GOAWAY, the answer), and the new workers
+        serve HTTP/3 on the same UDP port.
+        """
+        process, port, _ = startHTTP3(self, "--workers", "2", "--sleep", "1")
+        process.waitFor(r"with 2 workers \(pids (\d+), (\d+)\)")
+
+        async def scenario() -> tuple[Any, list[int]]:
+            async with await session(port) as client:
+                slow = client.send(requestFields(b"/sleep"))
+                await asyncio.sleep(0.3)
+                process.signal(signal.SIGHUP)
+                return await client.waiters[slow], list(client.h3.goAways)
+
+        answer, goAways = run(scenario())
+        self.assertEqual((answer.status, answer.body), (200, PAGE))
+        self.assertEqual(goAways, [4])
+        process.waitFor(r"rolling restart done")
+        for _ in range(5):
+            (again,) = get(port)
+            self.assertEqual(again.status, 200)
+
+    def test_curl(self) -> None:
+        """
+        curl over HTTP/3 alone, where this curl has it (Debian 12's has
+        not: then this says so and skips).
+        """
+        curl = tool("curl", "curl")
+        features = subprocess.run(
+            [curl, "--version"], capture_output=True, text=True, timeout=30
+        ).stdout
+        if "HTTP3" not in features:
+            raise SkipTest("this curl has no HTTP/3 (Debian 12's has none)")
+        _, port, certificate = startHTTP3(self)
+        done = subprocess.run(
+            [curl, "-s", "-o", "/dev/null", "-w", "%{http_version} %{http_code}",
+             "--http3-only", "--cacert", str(certificate), f"https://localhost:{port}/"],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        self.assertEqual(done.stdout, "3 200")
+
     def test_parallelMode(self) -> None:
         """
         C{--parallel}: five C{/sleep} streams of one connection are worked
