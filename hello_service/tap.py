@@ -223,7 +223,7 @@ class Options(usage.Options):
             "http3",
             None,
             "Serve HTTP/3 (QUIC) on the UDP port of each ssl: listener, and "
-            "advertise it in Alt-Svc (needs the http3 extra).",
+            "advertise it in Alt-Svc (needs the http3 extra) [default: off].",
         ],
     ]
 

@@ -54,6 +54,8 @@ DOCUMENTED_DEFAULTS = {
     "max-requests-jitter": "0",
     "max-worker-memory": "none",
     "no-http2": "off: HTTP/2 too, by ALPN over TLS and by its preface in cleartext",
+    "http3": "off",
+    "http3-retry-above": "64",
 }
 
 
