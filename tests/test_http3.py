@@ -499,6 +499,20 @@ class ConnectionIdTests(SynchronousTestCase):
         self.assertGreater(len(issued), 1)
         self.assertEqual({workerOf(cid) for cid in issued}, {7})
 
+    def test_retiredIdsForgotten(self) -> None:
+        """
+        A client that moves to a new connection ID again and again (each
+        move retires one): the endpoint's map of IDs stays bounded, and
+        the connection goes on.
+        """
+        endpoint = makeEndpoint()
+        client = Client(endpoint).connect()
+        for _ in range(100):
+            client.quic.change_connection_id()
+            self.assertEqual(client.request().status, 200)
+        self.assertLessEqual(len(endpoint._sessions), 10)
+        self.assertIsNone(client.terminated)
+
     def test_otherWorkersPacketCounted(self) -> None:
         """
         A short-header packet for a connection another worker issued is
