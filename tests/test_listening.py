@@ -46,7 +46,7 @@ class ListeningAddressTests(SynchronousTestCase):
         wrappers, is read the same way: the main process binds it for the
         workers, which add the layers.
         """
-        from .system.test_tls import selfSigned
+        from .support.certificates import selfSigned
 
         directory = FilePath(self.mktemp())
         directory.makedirs()

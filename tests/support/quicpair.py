@@ -6,16 +6,10 @@ mock stream of the original, for a protocol on datagrams).
 
 from __future__ import annotations
 
-import datetime
-from functools import cache
 from typing import Any
 
 from aioquic.quic.connection import QuicConnection
 from aioquic.quic.events import ConnectionTerminated, StreamReset
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from twisted.internet.task import Clock
 
 from hello_service.connection.http3.endpoint import QuicEndpoint
@@ -23,28 +17,16 @@ from hello_service.connection.http3.settings import HTTP3Settings
 from hello_service.connection.protocol import HelloFactory
 
 from .builders import makeFactory
+from .certificates import sharedObjects
 from .http3client import Answer, Fields, _ClientH3, clientConfiguration, requestFields
 
 SERVER = ("127.0.0.1", 443)
 CLIENT = ("10.0.0.7", 50000)
 
 
-@cache
 def credentials() -> tuple[Any, Any, list[Any]]:
     """A certificate for localhost, its key, and no chain."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
+    certificate, key = sharedObjects()
     return certificate, key, []
 
 

@@ -30,8 +30,8 @@ from h2.connection import H2Connection
 from h2.errors import ErrorCodes
 from twisted.trial.unittest import SynchronousTestCase
 
+from ..support.certificates import selfSigned
 from ..support.processes import HelloProcess, startHello
-from .test_tls import selfSigned
 
 #: Short timeouts, so that the table runs in seconds.
 IDLE, HEADER, DRAIN_SLACK = 1.0, 1.0, 2.0

@@ -24,10 +24,10 @@ from h2.exceptions import ProtocolError
 from hyperframe.frame import DataFrame
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
+from ..support.certificates import selfSigned
 from ..support.processes import CHECKOUT, startHello
 from ..test_http2 import frames
 from .test_statuspage import chromium
-from .test_tls import selfSigned
 
 PAGE = (CHECKOUT / "hello_service" / "http" / "pages" / "hello.html").read_bytes()
 SERVING = r"serving on (?:tcp|ssl):127\.0\.0\.1:(\d+)"

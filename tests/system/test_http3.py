@@ -25,13 +25,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
+from ..support.certificates import selfSigned
 from ..support.http3client import get, requestFields, session
 from ..support.launching import PYTHON, ServerProcess, checkoutEnvironment, helloCommand
 from ..support.lossy import LossyNamespace, largePage, missing
 from ..support.processes import CHECKOUT, runHello, startHello
 from .test_http2 import tool
 from .test_statuspage import chromium
-from .test_tls import selfSigned
 
 PAGE = (CHECKOUT / "hello_service" / "http" / "pages" / "hello.html").read_bytes()
 H3_MESSAGE_ERROR = 0x10E

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from ..support.certificates import selfSigned
 from ..support.processes import HelloProcess, readUntilClosed, startHello
-from .test_tls import selfSigned
 
 GET = b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
 

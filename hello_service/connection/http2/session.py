@@ -47,25 +47,23 @@ from h2.settings import SettingCodes, Settings
 from h2.stream import StreamInputs
 from hpack.exceptions import HPACKError
 from hyperframe.frame import GoAwayFrame
-from twisted.internet.defer import CancelledError, Deferred
 from twisted.logger import Logger
-from twisted.python.failure import Failure
 
 from hello_service.connection.deadlines import Deadline
 from hello_service.connection.http2 import VERSION
 from hello_service.connection.http2.defences import Defences, HTTP2Settings
 from hello_service.connection.http2.headerblocks import AnswerEncoder, RequestDecoder
+from hello_service.connection.streams import Stream, StreamAnswers
 from hello_service.http.fieldlists import trailerMalformation
 from hello_service.http.fieldsections import (
     FieldSectionReader,
     MalformedRequest,
     responseHeaders,
 )
-from hello_service.http.requests import UNPARSED, HTTPError, Request
+from hello_service.http.requests import HTTPError
 from hello_service.http.responses import Response
 from hello_service.http.statuslines import (
     CONTENT_TOO_LARGE,
-    INTERNAL_ERROR,
     REQUEST_TIMEOUT,
 )
 
@@ -244,24 +242,16 @@ class _ServerConnection(H2Connection):
         """
 
 
-class _Stream:
+class _Stream(Stream):
     """
-    One request on the connection: what has come of it and what is left to
-    send of its answer.
+    One request on an HTTP/2 connection, and what is left to send of its
+    answer.
     """
 
-    __slots__ = ("request", "began", "ended", "body", "deferred", "unsent")
+    __slots__ = ("unsent",)
 
     def __init__(self, began: float) -> None:
-        self.request: Request = UNPARSED
-        #: When its headers came, for the access log and the header timeout.
-        self.began = began
-        #: The client has sent all of it.
-        self.ended = False
-        #: Body bytes received so far.
-        self.body = 0
-        #: Its answer, while it is being worked on.
-        self.deferred: Deferred[Response] | None = None
+        super().__init__(began)
         #: What the flow-control window has not let out yet.
         self.unsent = b""
 
@@ -306,7 +296,7 @@ def _serverConnection(settings: HTTP2Settings) -> _ServerConnection:
     return h2
 
 
-class HTTP2Session:
+class HTTP2Session(StreamAnswers[_Stream]):
     """
     HTTP/2 on one connection (a L{Session
     <hello_service.connection.session.Session>}).
@@ -469,37 +459,9 @@ class HTTP2Session:
 
     # Answers.
 
-    def _dispatch(self, streamId: int, stream: _Stream) -> None:
-        answer = self.factory.answerer.answer(stream.request)
-        if type(answer) is Response:
-            self._respond(streamId, stream, answer)
-            return
-        deferred: Deferred[Response] = answer  # type: ignore[assignment]
-        stream.deferred = deferred
-        deferred.addCallbacks(
-            self._ready, self._failed, callbackArgs=(streamId, stream),
-            errbackArgs=(streamId, stream),
-        )  # fmt: skip
-
-    def _ready(self, response: Response, streamId: int, stream: _Stream) -> None:
-        stream.deferred = None
-        if self._streams.get(streamId) is stream:
-            self._respond(streamId, stream, response)
-            self._flush()
-            self._awaitClient()
-
-    def _failed(self, reason: Failure, streamId: int, stream: _Stream) -> None:
-        stream.deferred = None
-        if reason.check(CancelledError) or self._streams.get(streamId) is not stream:
-            return
-        self.log.error(
-            "request {request!r} failed: {error}",
-            request=stream.request, error=reason.getErrorMessage(),
-        )  # fmt: skip
-        self._refuse(
-            streamId, stream, HTTPError(INTERNAL_ERROR, reason.getErrorMessage())
-        )
+    def _answeredLater(self) -> None:
         self._flush()
+        self._awaitClient()
 
     def _refuse(self, streamId: int, stream: _Stream, error: HTTPError) -> None:
         """

@@ -35,9 +35,7 @@ from aioquic.quic.events import (
     StreamDataReceived,
     StreamReset,
 )
-from twisted.internet.defer import CancelledError, Deferred
 from twisted.logger import Logger
-from twisted.python.failure import Failure
 
 from hello_service.connection.http2.defences import Defences
 from hello_service.connection.http3.quic import (
@@ -50,15 +48,16 @@ from hello_service.connection.http3.quic import (
     ServerH3,
     ServerQuic,
 )
+from hello_service.connection.streams import Stream, StreamAnswers
 from hello_service.http.fieldlists import trailerMalformation
 from hello_service.http.fieldsections import (
     FieldSectionReader,
     MalformedRequest,
     responseHeaders,
 )
-from hello_service.http.requests import UNPARSED, HTTPError, Request
+from hello_service.http.requests import HTTPError
 from hello_service.http.responses import Response
-from hello_service.http.statuslines import CONTENT_TOO_LARGE, INTERNAL_ERROR
+from hello_service.http.statuslines import CONTENT_TOO_LARGE
 
 if TYPE_CHECKING:
     from hello_service.connection.protocol import HelloFactory
@@ -107,20 +106,7 @@ class QuicPort(Protocol):
         """QUIC is done with the connection: forget it."""
 
 
-class _Stream:
-    """One request: what has come of it, and its answer while worked on."""
-
-    __slots__ = ("request", "began", "ended", "body", "deferred")
-
-    def __init__(self, began: float) -> None:
-        self.request: Request = UNPARSED
-        self.began = began
-        self.ended = False
-        self.body = 0
-        self.deferred: Deferred[Response] | None = None
-
-
-class HTTP3Session:
+class HTTP3Session(StreamAnswers[Stream]):
     """
     HTTP/3 on one QUIC connection: a connection of the factory's, as a
     TCP one is (it counts under C{--max-connections} and drains with the
@@ -149,7 +135,7 @@ class HTTP3Session:
         self.peer = address[0]
         self._record = factory.exchanges.record
         self._answeredHTTP3 = factory.counts.answeredHTTP3
-        self._streams: dict[int, _Stream] = {}
+        self._streams: dict[int, Stream] = {}
         #: The GOAWAY of a drain was sent: streams from this id on are
         #: rejected.
         self._goAwayAt: int | None = None
@@ -294,7 +280,7 @@ class HTTP3Session:
             # client may retry it elsewhere (RFC 9114 section 5.2).
             self._reject(streamId, H3_REQUEST_REJECTED)
             return
-        stream = _Stream(now)
+        stream = Stream(now)
         if not self.handshaking:
             self._deadlineAt = None
         try:
@@ -348,38 +334,10 @@ class HTTP3Session:
 
     # Answers.
 
-    def _dispatch(self, streamId: int, stream: _Stream) -> None:
-        answer = self.factory.answerer.answer(stream.request)
-        if type(answer) is Response:
-            self._respond(streamId, stream, answer)
-            return
-        deferred: Deferred[Response] = answer  # type: ignore[assignment]
-        stream.deferred = deferred
-        deferred.addCallbacks(
-            self._ready, self._failed, callbackArgs=(streamId, stream),
-            errbackArgs=(streamId, stream),
-        )  # fmt: skip
-
-    def _ready(self, response: Response, streamId: int, stream: _Stream) -> None:
-        stream.deferred = None
-        if self._streams.get(streamId) is stream:
-            self._respond(streamId, stream, response)
-            self._endpoint.send(self)
-
-    def _failed(self, reason: Failure, streamId: int, stream: _Stream) -> None:
-        stream.deferred = None
-        if reason.check(CancelledError) or self._streams.get(streamId) is not stream:
-            return
-        self.log.error(
-            "request {request!r} failed: {error}",
-            request=stream.request, error=reason.getErrorMessage(),
-        )  # fmt: skip
-        self._refuse(
-            streamId, stream, HTTPError(INTERNAL_ERROR, reason.getErrorMessage())
-        )
+    def _answeredLater(self) -> None:
         self._endpoint.send(self)
 
-    def _refuse(self, streamId: int, stream: _Stream, error: HTTPError) -> None:
+    def _refuse(self, streamId: int, stream: Stream, error: HTTPError) -> None:
         """
         Answer a stream that broke a rule with the refusal HTTP/1.1 would
         send, then ask the client to send no more of it.
@@ -391,7 +349,7 @@ class HTTP3Session:
         except _UNSENDABLE:
             pass
 
-    def _respond(self, streamId: int, stream: _Stream, response: Response) -> None:
+    def _respond(self, streamId: int, stream: Stream, response: Response) -> None:
         h3 = self._h3
         assert h3 is not None
         request = stream.request
