@@ -35,7 +35,7 @@ class Stream:
     while it is worked on.
     """
 
-    __slots__ = ("request", "began", "ended", "body", "deferred")
+    __slots__ = ("request", "began", "ended", "body", "deferred", "unsent")
 
     def __init__(self, began: float) -> None:
         self.request: Request = UNPARSED
@@ -47,6 +47,9 @@ class Stream:
         self.body = 0
         #: Its answer, while it is being worked on.
         self.deferred: Deferred[Response] | None = None
+        #: What the client's flow-control window has not let out yet (over
+        #: HTTP/2, where the session keeps the windows; QUIC keeps its own).
+        self.unsent = b""
 
 
 #: A session's kind of stream.

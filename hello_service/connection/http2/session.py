@@ -242,20 +242,6 @@ class _ServerConnection(H2Connection):
         """
 
 
-class _Stream(Stream):
-    """
-    One request on an HTTP/2 connection, and what is left to send of its
-    answer.
-    """
-
-    __slots__ = ("unsent",)
-
-    def __init__(self, began: float) -> None:
-        super().__init__(began)
-        #: What the flow-control window has not let out yet.
-        self.unsent = b""
-
-
 def _serverConnection(settings: HTTP2Settings) -> _ServerConnection:
     """
     The h2 state machine of one connection, as C{settings} ask.
@@ -296,7 +282,7 @@ def _serverConnection(settings: HTTP2Settings) -> _ServerConnection:
     return h2
 
 
-class HTTP2Session(StreamAnswers[_Stream]):
+class HTTP2Session(StreamAnswers[Stream]):
     """
     HTTP/2 on one connection (a L{Session
     <hello_service.connection.session.Session>}).
@@ -311,7 +297,7 @@ class HTTP2Session(StreamAnswers[_Stream]):
         self._deadline = link.deadline
         self._record = factory.exchanges.record
         self._answeredHTTP2 = factory.counts.answeredHTTP2
-        self._streams: dict[int, _Stream] = {}
+        self._streams: dict[int, Stream] = {}
         #: Streams whose answer waits for the client's flow-control window.
         self._blocked: set[int] = set()
         #: The transport's buffer is full: nothing more is sent until it drains.
@@ -400,7 +386,7 @@ class HTTP2Session(StreamAnswers[_Stream]):
                 streamId, "refused_stream", ErrorCodes.REFUSED_STREAM, now
             )
             return
-        stream = self._streams[streamId] = _Stream(now)
+        stream = self._streams[streamId] = Stream(now)
         try:
             stream.request = _fields.request(event.headers, self.factory.requestLimits)
         except MalformedRequest:
@@ -463,7 +449,7 @@ class HTTP2Session(StreamAnswers[_Stream]):
         self._flush()
         self._awaitClient()
 
-    def _refuse(self, streamId: int, stream: _Stream, error: HTTPError) -> None:
+    def _refuse(self, streamId: int, stream: Stream, error: HTTPError) -> None:
         """
         Answer a stream that broke a rule with the refusal HTTP/1.1 would
         send (its status, its page), then tell the client to send no more
@@ -478,7 +464,7 @@ class HTTP2Session(StreamAnswers[_Stream]):
                 pass
             self._forget(streamId)
 
-    def _respond(self, streamId: int, stream: _Stream, response: Response) -> None:
+    def _respond(self, streamId: int, stream: Stream, response: Response) -> None:
         request = stream.request
         status, fields = responseHeaders(response)
         if self._altSvc is not None:
@@ -497,7 +483,7 @@ class HTTP2Session(StreamAnswers[_Stream]):
             stream.unsent = response.body
             self._send(streamId, stream)
 
-    def _send(self, streamId: int, stream: _Stream) -> None:
+    def _send(self, streamId: int, stream: Stream) -> None:
         """
         Send what the windows allow of the stream's answer (nothing while
         the transport's buffer is full); the rest waits.
