@@ -338,6 +338,7 @@ class EndpointTests(SynchronousTestCase):
         self.assertEqual(endpoint.transport.sent, [])  # type: ignore[union-attr]
         self.assertEqual(endpoint.factory.counts.refusals["quic_undecryptable"], 1)
         self.assertEqual(endpoint.factory.connections, set())
+        self.assertEqual(endpoint.factory.counts.connections, 0)
 
     def test_versionNegotiation(self) -> None:
         """

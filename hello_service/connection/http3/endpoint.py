@@ -192,13 +192,13 @@ class QuicEndpoint(DatagramProtocol):
             retry_source_connection_id=retryId,
         )
         session = HTTP3Session(self, quic, addr, now)
-        self.factory.quicConnectionAdmitted(session)
         session.datagramReceived(data, addr, now)
         if not quic.readAnything:
-            # Nothing in it could be read: keep nothing of it.
+            # Nothing in it could be read: keep nothing of it, count no
+            # connection.
             self.factory.counts.refused("quic_undecryptable")
-            self.factory.connectionClosed(session)
             return
+        self.factory.quicConnectionAdmitted(session)
         self._handshakes += 1
         self._sessions[header.destination_cid] = session
         self._sessions[quic.host_cid] = session
