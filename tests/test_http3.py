@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 from aioquic.buffer import Buffer
 from aioquic.quic.packet import (
@@ -339,6 +340,30 @@ class EndpointTests(SynchronousTestCase):
         self.assertEqual(endpoint.factory.counts.refusals["quic_undecryptable"], 1)
         self.assertEqual(endpoint.factory.connections, set())
         self.assertEqual(endpoint.factory.counts.connections, 0)
+
+    def test_aioquicRaisingIsGarbage(self) -> None:
+        """
+        What aioquic raises on a datagram it did not expect (before 1.7, an
+        C{AssertionError} for a corrupted Initial's coalesced packets) is
+        that datagram dropped and counted, never a traceback; a connection
+        open meanwhile goes on.
+        """
+        from aioquic.quic.connection import QuicConnection
+
+        endpoint = makeEndpoint()
+        client = Client(endpoint).connect()
+        real = QuicConnection.receive_datagram
+
+        def raising(self: Any, data: bytes, addr: Any, now: float) -> None:
+            raise AssertionError("first packet must be INITIAL")
+
+        self.patch(QuicConnection, "receive_datagram", raising)
+        endpoint.datagramReceived(initialFrom(("10.0.0.9", 1)), ("10.0.0.9", 1))
+        (session,) = endpoint.sessions
+        endpoint.datagramReceived(b"\x40" + session.quic.host_cid + bytes(30), CLIENT)
+        self.assertEqual(endpoint.factory.counts.refusals["quic_garbage"], 2)
+        self.patch(QuicConnection, "receive_datagram", real)
+        self.assertEqual(client.request().status, 200)
 
     def test_versionNegotiation(self) -> None:
         """

@@ -163,7 +163,14 @@ class HTTP3Session(StreamAnswers[Stream]):
     # Datagrams in, through the endpoint.
 
     def datagramReceived(self, data: bytes, address: Any, now: float) -> None:
-        self._quic.receive_datagram(data, address, now)
+        try:
+            self._quic.receive_datagram(data, address, now)
+        except Exception:
+            # aioquic asserts what it expects of a datagram (before 1.7, a
+            # new connection's coalesced packets after an unreadable
+            # Initial raised AssertionError): the rest of it is dropped,
+            # never a traceback.
+            self.factory.counts.refused("quic_garbage")
         self._events(now)
 
     def sent(self) -> None:
