@@ -317,7 +317,12 @@ def bindListeners(
                 (port,) = listenAll([(description, endpoint)], _NoAccepting())
                 listeners.append(SharedListener(description, port))
     except StartupError:
-        for listener in listeners:
-            listener.close()
+        closeAll(listeners)
         raise
     return listeners
+
+
+def closeAll(listeners: Sequence[Listener]) -> None:
+    """Close every listener's sockets (the supervisor stops serving)."""
+    for listener in listeners:
+        listener.close()

@@ -37,7 +37,7 @@ from twisted.internet.task import LoopingCall
 from twisted.python.failure import Failure
 
 from hello_service.configuration.config import Config
-from hello_service.configuration.listening import Listener, bindListeners
+from hello_service.configuration.listening import Listener, bindListeners, closeAll
 from hello_service.configuration.recycling import Recycler
 from hello_service.operations.lognames import NamedLogger
 from hello_service.operations.notify import (
@@ -108,26 +108,8 @@ class Supervisor(Service):
         self.hangs = HangWatch(reactor, config.workerTimeout, self.log)
         self._watching = LoopingCall(self._watchWorkers)
         self._watching.clock = reactor
-        #: The operator's side (L{Operations}), ready when every slot serves.
-        #: SIGHUP is a rolling restart; SIGUSR1 is passed on to every worker,
-        #: which reopens its access log.
-        self.operations = Operations(
-            reactor,
-            ServiceManager.fromEnvironment(os.environ, reactor),
-            {
-                signal.SIGHUP: (
-                    "rolling restart (pages, code and certificates loaded anew)",
-                    self._restartInBackground,
-                ),
-                signal.SIGUSR1: (
-                    "passing it on to every worker, to reopen the access log",
-                    self._passOnReopen,
-                ),
-            },
-            config.admin,
-            config.drainDelay,
-            serving=self._everySlotServes,
-        )
+        #: The operator's side (L{operatorSide}).
+        self.operations = operatorSide(self)
 
     # Starting.
 
@@ -136,9 +118,8 @@ class Supervisor(Service):
         self._bind()
 
     def _bind(self) -> None:
-        self.listeners = bindListeners(
-            list(self.config.endpoints), self.count, self.config.http3 is not None
-        )
+        config = self.config
+        self.listeners = bindListeners(config.endpoints, self.count, bool(config.http3))
         self.operations.admin.listen(
             self.reports.figures,
             self._closeListeners,
@@ -147,15 +128,13 @@ class Supervisor(Service):
         )
 
     def _closeListeners(self) -> None:
-        for listener in self.listeners:
-            listener.close()
+        closeAll(self.listeners)
         self.listeners = []
 
     def _everySlotServes(self) -> bool:
         """
-        Whether every worker slot has a worker that said it serves: what
-        C{/ready}, C{hello_ready} and the status page say, on top of the
-        service having started and not being stopped.
+        Whether every slot has a worker that said it serves: what C{/ready},
+        C{hello_ready} and the status page say (once started, until stopped).
         """
         return all(
             slot in self.current
@@ -432,3 +411,29 @@ def _exitWithFailure() -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(1)
+
+
+def operatorSide(supervisor: Supervisor) -> Operations:
+    """
+    The operator's side of a supervisor (L{Operations}), ready when every
+    slot serves: SIGHUP is a rolling restart; SIGUSR1 is passed on to every
+    worker, which reopens its access log.
+    """
+    reactor = supervisor.reactor
+    return Operations(
+        reactor,
+        ServiceManager.fromEnvironment(os.environ, reactor),
+        {
+            signal.SIGHUP: (
+                "rolling restart (pages, code and certificates loaded anew)",
+                supervisor._restartInBackground,
+            ),
+            signal.SIGUSR1: (
+                "passing it on to every worker, to reopen the access log",
+                supervisor._passOnReopen,
+            ),
+        },
+        supervisor.config.admin,
+        supervisor.config.drainDelay,
+        serving=supervisor._everySlotServes,
+    )
