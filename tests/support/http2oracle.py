@@ -111,6 +111,16 @@ def malformed(fields: Fields) -> bool:
     return False
 
 
+def _streamsOf(noise: bytes) -> set[int]:
+    """The stream ids of the whole frames in C{noise}."""
+    found, at = set(), 0
+    while at + 9 <= len(noise):
+        length = int.from_bytes(noise[at : at + 3], "big")
+        found.add(int.from_bytes(noise[at + 5 : at + 9], "big") & 0x7FFFFFFF)
+        at += 9 + length
+    return found
+
+
 def checkHTTP2(lists: list[Fields], noise: bytes, tail: bytes = b"") -> None:
     """
     Send each list on a stream of its own, then C{noise} (whole frames),
@@ -149,8 +159,15 @@ def checkHTTP2(lists: list[Fields], noise: bytes, tail: bytes = b"") -> None:
         last = None
         if not ended:
             last = client.get_next_available_stream_id()
-            client.send_headers(last, _GOOD, end_stream=True)
-            exchange()
+            if last in _streamsOf(noise):
+                # The noise opened the stream the client would use next
+                # (its HEADERS are the client's, unknown to it): what the
+                # server makes of a second HEADERS there is a rule of its
+                # own, tested elsewhere; no clean request to check.
+                last = None
+            else:
+                client.send_headers(last, _GOOD, end_stream=True)
+                exchange()
         if not transport.disconnecting:
             protocol.dataReceived(tail)
     errors = [e for e in logged if e["log_level"] >= LogLevel.error]
