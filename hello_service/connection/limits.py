@@ -126,6 +126,11 @@ class ConnectionLimiter:
         self._pause()
         return False
 
+    @property
+    def hasPlace(self) -> bool:
+        """Whether one more connection would be served now."""
+        return self._served < self.maximum
+
     def acquireNow(self, connection: Admittable) -> bool:
         """
         A new connection that cannot wait in a line (a QUIC one: its
@@ -133,7 +138,7 @@ class ConnectionLimiter:
 
         @return: whether it was admitted.
         """
-        if self._served >= self.maximum:
+        if not self.hasPlace:
             return False
         self._served += 1
         connection.admit()

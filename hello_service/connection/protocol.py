@@ -416,7 +416,7 @@ class HelloFactory(Factory):
         is, since its packets keep coming; it is refused instead.
         """
         limiter = self.connectionLimiter
-        return limiter is None or limiter.served < limiter.maximum
+        return limiter is None or limiter.hasPlace
 
     def quicConnectionAdmitted(self, connection: Served) -> None:
         """
