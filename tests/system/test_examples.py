@@ -13,16 +13,18 @@ reference solutions are checked the same way.  Each answers C{GET /} and a
 from __future__ import annotations
 
 import json
-import os
 import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 from ..support.launching import ServerProcess
+from ..support.neighbours import Neighbours
 from ..support.processes import CHECKOUT, checkoutEnvironment, request, startHello
 
 EXAMPLES = CHECKOUT / "examples"
@@ -177,17 +179,48 @@ def sideBySide(records: list[dict[str, object]], work: float) -> list[tuple[str,
     ]
 
 
-def skipIfBusy() -> None:
+# The CPU-seconds the machine's other processes may use during a burst of
+# about a second and still leave this burst two CPUs: a piece of work
+# stretched by more than that is judged slow by sideBySide.
+QUIET = 0.2
+
+
+class Burst(NamedTuple):
     """
-    Skip a test of work at the same instant on two CPUs when the machine
-    has not had two free: no burst can show it then, however often sent.
+    One burst against a program: when each C{/work} was answered, when the
+    C{GET /} was, the records of the slow parts, and the CPU-seconds the
+    machine's other processes used meanwhile (L{Neighbours}).
     """
-    load = os.getloadavg()[0]
-    if load > 1.5:
-        raise SkipTest(
-            f"two CPUs were not free for the burst (load average {load:.1f}): "
-            f"work side by side cannot be shown on a busy machine"
-        )
+
+    works: list[float]
+    hello: float
+    records: list[dict[str, object]]
+    neighbours: float
+
+
+def judged(
+    tried: list[Burst],
+    shown: Callable[[Burst], bool],
+    fair: Callable[[Burst], bool] = lambda burst: True,
+) -> Burst:
+    """
+    The burst to judge work side by side on: the first that C{shown} it,
+    or else the first that had two CPUs to itself (and was C{fair}), which
+    the test's assertions then fail on.  When every burst met a neighbour
+    using a CPU, the program cannot be blamed and the test skips, naming
+    what the neighbours used.
+    """
+    for burst in tried:
+        if shown(burst):
+            return burst
+    for burst in tried:
+        if burst.neighbours <= QUIET and fair(burst):
+            return burst
+    used = ", ".join(f"{burst.neighbours:.2f}" for burst in tried)
+    raise SkipTest(
+        f"two CPUs were never free for a burst: other processes used {used} "
+        f"CPU-seconds during them (at most {QUIET} leaves both free)"
+    )
 
 
 PROGRAMS = [
@@ -310,25 +343,35 @@ class ParallelTests(SynchronousTestCase):
     a C{GET /} sent meanwhile, as the tutorial runs them.
     """
 
-    def runBurst(
-        self, *arguments: str
-    ) -> tuple[list[float], float, list[dict[str, object]]]:
+    def runBurst(self, *arguments: str) -> Burst:
         records = Records(self)
         server, port = startExample(
             self, "stage3_parallel", "--work", "0.4", *records.option(), *arguments
         )
         if "--processes" in arguments:  # each process says when it serves
             server.waitFor(r"(?s)in process \d+.*in process \d+")
-        works, hello = burst(port, "/work")
+        with Neighbours(server.pid) as neighbours:
+            works, hello = burst(port, "/work")
         server.stop()
-        return works, hello, records.slow()
+        return Burst(works, hello, records.slow(), neighbours.seconds)
+
+    def bursts(
+        self, attempts: int, shown: Callable[[Burst], bool], *arguments: str
+    ) -> list[Burst]:
+        """
+        Up to C{attempts} bursts, until one has C{shown} work side by side.
+        """
+        tried = [self.runBurst(*arguments)]
+        while not shown(tried[-1]) and len(tried) < attempts:
+            tried.append(self.runBurst(*arguments))
+        return tried
 
     def test_oneReactor(self) -> None:
         """
         On one reactor the work runs one request at a time, on the reactor
         thread, and the C{GET /} waits behind it.
         """
-        works, hello, records = self.runBurst()
+        works, hello, records, _ = self.runBurst()
         self.assertGreaterEqual(max(works), 4 * 0.4 * 0.95)
         self.assertGreaterEqual(hello, 0.4 * 0.95)
         self.assertEqual(overlapping(records), [])
@@ -340,7 +383,7 @@ class ParallelTests(SynchronousTestCase):
         at once) and two threads work, but pure Python takes turns: four
         still need about four times the work.
         """
-        works, hello, records = self.runBurst("--threads", "2")
+        works, hello, records, _ = self.runBurst("--threads", "2")
         # Answered long before any work ends (a bound in units of the
         # works' own time, which a busy machine stretches alike).
         self.assertLess(hello, min(works) / 2)
@@ -355,14 +398,14 @@ class ParallelTests(SynchronousTestCase):
         instant, each at full speed.  That needs both CPUs of this shared
         machine: a burst that met a busy neighbour is sent again.
         """
-        for _ in range(3):
-            works, hello, records = self.runBurst("--threads", "2", "--gil-free")
-            if sideBySide(records, 0.4):
-                break
-        else:
-            skipIfBusy()
+
+        def shown(burst: Burst) -> bool:
+            return bool(sideBySide(burst.records, 0.4))
+
+        tried = self.bursts(3, shown, "--threads", "2", "--gil-free")
+        works, hello, records, _ = judged(tried, shown)
         self.assertLess(hello, min(works) / 2)
-        self.assertNotEqual(sideBySide(records, 0.4), [], records)
+        self.assertNotEqual(sideBySide(records, 0.4), [], tried)
 
     def test_processes(self) -> None:
         """
@@ -373,18 +416,22 @@ class ParallelTests(SynchronousTestCase):
         CPUs of this shared machine: either way the burst is sent again.
         """
 
-        def acrossProcesses(records: list[dict[str, object]]) -> bool:
-            byName = {str(r["request"]): r["process"] for r in records}
-            return any(byName[a] != byName[b] for a, b in sideBySide(records, 0.4))
+        def processes(burst: Burst) -> set[object]:
+            return {r["process"] for r in burst.records}
 
-        for _ in range(4):
-            works, hello, records = self.runBurst("--processes", "2")
-            if acrossProcesses(records):
-                break
-        else:
-            skipIfBusy()
-        self.assertEqual(len({r["process"] for r in records}), 2, records)
-        self.assertTrue(acrossProcesses(records), records)
+        def acrossProcesses(burst: Burst) -> bool:
+            byName = {str(r["request"]): r["process"] for r in burst.records}
+            pairs = sideBySide(burst.records, 0.4)
+            return any(byName[a] != byName[b] for a, b in pairs)
+
+        tried = self.bursts(4, acrossProcesses, "--processes", "2")
+        # The spread is the kernel's hash, whatever the load: some burst
+        # of four reached both processes.
+        self.assertIn(2, [len(processes(burst)) for burst in tried], tried)
+        judging = judged(
+            tried, acrossProcesses, fair=lambda burst: len(processes(burst)) == 2
+        )
+        self.assertTrue(acrossProcesses(judging), judging)
 
     def test_sleepStaysConcurrent(self) -> None:
         """
