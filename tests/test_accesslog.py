@@ -163,6 +163,17 @@ class FormatTests(SynchronousTestCase):
             * 2,
         )
 
+    def test_backslashAloneIsEscaped(self) -> None:
+        """
+        A value whose only odd character is a backslash is escaped too; a
+        tilde is printable and stays.
+        """
+        request = Request(b"GET", b"/", b"1.1", True, b"a\\b", b'~"~')
+        self.assertEqual(
+            formatEntry("T", "c", request, b"200", 1),
+            'c - - [T] "GET / HTTP/1.1" 200 1 "a\\x5cb" "~\\x22~"',
+        )
+
 
 class BatchingTests(SynchronousTestCase):
     def test_oneEventPerInterval(self) -> None:
@@ -273,6 +284,13 @@ class JsonFormatTests(SynchronousTestCase):
             'c - - [06/Nov/1994:08:49:37 +0000] "GET / HTTP/1.1" 200 - "-" "ua" '
             "worker=1 pid=99",
         )
+
+    def test_durationToTheMicrosecond(self) -> None:
+        """
+        Durations are rounded to the microsecond.
+        """
+        [line] = JsonFormat().lines(0, [("c", REQUEST, b"200", 1, 0.0, 1.0000004)])
+        self.assertEqual(json.loads(line)["duration"], 1.0)
 
 
 class LineWriterTests(SynchronousTestCase):
@@ -399,71 +417,6 @@ class LineWriterTests(SynchronousTestCase):
             "still writing the old file",
         )
 
-
-class AccessLogTests(SynchronousTestCase):
-    def test_linesToTheWriter(self) -> None:
-        """
-        With a writer, a batch is one write of its lines, at the interval's
-        end, stamped with the second it was written in.
-        """
-        clock = Clock()
-        clock.advance(784111777)
-        path = Path(self.mktemp())
-        log = AccessLog(clock, LineWriter(path=str(path)))
-        with capturedLogs() as events:
-            log.record("c", REQUEST, b"200", 5, 0.0, 0.0)
-            log.record("c", REQUEST, b"200", 5, 0.0, 0.0)
-            clock.advance(log.interval)
-        self.assertEqual(events, [])
-        self.assertEqual(len(path.read_text().splitlines()), 2)
-        self.assertIn("[06/Nov/1994:08:49:37 +0000]", path.read_text())
-
-    def test_timedFormatRecordsTheAnswerTime(self) -> None:
-        """
-        A timed format gets the time the answer was recorded (handed to the
-        kernel) beside the first byte's.
-        """
-        clock = Clock()
-        clock.advance(100.5)
-        path = Path(self.mktemp())
-        log = AccessLog(clock, LineWriter(path=str(path)), JsonFormat())
-        log.record("c", REQUEST, b"200", 5, 99.0, clock.seconds())
-        log.close()
-        [entry] = [json.loads(line) for line in path.read_text().splitlines()]
-        self.assertEqual(entry["duration"], 1.5)
-        self.assertEqual(entry["time"], "1970-01-01T00:01:40.500Z")
-
-    def test_reopenWritesWhatIsPendingFirst(self) -> None:
-        """
-        Reopening writes the lines pending to the old file first.
-        """
-        clock = Clock()
-        path = Path(self.mktemp())
-        log = AccessLog(clock, LineWriter(path=str(path)))
-        log.record("c", REQUEST, b"200", 5, 0.0, 0.0)
-        path.rename(str(path) + ".1")
-        log.reopen()
-        log.record("c", REQUEST, b"404", 5, 0.0, 0.0)
-        log.close()
-        self.assertIn('" 200 5 ', Path(str(path) + ".1").read_text())
-        self.assertIn('" 404 5 ', path.read_text())
-        self.assertEqual(clock.getDelayedCalls(), [])
-
-    def test_noAccessLog(self) -> None:
-        """
-        C{--no-access-log} records nothing, and needs no timer.
-        """
-        clock = Clock()
-        log = NoAccessLog()
-        with capturedLogs() as events:
-            log.record("c", REQUEST, b"200", 5, 0.0, 0.0)
-            log.flush()
-            log.reopen()
-            log.close()
-        self.assertEqual((events, clock.getDelayedCalls()), ([], []))
-
-
-class LineWriterEdgeTests(SynchronousTestCase):
     def test_exactBoundaries(self) -> None:
         """
         Lines that fill PIPE_BUF exactly go in one write, and the next write
@@ -568,32 +521,6 @@ class LineWriterEdgeTests(SynchronousTestCase):
         writer.close()
         self.assertEqual([e["log_namespace"] for e in events], ["hello_service.access"])
 
-
-class EscapingEdgeTests(SynchronousTestCase):
-    def setUp(self) -> None:
-        # Escape here, not find the text or the line's tail remembered from
-        # an earlier test (or, under mutmut, from the clean run).
-        accesslog._texts.clear()
-        accesslog._tails.clear()
-
-    def test_backslashAloneIsEscaped(self) -> None:
-        """
-        A value whose only odd character is a backslash is escaped too; a
-        tilde is printable and stays.
-        """
-        request = Request(b"GET", b"/", b"1.1", True, b"a\\b", b'~"~')
-        self.assertEqual(
-            formatEntry("T", "c", request, b"200", 1),
-            'c - - [T] "GET / HTTP/1.1" 200 1 "a\\x5cb" "~\\x22~"',
-        )
-
-    def test_durationToTheMicrosecond(self) -> None:
-        """
-        Durations are rounded to the microsecond.
-        """
-        [line] = JsonFormat().lines(0, [("c", REQUEST, b"200", 1, 0.0, 1.0000004)])
-        self.assertEqual(json.loads(line)["duration"], 1.0)
-
     def test_reopenClosesTheOldFile(self) -> None:
         """
         Reopening closes the descriptor of the renamed file: none leaks.
@@ -607,3 +534,66 @@ class EscapingEdgeTests(SynchronousTestCase):
         self.assertNotEqual(writer._descriptor, old)
         with self.assertRaises(OSError):
             os.fstat(old)
+
+
+class AccessLogTests(SynchronousTestCase):
+    def test_linesToTheWriter(self) -> None:
+        """
+        With a writer, a batch is one write of its lines, at the interval's
+        end, stamped with the second it was written in.
+        """
+        clock = Clock()
+        clock.advance(784111777)
+        path = Path(self.mktemp())
+        log = AccessLog(clock, LineWriter(path=str(path)))
+        with capturedLogs() as events:
+            log.record("c", REQUEST, b"200", 5, 0.0, 0.0)
+            log.record("c", REQUEST, b"200", 5, 0.0, 0.0)
+            clock.advance(log.interval)
+        self.assertEqual(events, [])
+        self.assertEqual(len(path.read_text().splitlines()), 2)
+        self.assertIn("[06/Nov/1994:08:49:37 +0000]", path.read_text())
+
+    def test_timedFormatRecordsTheAnswerTime(self) -> None:
+        """
+        A timed format gets the time the answer was recorded (handed to the
+        kernel) beside the first byte's.
+        """
+        clock = Clock()
+        clock.advance(100.5)
+        path = Path(self.mktemp())
+        log = AccessLog(clock, LineWriter(path=str(path)), JsonFormat())
+        log.record("c", REQUEST, b"200", 5, 99.0, clock.seconds())
+        log.close()
+        [entry] = [json.loads(line) for line in path.read_text().splitlines()]
+        self.assertEqual(entry["duration"], 1.5)
+        self.assertEqual(entry["time"], "1970-01-01T00:01:40.500Z")
+
+    def test_reopenWritesWhatIsPendingFirst(self) -> None:
+        """
+        Reopening writes the lines pending to the old file first.
+        """
+        clock = Clock()
+        path = Path(self.mktemp())
+        log = AccessLog(clock, LineWriter(path=str(path)))
+        log.record("c", REQUEST, b"200", 5, 0.0, 0.0)
+        path.rename(str(path) + ".1")
+        log.reopen()
+        log.record("c", REQUEST, b"404", 5, 0.0, 0.0)
+        log.close()
+        self.assertIn('" 200 5 ', Path(str(path) + ".1").read_text())
+        self.assertIn('" 404 5 ', path.read_text())
+        self.assertEqual(clock.getDelayedCalls(), [])
+
+    def test_noAccessLog(self) -> None:
+        """
+        C{--no-access-log} records nothing, and needs no timer.
+        """
+        clock = Clock()
+        log = NoAccessLog()
+        with capturedLogs() as events:
+            log.record("c", REQUEST, b"200", 5, 0.0, 0.0)
+            log.flush()
+            log.reopen()
+            log.close()
+        self.assertEqual((events, clock.getDelayedCalls()), ([], []))

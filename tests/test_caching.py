@@ -178,6 +178,23 @@ class ConditionalTests(SynchronousTestCase):
             + notModified(connection=b"Connection: close\r\n"),
         )
 
+    def test_tagListWithoutSpaces(self) -> None:
+        """
+        A list of entity tags matches whichever way it is spaced.
+        """
+        from hello_service.answers.caching import evaluate
+        from hello_service.http.requests import Request
+        from hello_service.http.responses import buildResponse
+        from hello_service.http.validators import Validators
+
+        validators = Validators(b"page", 0, b"max-age=60")
+        page = buildResponse(b"200 OK", b"page", b"D", label="/", validators=validators)
+        for value in [b'"x",' + validators.etag, b'"x" , ' + validators.etag]:
+            request = Request(
+                b"GET", b"/", b"1.1", True, conditions={b"if-none-match": value}
+            )
+            self.assertEqual(evaluate(request, page).status, b"304", value)
+
 
 class RangeTests(SynchronousTestCase):
     """
@@ -260,6 +277,31 @@ class RangeTests(SynchronousTestCase):
             (b"BYTES=1-2", (1, 2)),
         ]:
             self.assertEqual(parseRange(value, 10), expected, value)
+
+    def test_partialAnswerCountedUnderItsRoute(self) -> None:
+        """
+        A 206 is counted under the route of the page it is part of.
+        """
+        from hello_service.answers.caching import evaluate
+        from hello_service.http.requests import Request
+        from hello_service.http.responses import buildResponse
+        from hello_service.http.validators import Validators
+
+        validators = Validators(b"page", 0, b"max-age=60")
+        page = buildResponse(b"200 OK", b"page", b"D", label="/", validators=validators)
+        request = Request(
+            b"GET", b"/", b"1.1", True, conditions={b"range": b"bytes=0-1"}
+        )
+        partial = evaluate(request, page)
+        self.assertEqual(
+            (partial.status, partial.label, partial.body), (b"206", "/", b"pa")
+        )
+
+    def test_suffixOfAOneByteBody(self) -> None:
+        """
+        The last bytes of a one-byte body are that byte.
+        """
+        self.assertEqual(parseRange(b"bytes=-5", 1), (0, 0))
 
 
 class OptionsMethodTests(SynchronousTestCase):
@@ -377,51 +419,3 @@ class OptionsAccountingTests(SynchronousTestCase):
         [line] = [formatEvent(e) for e in events]
         self.assertTrue(line.endswith('"OPTIONS * HTTP/1.1" 204 - "-" "-"'), line)
         self.assertEqual(factory.counts.figures()["kinds"][0][:3], ["other", "204", 1])
-
-
-class RuleEdgeTests(SynchronousTestCase):
-    """
-    The caching rules at their edges, without a connection.
-    """
-
-    def test_tagListWithoutSpaces(self) -> None:
-        """
-        A list of entity tags matches whichever way it is spaced.
-        """
-        from hello_service.answers.caching import evaluate
-        from hello_service.http.requests import Request
-        from hello_service.http.responses import buildResponse
-        from hello_service.http.validators import Validators
-
-        validators = Validators(b"page", 0, b"max-age=60")
-        page = buildResponse(b"200 OK", b"page", b"D", label="/", validators=validators)
-        for value in [b'"x",' + validators.etag, b'"x" , ' + validators.etag]:
-            request = Request(
-                b"GET", b"/", b"1.1", True, conditions={b"if-none-match": value}
-            )
-            self.assertEqual(evaluate(request, page).status, b"304", value)
-
-    def test_partialAnswerCountedUnderItsRoute(self) -> None:
-        """
-        A 206 is counted under the route of the page it is part of.
-        """
-        from hello_service.answers.caching import evaluate
-        from hello_service.http.requests import Request
-        from hello_service.http.responses import buildResponse
-        from hello_service.http.validators import Validators
-
-        validators = Validators(b"page", 0, b"max-age=60")
-        page = buildResponse(b"200 OK", b"page", b"D", label="/", validators=validators)
-        request = Request(
-            b"GET", b"/", b"1.1", True, conditions={b"range": b"bytes=0-1"}
-        )
-        partial = evaluate(request, page)
-        self.assertEqual(
-            (partial.status, partial.label, partial.body), (b"206", "/", b"pa")
-        )
-
-    def test_suffixOfAOneByteBody(self) -> None:
-        """
-        The last bytes of a one-byte body are that byte.
-        """
-        self.assertEqual(parseRange(b"bytes=-5", 1), (0, 0))

@@ -2,7 +2,8 @@
 The layout's promises, checked: the layers C{docs/design.rst} states are
 the layers the imports keep (every module placed once, no import pointing
 up), no import cycle (type-only imports included), the HTTP rules are free
-of Twisted, and the connection holds no HTTP rule and no metrics library.
+of Twisted, the connection holds no HTTP rule and no metrics library, and
+no class grows past what one reading holds.
 """
 
 from __future__ import annotations
@@ -16,6 +17,13 @@ from pathlib import Path
 from twisted.trial.unittest import SynchronousTestCase
 
 PACKAGE = Path(__file__).parent.parent / "hello_service"
+
+#: The most lines a class may take: past it, a class holds more than one
+#: job, and the part that is a policy of its own belongs in a small object
+#: beside it.  The option table (C{tap.Options}: one entry an option, and
+#: the docs made from it) is a list, not a job, and stands outside.
+LONGEST_CLASS = 350
+LISTS = {"tap.Options"}
 DESIGN = Path(__file__).parent.parent / "docs" / "design.rst"
 
 #: The modules that hold HTTP's rules (and the other rules tested with
@@ -222,3 +230,18 @@ class LayoutTests(SynchronousTestCase):
             "prometheus_client",
         ):
             self.assertNotIn(module, loaded)
+
+    def test_noClassTooLong(self) -> None:
+        """
+        No class but the option table is over L{LONGEST_CLASS} lines.
+        """
+        long = []
+        for module in packageModules():
+            path = PACKAGE / f"{module.replace('.', '/')}.py"
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.ClassDef) and node.end_lineno is not None:
+                    lines = node.end_lineno - node.lineno + 1
+                    name = f"{module}.{node.name}"
+                    if lines > LONGEST_CLASS and name not in LISTS:
+                        long.append(f"{name}: {lines} lines")
+        self.assertEqual(long, [])

@@ -135,34 +135,6 @@ class RequestReaderTests(SynchronousTestCase):
         self.assertIsNone(error)
         self.assertFalse(request.keepAlive)
 
-
-class RequestPathTests(SynchronousTestCase):
-    """
-    L{requestPath} is what routing looks at.
-    """
-
-    def test_forms(self) -> None:
-        """
-        Query and fragment are dropped; absolute-form routes by its path.
-        """
-        for target, path in [
-            (b"/", b"/"),
-            (b"/sleep?x=1", b"/sleep"),
-            (b"/a#b", b"/a"),
-            (b"http://host:80/sleep?q", b"/sleep"),
-            (b"http://host", b"/"),
-            (b"http://host/a/b?c", b"/a/b"),
-            (b"http:///sleep", b"/sleep"),
-            (b"http://host/x://y", b"/x://y"),
-            (b"/?x=1?y=2", b"/"),
-            (b"/sleep#a#b", b"/sleep"),
-            (b"/a?b#c", b"/a"),
-            (b"*", b"*"),
-        ]:
-            self.assertEqual(requestPath(target), path)
-
-
-class ReaderEdgeTests(SynchronousTestCase):
     def test_nothingRefusedAfterAClosingRequest(self) -> None:
         """
         Bytes after a request that closes the connection are never read, so
@@ -189,3 +161,29 @@ class ReaderEdgeTests(SynchronousTestCase):
         self.assertEqual(reader.feed(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"), [])
         assert reader.error is not None
         self.assertEqual(reader.error.status, statuslines.INTERNAL_ERROR)
+
+
+class RequestPathTests(SynchronousTestCase):
+    """
+    L{requestPath} is what routing looks at.
+    """
+
+    def test_forms(self) -> None:
+        """
+        Query and fragment are dropped; absolute-form routes by its path.
+        """
+        for target, path in [
+            (b"/", b"/"),
+            (b"/sleep?x=1", b"/sleep"),
+            (b"/a#b", b"/a"),
+            (b"http://host:80/sleep?q", b"/sleep"),
+            (b"http://host", b"/"),
+            (b"http://host/a/b?c", b"/a/b"),
+            (b"http:///sleep", b"/sleep"),
+            (b"http://host/x://y", b"/x://y"),
+            (b"/?x=1?y=2", b"/"),
+            (b"/sleep#a#b", b"/sleep"),
+            (b"/a?b#c", b"/a"),
+            (b"*", b"*"),
+        ]:
+            self.assertEqual(requestPath(target), path)

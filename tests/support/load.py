@@ -14,6 +14,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from .waiting import until
+
 REQUEST = b"GET / HTTP/1.1\r\nHost: load\r\nConnection: close\r\n\r\n"
 KEEP_ALIVE_REQUEST = b"GET / HTTP/1.1\r\nHost: load\r\n\r\n"
 
@@ -99,6 +101,19 @@ class SteadyLoad:
         """
         with self._lock:
             return self.result.ok, self.result.failed
+
+    def answered(self, more: int, seconds: float = 30.0) -> None:
+        """
+        Wait until the load has had C{more} good answers beyond those so
+        far: the load was on around a moment of the test, however fast the
+        machine is today (a fixed sleep hopes so).
+        """
+        target = self.counts()[0] + more
+        until(
+            lambda: self.counts()[0] >= target,
+            seconds,
+            f"{more} more good answers under load (counts: {self.counts()})",
+        )
 
     def stop(self) -> LoadResult:
         self._stop.set()

@@ -105,6 +105,18 @@ def heldOnce(port: int, pids: list[int], count: int) -> dict[int, int]:
     return until(held, 5, f"{count} connections accepted")
 
 
+def letGo(port: int, pids: list[int]) -> None:
+    """
+    Wait until none of C{pids} holds a connection on C{port} any longer:
+    the clients closed theirs, and the next round counts only its own.
+    """
+    until(
+        lambda: sum(connectionsByProcess(port, pids).values()) == 0,
+        5,
+        "the workers let go of the last round's connections",
+    )
+
+
 def waitUntilGone(pids: list[int], seconds: float) -> float:
     """
     Wait until every process of C{pids} has ended; how long it took.
@@ -161,7 +173,7 @@ class SpreadTests(WorkersTestCase):
             self.assertEqual(sum(held.values()), 100, held)
             self.assertLessEqual(max(held.values()), 75, held)
             self.assertGreater(min(held.values()), 0, held)
-            time.sleep(0.2)
+            letGo(port, pids)
 
 
 class SupervisionTests(WorkersTestCase):
@@ -174,7 +186,7 @@ class SupervisionTests(WorkersTestCase):
         process, port, pids = self.startWorkers()
         mark = len(process.output)
         with SteadyLoad(port, clients=4, rate=50, seconds=30) as load:
-            time.sleep(1)
+            load.answered(100)
             os.kill(pids[0], signal.SIGKILL)
             process.waitFor(
                 rf"worker 1 \(pid {pids[0]}\) killed by signal 9 \(SIGKILL\); "
@@ -185,7 +197,7 @@ class SupervisionTests(WorkersTestCase):
                 process.waitFor(r"worker 1 \(pid (\d+)\) serving", after=mark).group(1)
             )
             self.addCleanup(self.killAll, [replacement])
-            time.sleep(1)
+            load.answered(100)
         result = load.result
         self.assertLessEqual(result.failed, 4, result.failures)
         self.assertGreater(result.ok, 100)
@@ -386,13 +398,13 @@ class SignalTests(WorkersTestCase):
         """
         process, port, pids = self.startWorkers("--no-access-log")
         with SteadyLoad(port, clients=6, rate=200, seconds=40, keepAlive=True) as load:
-            time.sleep(1)
+            load.answered(500)
             mark = len(process.output)
             process.signal(signal.SIGHUP)
             done = process.waitFor(
                 r"rolling restart done: workers (\d+), (\d+)", after=mark, seconds=30
             )
-            time.sleep(1)
+            load.answered(500)
         result = load.result
         self.assertEqual(result.failed, 0, result.failures[:5])
         self.assertGreater(result.ok, 300)
@@ -415,7 +427,7 @@ class SignalTests(WorkersTestCase):
         """
         process, port, pids = self.startWorkers("--no-access-log")
         with SteadyLoad(port, clients=4, rate=100, seconds=300, keepAlive=True) as load:
-            time.sleep(0.5)
+            load.answered(100)
             before = processFigures(process.pid)
             workers = pids
             for _ in range(50):
@@ -428,7 +440,7 @@ class SignalTests(WorkersTestCase):
                 )
                 workers = [int(done.group(1)), int(done.group(2))]
             self.addCleanup(self.killAll, workers)
-            time.sleep(1)
+            load.answered(200)
             after = processFigures(process.pid)
         result = load.result
         self.assertEqual(result.failed, 0, result.failures[:5])
@@ -555,7 +567,7 @@ class EndpointTests(WorkersTestCase):
                 client.close()
             if all(served.values()):
                 break
-            time.sleep(0.2)
+            letGo(port, pids)
         self.assertTrue(all(served.values()), served)
 
 
@@ -650,7 +662,7 @@ class RecyclingTests(WorkersTestCase):
                 30,
                 "three workers recycled",
             )
-            time.sleep(0.5)  # load on after the last recycling
+            load.answered(100)  # load on after the last recycling
         result = load.result
         log = process.output[mark:]
         started = [
