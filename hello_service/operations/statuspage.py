@@ -59,7 +59,7 @@ class ProcessStatus:
         (a worker silent for more than two reports), C{hung, being
         replaced}, or for the main process the service's state.
     @ivar started: when it started, in the reactor's seconds.
-    @ivar lastReport: when its figures last came (a worker's), or C{None}
+    @ivar lastHeard: when its figures last came (a worker's), or C{None}
         for the figures of this very process.
     @ivar figures: its latest figures (a L{Figures}), or C{None} if it has
         sent none yet.
@@ -71,7 +71,7 @@ class ProcessStatus:
     pid: int | None
     started: float
     slot: int | None = None
-    lastReport: float | None = None
+    lastHeard: float | None = None
     figures: Figures | None = None
 
 
@@ -275,8 +275,8 @@ def statusDocument(
             "uptimeSeconds": round(now - process.started, 3),
             "secondsSinceReport": (
                 None
-                if process.lastReport is None
-                else round(now - process.lastReport, 3)
+                if process.lastHeard is None
+                else round(now - process.lastHeard, 3)
             ),
         }
         if process.serves:

@@ -246,7 +246,7 @@ class WorkerProcess(ProcessProtocol):
             pid=self.pid,
             started=self.startedAt,
             slot=self.slot,
-            lastReport=self.lastHeard,
+            lastHeard=self.lastHeard,
             figures=self.figures,
         )
 
