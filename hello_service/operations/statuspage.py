@@ -274,9 +274,7 @@ def statusDocument(
             "state": process.state,
             "uptimeSeconds": round(now - process.started, 3),
             "secondsSinceReport": (
-                None
-                if process.lastHeard is None
-                else round(now - process.lastHeard, 3)
+                None if process.lastHeard is None else round(now - process.lastHeard, 3)
             ),
         }
         if process.serves:
