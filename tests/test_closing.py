@@ -74,13 +74,23 @@ class Connection:
         """
         Whether the client has seen the end of the connection: it is closed,
         or its writing side is (a lingering close sends the end and reads on
-        to drop what the client still sends).
+        to drop what the client still sends: over TLS, the close alert).
         """
-        return self.closed or getattr(self.transport, "halfClosed", False)
+        return (
+            self.closed
+            or getattr(self.transport, "halfClosed", False)
+            or (self.socket is None and bool(self.transport.disconnecting))
+        )
 
     @property
     def closed(self) -> bool:
-        return bool(self.transport.disconnecting)
+        """
+        Whether the connection is closed: over TLS, the TCP connection under
+        it (TLS's own close waits for the client's close alert, which may
+        never come).
+        """
+        closing = getattr(self.transport, "transport", self.transport)
+        return bool(closing.disconnecting)
 
     def advance(self, seconds: float) -> None:
         """

@@ -84,8 +84,9 @@ class HelloProtocol(Protocol):
     #: The first bytes, while they may still be the start of the HTTP/2
     #: preface.
     _preface = b""
-    #: Not a plain socket (TLS, say): TLS's ALPN may have chosen HTTP/2.  A
-    #: plain one speaks HTTP/2 only if its first bytes are the preface.
+    #: Not a plain socket (TLS, say): TLS's ALPN may have chosen HTTP/2, and
+    #: a close may have TLS to end.  A plain one speaks HTTP/2 only if its
+    #: first bytes are the preface, and closes as a socket does.
     _negotiates = False
     #: The C{Alt-Svc} value its answers carry: HTTP/3 on the same port, for
     #: a TLS connection to a port that serves it (C{--http3}).
@@ -136,7 +137,8 @@ class HelloProtocol(Protocol):
             session = self._choose(data)
             if session is None:
                 return
-            data, self._preface = self._preface + data, b""
+            if self._preface:  # what was kept while it might be the preface
+                data, self._preface = self._preface + data, b""
         session.dataReceived(data)
 
     def _choose(self, data: bytes) -> Session | None:
@@ -226,7 +228,10 @@ class HelloProtocol(Protocol):
         if self.writer.direct:
             self.deadline.stop()
             return
-        if ISSLTransport.providedBy(transport):
+        # A connection that began on a plain socket is not TLS: only the
+        # others pay for asking (an interface check costs more than the
+        # rest of this method).
+        if self._negotiates and ISSLTransport.providedBy(transport):
             transport.transport.loseConnection()  # type: ignore[attr-defined]
         self.deadline.start(_WRITE)
 

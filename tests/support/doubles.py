@@ -10,9 +10,11 @@ from collections.abc import Callable
 from typing import Any
 
 from twisted.internet.error import ProcessDone, ProcessExitedAlready, ProcessTerminated
+from twisted.internet.interfaces import ISSLTransport
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.logger import LogLevel, eventAsJSON
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 
 class QueueingThreadPool:
@@ -180,14 +182,17 @@ class ProcessReactor(MemoryReactorClock):
         callable(*args, **kwargs)
 
 
+@implementer(ISSLTransport)
 class PostponingTLSTransport(StringTransport):
     """
     A L{StringTransport} that closes as Twisted's TLS layer does
-    (C{TLSMemoryBIOProtocol.loseConnection}, Twisted 26.10): while a
-    producer is registered the close waits for C{unregisterProducer}.  A
+    (C{TLSMemoryBIOProtocol.loseConnection}, Twisted 26.10).  While a
+    producer is registered the close waits for C{unregisterProducer}: a
     close path that forgets to let go of its producer leaves this
-    transport open, as it left real C{ssl:} connections open.  It also says
-    which protocol ALPN chose.
+    transport open, as it left real C{ssl:} connections open.  And a close
+    sends TLS's close alert, then waits for the client's, with no bound:
+    the connection has ended only once the TCP connection under it
+    (C{transport}) is closed.  It also says which protocol ALPN chose.
     """
 
     #: A close was asked for while a producer was registered.
@@ -196,12 +201,14 @@ class PostponingTLSTransport(StringTransport):
     def __init__(self, negotiatedProtocol: bytes | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.negotiatedProtocol = negotiatedProtocol
+        #: The TCP connection under TLS.
+        self.transport = StringTransport(peerAddress=kwargs.get("peerAddress"))
 
     def loseConnection(self) -> None:
         if self.producer is not None:
             self.closePostponed = True
             return
-        super().loseConnection()
+        super().loseConnection()  # the close alert; the client's may never come
 
     def unregisterProducer(self) -> None:
         super().unregisterProducer()
@@ -210,7 +217,9 @@ class PostponingTLSTransport(StringTransport):
 
     def abortConnection(self) -> None:
         """
-        An abort does not wait (C{TLSMemoryBIOProtocol.abortConnection}).
+        An abort does not wait (C{TLSMemoryBIOProtocol.abortConnection}):
+        it ends the TCP connection under TLS.
         """
         self.disconnected = True
         super().loseConnection()
+        self.transport.loseConnection()
