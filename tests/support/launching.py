@@ -257,13 +257,12 @@ class ServerProcess:
                 pass
 
 
-def connectionsByProcess(port: int, pids: list[int]) -> dict[int, int]:
+def _established(port: int) -> list[list[str]]:
     """
-    How many established TCP connections to local C{port} each process of
-    C{pids} holds, read from C{/proc}: the kernel's word on which worker
-    took which connection.
+    The kernel's rows (C{/proc/net/tcp} and C{tcp6}) of the established
+    TCP connections whose local port is C{port}: the server's ends.
     """
-    inodes: set[str] = set()
+    rows = []
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             lines = Path(table).read_text().splitlines()[1:]
@@ -273,7 +272,30 @@ def connectionsByProcess(port: int, pids: list[int]) -> dict[int, int]:
             fields = line.split()
             localPort = int(fields[1].rsplit(":", 1)[1], 16)
             if localPort == port and fields[3] == "01":  # ESTABLISHED
-                inodes.add(fields[9])
+                rows.append(fields)
+    return rows
+
+
+def readByServer(port: int, count: int) -> bool:
+    """
+    Whether C{count} connections to local C{port} are established and the
+    server has read every byte sent on them (nothing waits in their
+    receive queues): what a client sent has reached the server's code,
+    a moment a test can wait for instead of sleeping on it.
+    """
+    rows = _established(port)
+    return len(rows) >= count and all(
+        int(row[4].split(":")[1], 16) == 0 for row in rows
+    )
+
+
+def connectionsByProcess(port: int, pids: list[int]) -> dict[int, int]:
+    """
+    How many established TCP connections to local C{port} each process of
+    C{pids} holds, read from C{/proc}: the kernel's word on which worker
+    took which connection.
+    """
+    inodes = {fields[9] for fields in _established(port)}
     counts = {}
     for pid in pids:
         held = 0

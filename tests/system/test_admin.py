@@ -9,7 +9,6 @@ import json
 import re
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 from twisted.internet import error
@@ -24,6 +23,7 @@ from hello_service.tap import Options, makeService
 
 from ..support.processes import request, startHello, takenPort
 from ..support.tcp import closing, exchange, portOf, reactor, startService
+from ..support.waiting import until
 
 
 def sampleValues(text: str) -> dict[str, float]:
@@ -152,7 +152,7 @@ class AccessLogFileTests(SynchronousTestCase):
         for target in [b"/", b"/missing"]:
             request(port, b"GET " + target + b" HTTP/1.1\r\nHost: j\r\nUser-Agent: t\r\n"
                     b"Connection: close\r\n\r\n")  # fmt: skip
-        time.sleep(0.3)
+        until(lambda: len(path.read_text().splitlines()) >= 2, 10, "2 access lines")
         lines = [json.loads(line) for line in path.read_text().splitlines()]
         # Two workers write their own batches: in the file, not in order.
         self.assertEqual(
@@ -209,14 +209,27 @@ class WorkerFiguresTests(SynchronousTestCase):
         found = process.waitFor(r"with 2 workers \(pids (\d+), (\d+)\)")
         pids = [int(found.group(1)), int(found.group(2))]
         admin = process.adminPort()
-        time.sleep(1.5)  # a report from each worker
-        text = (
-            request(
-                admin, b"GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+
+        def fromEveryWorker() -> str:
+            """
+            The metrics, once each worker has reported its figures.
+            """
+            text = (
+                request(
+                    admin,
+                    b"GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+                )
+                .partition(b"\r\n\r\n")[2]
+                .decode()
             )
-            .partition(b"\r\n\r\n")[2]
-            .decode()
-        )
+            values = sampleValues(text)
+            every = all(
+                values.get(f'hello_worker_cpu_seconds_total{{worker="{slot}"}}', 0) > 0
+                for slot in (1, 2)
+            )
+            return text if every else ""
+
+        text = until(fromEveryWorker, 10, "a report from each worker", every=0.2)
         values = sampleValues(text)
         for slot, pid in enumerate(pids, 1):
             with open(f"/proc/{pid}/status") as status:

@@ -19,13 +19,14 @@ from pathlib import Path
 
 from h2.config import H2Configuration
 from h2.connection import H2Connection
-from h2.events import ConnectionTerminated, DataReceived, StreamEnded
+from h2.events import ConnectionTerminated, DataReceived, PingAckReceived, StreamEnded
 from h2.exceptions import ProtocolError
 from hyperframe.frame import DataFrame
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 from ..support.certificates import selfSigned
 from ..support.processes import CHECKOUT, startHello
+from ..support.waiting import until
 from ..test_http2 import frames
 from .test_statuspage import chromium
 
@@ -56,6 +57,8 @@ class H2Client:
         self.done: dict[int, float] = {}
         self.bodies: dict[int, bytes] = {}
         self.terminated: ConnectionTerminated | None = None
+        #: PINGs the server answered (L{heard}).
+        self.pingsAnswered = 0
         self._send()
 
     def _send(self) -> None:
@@ -74,11 +77,21 @@ class H2Client:
         self._send()
         return stream
 
-    def readUntil(self, streams: set[int], seconds: float = 10) -> None:
+    def heard(self, seconds: float = 10) -> None:
+        """
+        Wait until the server has read everything sent so far: it answers
+        a PING only once it has read the frames sent before it.
+        """
+        self.pingsAnswered = 0
+        self.h2.ping(b"heard-it")
+        self._send()
+        self.readUntil(set(), seconds, pings=1)
+
+    def readUntil(self, streams: set[int], seconds: float = 10, pings: int = 0) -> None:
         deadline = time.monotonic() + seconds
         # A GOAWAY does not end the streams it names: read on until they
         # end or the server closes.
-        while not streams <= set(self.done):
+        while not streams <= set(self.done) or self.pingsAnswered < pings:
             self.socket.settimeout(max(0.01, deadline - time.monotonic()))
             data = self.socket.recv(65536)
             if not data:
@@ -102,6 +115,8 @@ class H2Client:
                     self.done[event.stream_id] = time.monotonic() - self.start
                 elif isinstance(event, ConnectionTerminated):
                     self.terminated = event
+                elif isinstance(event, PingAckReceived):
+                    self.pingsAnswered += 1
             self._send()
 
     def _byHand(self, data: bytes) -> None:
@@ -278,9 +293,14 @@ class ModesTests(SynchronousTestCase):
                     capture_output=True, text=True, timeout=30, check=True,
                 )  # fmt: skip
                 self.assertEqual(done.stdout, "2 200")
-        time.sleep(1.5)
-        served = set(re.findall(r'"GET / HTTP/2\.0" 200 .* pid=(\d+)', process.output))
-        self.assertEqual(served, pids)
+
+        def served() -> set[str]:
+            return set(
+                re.findall(r'"GET / HTTP/2\.0" 200 .* pid=(\d+)', process.output)
+            )
+
+        until(lambda: served() == pids, 10, f"answers from both workers {pids}")
+        self.assertEqual(served(), pids)
 
     def test_behindProxyProtocol(self) -> None:
         """
@@ -322,7 +342,7 @@ class ShutdownAndAbuseTests(SynchronousTestCase):
         process = startHello(self, "--sleep", "1")
         client = H2Client(process.port())
         stream = client.get(b"/sleep")
-        time.sleep(0.2)
+        client.heard()
         process.signal(signal.SIGTERM)
         client.readUntil({stream})
         self.assertEqual(client.bodies.get(stream), PAGE)

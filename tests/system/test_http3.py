@@ -30,6 +30,7 @@ from ..support.http3client import get, requestFields, session
 from ..support.launching import PYTHON, ServerProcess, checkoutEnvironment, helloCommand
 from ..support.lossy import LossyNamespace, largePage, missing
 from ..support.processes import CHECKOUT, runHello, startHello
+from ..support.waiting import until
 from .test_http2 import tool
 from .test_statuspage import chromium
 
@@ -234,9 +235,12 @@ class ModesTests(SynchronousTestCase):
         for _ in range(20):
             (answer,) = get(port)
             self.assertEqual(answer.status, 200)
-        time.sleep(1.5)
-        served = set(re.findall(r'"GET / HTTP/3" 200 .* pid=(\d+)', process.output))
-        self.assertEqual(served, pids)
+
+        def served() -> set[str]:
+            return set(re.findall(r'"GET / HTTP/3" 200 .* pid=(\d+)', process.output))
+
+        until(lambda: served() == pids, 10, f"answers from both workers {pids}")
+        self.assertEqual(served(), pids)
 
     def test_rollingRestartFinishesStreams(self) -> None:
         """

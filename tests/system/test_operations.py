@@ -78,7 +78,7 @@ class SignalTests(SynchronousTestCase):
         port = process.port()
         edited = b"<!DOCTYPE html>\n<h1>Edited</h1>\n</html>\n"
         with SteadyLoad(port, clients=6, rate=200, seconds=20, keepAlive=True) as load:
-            time.sleep(0.5)
+            load.answered(200)
             (pages / "hello.html").write_bytes(edited)
             mark = len(process.output)
             process.signal(signal.SIGHUP)
@@ -86,7 +86,7 @@ class SignalTests(SynchronousTestCase):
                 r"SIGHUP: reloading the pages and the certificates, and reopening the access log",
                 after=mark,
             )
-            time.sleep(0.5)
+            load.answered(200)
         result = load.result
         self.assertEqual(result.failed, 0, result.failures[:5])
         self.assertGreater(result.ok, 300)
@@ -118,7 +118,7 @@ class SignalTests(SynchronousTestCase):
         port = process.port()
         for _ in range(5):
             request(port, GET)
-        time.sleep(0.1)
+        until(lambda: len(path.read_text().splitlines()) == 5, 10, "5 access lines")
         rotated = path.with_name(path.name + ".1")
         path.rename(rotated)
         for _ in range(3):
@@ -128,7 +128,11 @@ class SignalTests(SynchronousTestCase):
         process.waitFor("SIGUSR1: reopening the access log", after=mark)
         for _ in range(4):
             request(port, GET)
-        time.sleep(0.2)
+        until(
+            lambda: path.exists() and path.read_text().count("\n") >= 4,
+            10,
+            "4 new lines",
+        )
         self.assertEqual(len(rotated.read_text().splitlines()), 8)
         self.assertEqual(len(path.read_text().splitlines()), 4)
         self.assertIsNone(process.process.poll())
@@ -145,15 +149,20 @@ class SignalTests(SynchronousTestCase):
         )
         port = waitForPort(logfile)
         request(port, GET)
-        time.sleep(0.2)
+        until(lambda: accessLines(logfile.read_text()), 10, "the first access line")
         process.signal(signal.SIGUSR1)
         rotated = Path(str(logfile) + ".1")
-        deadline = time.monotonic() + 10
-        while not rotated.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.2)
+        until(
+            lambda: "SIGUSR1: reopening the access log" in logfile.read_text(),
+            10,
+            "twistd's new log file, and hello's reopening in it",
+        )
         request(port, GET)
-        time.sleep(0.2)
+        until(
+            lambda: accessLines(logfile.read_text()),
+            10,
+            "an access line in the new file",
+        )
         self.assertEqual(len(accessLines(rotated.read_text())), 1)
         self.assertEqual(len(accessLines(logfile.read_text())), 1)
         self.assertIn("SIGUSR1: reopening the access log", logfile.read_text())
@@ -169,7 +178,7 @@ class DrainTests(SynchronousTestCase):
         process = startHello(self, "--drain-delay", "2", "--no-access-log")
         port = process.port()
         with SteadyLoad(port, clients=6, rate=200, seconds=20, keepAlive=True) as load:
-            time.sleep(0.5)
+            load.answered(100)
             signalled = time.monotonic()
             process.signal(signal.SIGTERM)
             time.sleep(1.5)  # within the drain delay: the listener is open
@@ -241,7 +250,7 @@ class AccessLineTests(SynchronousTestCase):
                 port,
                 b"GET " + target + b" HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
             )
-        time.sleep(0.2)
+        until(lambda: len(accessLines(process.output)) >= 3, 10, "3 access lines")
         lines = accessLines(process.output)
         self.assertEqual(len(lines), 3, process.output)
         for line, status in zip(lines, ["200", "404", "200"], strict=True):
@@ -261,7 +270,7 @@ class AccessLineTests(SynchronousTestCase):
         port = process.port()
         request(port, GET)
         request(port, b"GET /sleep HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
-        time.sleep(0.2)
+        until(lambda: len(accessLines(process.output)) >= 2, 10, "2 access lines")
         entries = [json.loads(line) for line in accessLines(process.output)]
         self.assertEqual(
             [e["target"] for e in entries], ["/", "/sleep"], process.output
@@ -281,7 +290,7 @@ class AccessLineTests(SynchronousTestCase):
         port = int(process.waitFor(r"serving on tcp:127\.0\.0\.1:(\d+) with").group(1))
         for _ in range(20):
             request(port, GET)
-        time.sleep(0.3)
+        until(lambda: len(accessLines(process.output)) >= 20, 10, "20 access lines")
         lines = accessLines(process.output)
         self.assertEqual(len(lines), 20, process.output)
         for line in lines:

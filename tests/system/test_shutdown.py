@@ -15,8 +15,10 @@ from twisted.internet.defer import ensureDeferred
 from twisted.logger import capturedLogs
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
+from ..support.launching import readByServer
 from ..support.processes import readUntilClosed, startHello
 from ..support.tcp import exchange, portOf, reactor, startService
+from ..support.waiting import until
 
 SLEEP = b"GET /sleep HTTP/1.1\r\nHost: t\r\n\r\n"
 
@@ -40,7 +42,7 @@ class SignalTests(SynchronousTestCase):
         for client in clients:
             self.addCleanup(client.close)
             client.sendall(SLEEP)
-        time.sleep(0.3)
+        until(lambda: readByServer(port, 2), 10, "both requests read by the server")
         signalled = time.monotonic()
         process.signal(number)
         process.waitFor("stopped listening")
