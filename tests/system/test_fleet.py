@@ -411,11 +411,15 @@ class FleetTests(SynchronousTestCase):
         self.assertEqual(
             fetchFrom(client, network.proxyAddress, haproxy.port, 6), [200] * 6
         )
-        time.sleep(0.5)  # the access log is written in batches
-        logged = [name for h in network.hosts for name in loggedClients(h)]
-        self.assertEqual(logged.count(client.address), 6, set(logged))
+
+        def logged() -> list[str]:
+            return [name for h in network.hosts for name in loggedClients(h)]
+
+        # The access log is written in batches.
+        until(lambda: logged().count(client.address) >= 6, 10, "6 access lines")
+        self.assertEqual(logged().count(client.address), 6, set(logged()))
         if h1.namespace:  # on loopback, the load's clients share HAProxy's address
-            self.assertNotIn(network.proxyAddress, logged)
+            self.assertNotIn(network.proxyAddress, logged())
         print(
             f"fleet test ({'namespaces' if h1.namespace else 'loopback'}): "
             f"{load.result.ok} answered, {load.result.failed} failed",
