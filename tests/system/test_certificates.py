@@ -13,7 +13,6 @@ import re
 import signal
 import socket
 import ssl
-import time
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from cryptography.x509.oid import NameOID
 from twisted.trial.unittest import SynchronousTestCase
 
 from ..support.processes import request, startHello
+from ..support.waiting import until
 
 GET = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"
 
@@ -184,11 +184,11 @@ class WorkersRotationTests(RotationMixin, SynchronousTestCase):
         certificate it loaded).
         """
         process.waitFor(r"rolling restart done", after=mark, seconds=30)
-        deadline = time.monotonic() + 30
-        while process.output[mark:].count("stopped listening;") < 2:
-            if time.monotonic() > deadline:
-                raise AssertionError(process.output[mark:])
-            time.sleep(0.05)
+        until(
+            lambda: process.output[mark:].count("stopped listening;") >= 2,
+            30,
+            "both old workers stopped listening",
+        )
 
     def openConnectionGoesOn(self, opened: ssl.SSLSocket) -> None:
         """

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import re
 import socket
-import time
 
 from twisted.trial.unittest import SynchronousTestCase
 
 from ..support.processes import readUntilClosed, request, startHello
+from ..support.waiting import until
 
 METRICS = b"GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
 
@@ -62,12 +62,13 @@ class RefusalCountsMixin:
         with socket.create_connection(("127.0.0.1", port), timeout=10) as idle:
             idle.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
             test.assertIn(b" 200 ", readUntilClosed(idle, 10)[:20])
-        deadline = time.monotonic() + 5  # workers report every second
-        while time.monotonic() < deadline:
+
+        def reported() -> dict[str, float] | None:
             after = refusals(adminPort)
-            if sum(after.values()) >= 5:
-                break
-            time.sleep(0.2)
+            return after if sum(after.values()) >= 5 else None
+
+        # Workers report every second.
+        after = until(reported, 5, "the five refusals counted", every=0.2)
         moved = {
             cause: after[cause] - before[cause]
             for cause in after
