@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import socket
 
+from twisted.internet import tcp
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
-from hello_service.connection.flow import FlowControl, ResponseWriter
+from hello_service.connection import flow
+from hello_service.connection.flow import FlowControl, ResponseWriter, dropArrivedInput
 
 from .support.doubles import ChokingSocket
 
@@ -138,3 +140,68 @@ class ResponseWriterTests(SynchronousTestCase):
         writer.write(b"x")
         self.assertEqual(transport.value(), b"x")
         self.assertIsNotNone(transport.producer)
+
+
+class Wrapper:
+    """
+    A transport over another, as TLS and the PROXY wrapper are.
+    """
+
+    def __init__(self, transport: object) -> None:
+        self.transport = transport
+
+
+class DropArrivedInputTests(SynchronousTestCase):
+    """
+    Before the close of an HTTP/2 GOAWAY, the input that has arrived and
+    not been read is read and dropped: closed unread, it would make the
+    kernel reset the connection, destroying what the client had not yet
+    read of the GOAWAY.
+    """
+
+    def connection(self) -> tuple[tcp.Connection, socket.socket]:
+        ours, client = socket.socketpair()
+        self.addCleanup(ours.close)
+        self.addCleanup(client.close)
+        ours.setblocking(False)
+        return tcp.Connection(ours, None), client  # type: ignore[arg-type]
+
+    def assertNothingUnread(self, connection: tcp.Connection) -> None:
+        with self.assertRaises(BlockingIOError):
+            connection.getHandle().recv(1, socket.MSG_DONTWAIT)
+
+    def test_socketLeftEmpty(self) -> None:
+        """
+        What arrived is read, on the socket itself and under wrappers.
+        """
+        for depth in range(3):
+            connection, client = self.connection()
+            client.sendall(b"\x00" * 100_000)
+            transport: object = connection
+            for _ in range(depth):
+                transport = Wrapper(transport)
+            dropArrivedInput(transport)
+            self.assertNothingUnread(connection)
+
+    def test_bounded(self) -> None:
+        """
+        A client that keeps sending cannot keep the close reading: at most
+        a bound is read.
+        """
+        self.patch(flow, "_DROPPED_BEFORE_CLOSE", 1000)
+        connection, client = self.connection()
+        client.sendall(b"\x00" * 5000)
+        dropArrivedInput(connection)
+        self.assertTrue(connection.getHandle().recv(65536, socket.MSG_DONTWAIT))
+
+    def test_noSocket(self) -> None:
+        """
+        A transport with no socket under it (a test's) is left alone; a
+        client that already closed ends the reading.
+        """
+        dropArrivedInput(StringTransport())
+        connection, client = self.connection()
+        client.sendall(b"last")
+        client.close()
+        dropArrivedInput(connection)
+        self.assertEqual(connection.getHandle().recv(1, socket.MSG_DONTWAIT), b"")

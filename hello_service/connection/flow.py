@@ -42,6 +42,38 @@ def directSocket(transport: object) -> Sendable | None:
     return None
 
 
+#: At most this much input is dropped before a close (L{dropArrivedInput}):
+#: a client that keeps sending cannot keep the close waiting.
+_DROPPED_BEFORE_CLOSE = 16 * 65536
+
+
+def dropArrivedInput(transport: object) -> None:
+    """
+    Read and drop what the client's socket has already received and the
+    connection has not read: closing a socket with unread input makes the
+    kernel answer with a reset, which destroys what the client has not yet
+    read of our last bytes.  The socket is the one under any TLS or PROXY
+    wrapper (what is dropped is never looked at).  Bytes still on their way
+    are not waited for.
+    """
+    while transport is not None and not isinstance(transport, tcp.Connection):
+        transport = getattr(transport, "transport", None)
+    if transport is None:
+        return
+    handle: socket.socket = transport.getHandle()
+    dropped = 0
+    try:
+        while dropped < _DROPPED_BEFORE_CLOSE:
+            chunk = handle.recv(
+                min(65536, _DROPPED_BEFORE_CLOSE - dropped), socket.MSG_DONTWAIT
+            )
+            if not chunk:
+                return
+            dropped += len(chunk)
+    except OSError:
+        return  # nothing more has arrived (or the connection broke)
+
+
 class FlowControl:
     """
     Whether a connection reads, with each flag beside the transport call it

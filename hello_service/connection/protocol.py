@@ -40,7 +40,12 @@ from hello_service.connection.deadlines import (
     DeadlineTimer,
     Timeouts,
 )
-from hello_service.connection.flow import FlowControl, ResponseWriter, directSocket
+from hello_service.connection.flow import (
+    FlowControl,
+    ResponseWriter,
+    directSocket,
+    dropArrivedInput,
+)
 from hello_service.connection.http1 import HTTP1Session
 from hello_service.connection.http2 import PREFACE
 from hello_service.connection.http2.defences import HTTP2_DEFAULTS, HTTP2Settings
@@ -234,6 +239,18 @@ class HelloProtocol(Protocol):
         if self._negotiates and ISSLTransport.providedBy(transport):
             transport.transport.loseConnection()  # type: ignore[attr-defined]
         self.deadline.start(_WRITE)
+
+    def closeDroppingInput(self) -> None:
+        """
+        L{close}, having dropped the input that has already arrived unread:
+        for a protocol whose client may send at any moment (HTTP/2's
+        acknowledgements and window updates), so that the close of a
+        GOAWAY is not turned into a reset by a frame the reactor had not
+        read yet (seen when SIGTERM and a client's SETTINGS acknowledgement
+        arrived in the same reactor turn).
+        """
+        dropArrivedInput(self.transport)
+        self.close()
 
     def lingeringClose(self) -> None:
         """

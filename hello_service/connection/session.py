@@ -156,6 +156,12 @@ class Link(Protocol):
         the end of the connection.
         """
 
+    def closeDroppingInput(self) -> None:
+        """
+        End the connection in order, first dropping the input already
+        received and not read, so that it cannot turn the end into a reset.
+        """
+
     def lingeringClose(self) -> None:
         """
         End the connection in order while the client may still be sending:

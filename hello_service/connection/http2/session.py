@@ -611,7 +611,7 @@ class HTTP2Session(StreamAnswers[Stream]):
         except ProtocolError:
             pass
         self._flush()
-        self._link.close()
+        self._link.closeDroppingInput()
 
     def _abandon(self, cause: str, code: int) -> None:
         """
