@@ -248,14 +248,30 @@ class ModesTests(SynchronousTestCase):
         the old worker drains it (GOAWAY, the answer), and the new workers
         serve HTTP/3 on the same UDP port.
         """
-        process, port, _ = startHTTP3(self, "--workers", "2", "--sleep", "1")
+        process, port, _ = startHTTP3(self, "--workers", "2", "--sleep", "5")
         process.waitFor(r"with 2 workers \(pids (\d+), (\d+)\)")
+
+        def drainBegins(mark: int) -> None:
+            """
+            Wait until the old worker holding the C{/sleep} begins to drain
+            with it in flight: a restart slowed by a busy machine may
+            otherwise start the drain after the answer went out.
+            """
+            process.waitFor(
+                r"stopped listening; draining \d+ connections? with 1 request in flight",
+                after=mark,
+                seconds=20,  # within run()'s bound, so a miss says what it missed
+            )
 
         async def scenario() -> tuple[Any, list[int]]:
             async with await session(port) as client:
                 slow = client.send(requestFields(b"/sleep"))
                 await asyncio.sleep(0.3)
+                mark = len(process.output)
                 process.signal(signal.SIGHUP)
+                await asyncio.get_running_loop().run_in_executor(
+                    None, drainBegins, mark
+                )
                 return await client.waiters[slow], list(client.h3.goAways)
 
         answer, goAways = run(scenario())
