@@ -17,10 +17,13 @@ if TYPE_CHECKING:
 
 class Sendable(Protocol):
     """
-    What the writer needs of a non-blocking socket.
+    What the writer needs of a non-blocking socket, and what a close
+    reads from it (L{dropArrivedInput}).
     """
 
     def send(self, data: bytes, flags: int = 0, /) -> int: ...
+
+    def recv(self, size: int, flags: int = 0, /) -> bytes: ...
 
 
 #: How the last answer is sent straight to the socket: held for the close
@@ -56,11 +59,12 @@ def dropArrivedInput(transport: object) -> None:
     wrapper (what is dropped is never looked at).  Bytes still on their way
     are not waited for.
     """
-    while transport is not None and not isinstance(transport, tcp.Connection):
+    handle = directSocket(transport)
+    while handle is None and transport is not None:
         transport = getattr(transport, "transport", None)
-    if transport is None:
+        handle = directSocket(transport)
+    if handle is None:
         return
-    handle: socket.socket = transport.getHandle()
     dropped = 0
     try:
         while dropped < _DROPPED_BEFORE_CLOSE:

@@ -374,7 +374,7 @@ class HTTP2Session(StreamAnswers[Stream]):
         elif kind is ConnectionTerminated:
             # The client is going away: nothing more to say to it.
             self._closed = True
-            self._link.close()
+            self._link.closeDroppingInput()
 
     def _requestReceived(self, event: RequestReceived, now: float) -> None:
         streamId = event.stream_id
